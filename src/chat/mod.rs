@@ -1,0 +1,14 @@
+//! The subject: the Mistral v3 chat template, token-exact with mistral-common 1.13.1.
+
+pub mod acquire;
+pub mod error;
+pub mod pyjson;
+pub mod schema;
+pub mod sentencepiece;
+pub mod stream;
+pub mod template;
+pub mod tokenizer;
+
+pub use error::{ChatTemplateError, TokenizerLoadError};
+pub use template::{ChatRequest, apply_mistral_chat_template};
+pub use tokenizer::MistralTokenizer;

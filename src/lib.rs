@@ -1,0 +1,4 @@
+//! perfwarden: a continuous performance-regression harness for the Mistral v3
+//! chat template and its async wrapper.
+
+pub mod chat;
