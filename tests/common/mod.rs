@@ -1,19 +1,28 @@
 //! Shared by the integration tests: the tokenizer, located or fetched once
 //! per test binary (concurrent fetches are safe: the cache is renamed in whole).
+#![allow(dead_code)] // each test binary uses its own part
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use perfwarden::chat::MistralTokenizer;
 use perfwarden::chat::acquire::ModelSearch;
 
+/// The verified model file, located (or fetched) as the CLI would.
+pub fn model_path() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        ModelSearch::from_env(std::env::var_os("PERFWARDEN_TOKENIZER").map(Into::into))
+            .locate(&mut |note| eprintln!("{note}"))
+            .expect("the tokenizer model must be available or fetchable")
+            .path
+    })
+}
+
 pub fn tokenizer() -> &'static MistralTokenizer {
     static TOKENIZER: OnceLock<MistralTokenizer> = OnceLock::new();
     TOKENIZER.get_or_init(|| {
-        let located =
-            ModelSearch::from_env(std::env::var_os("PERFWARDEN_TOKENIZER").map(Into::into))
-                .locate(&mut |note| eprintln!("{note}"))
-                .expect("the tokenizer model must be available or fetchable");
-        MistralTokenizer::from_file(&located.path).expect("the tokenizer model loads")
+        MistralTokenizer::from_file(model_path()).expect("the tokenizer model loads")
     })
 }
 
