@@ -88,4 +88,12 @@ pub enum ChatTemplateError {
         "the request is {size} bytes, over the limit of {limit} bytes; raise the limit with --max-request-bytes"
     )]
     TooLarge { size: usize, limit: usize },
+    #[error("the tokenization job panicked: {0}")]
+    JobPanicked(String),
+    #[error(
+        "async_apply_mistral_chat_template must be awaited inside a tokio runtime; call it from an async task (or use apply_mistral_chat_template)"
+    )]
+    NoRuntime,
+    #[error("the tokenization worker is unavailable: {0}")]
+    WorkerUnavailable(String),
 }

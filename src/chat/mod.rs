@@ -8,7 +8,9 @@ pub mod sentencepiece;
 pub mod stream;
 pub mod template;
 pub mod tokenizer;
+pub mod worker;
 
 pub use error::{ChatTemplateError, TokenizerLoadError};
 pub use template::{ChatRequest, apply_mistral_chat_template};
 pub use tokenizer::MistralTokenizer;
+pub use worker::async_apply_mistral_chat_template;

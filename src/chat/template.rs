@@ -18,6 +18,7 @@ use super::tokenizer::MistralTokenizer;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatRequest {
     document: PyValue,
+    text_bytes: usize,
 }
 
 impl ChatRequest {
@@ -29,7 +30,18 @@ impl ChatRequest {
     }
 
     pub fn from_value(document: PyValue) -> Self {
-        Self { document }
+        fn walk(value: &PyValue) -> usize {
+            match value {
+                PyValue::Str(s) => s.len(),
+                PyValue::List(items) => items.iter().map(walk).sum(),
+                PyValue::Dict(entries) => entries.iter().map(|(k, v)| k.len() + walk(v)).sum(),
+                _ => 8,
+            }
+        }
+        Self {
+            text_bytes: walk(&document),
+            document,
+        }
     }
 
     /// A request of one user message.
@@ -45,6 +57,12 @@ impl ChatRequest {
 
     pub fn document(&self) -> &PyValue {
         &self.document
+    }
+
+    /// Bytes of text in the request (keys and strings), a cheap estimate of
+    /// the work it takes to tokenize; computed once, when the request is built.
+    pub fn text_bytes(&self) -> usize {
+        self.text_bytes
     }
 }
 

@@ -1,0 +1,429 @@
+//! `async_apply_mistral_chat_template`: the chat template run off the caller's
+//! event loop, on one process-wide background worker thread.
+//!
+//! # Design
+//!
+//! One worker thread, started on first use, runs jobs one at a time in
+//! submission order. A hand-off to a sleeping thread and back costs tens of
+//! microseconds on small VMs (a futex wake each way), which is several times
+//! the small request's whole tokenization and a few percent of the large
+//! one's, so three things keep the hand-off cheap:
+//!
+//! - **The worker stays warm.** After each job it polls the queue for
+//!   [`WORKER_SPIN`] before it parks, so a request that follows another
+//!   starts without a wake-up.
+//! - **The caller polls cooperatively.** The waiting future checks for the
+//!   answer and, for up to [`CALLER_SPIN`], re-schedules itself instead of
+//!   sleeping: other tasks on the event loop keep running between its polls,
+//!   and the answer is picked up without waking a parked runtime thread.
+//!   After that it sleeps on the channel like any future.
+//! - **Tiny requests run inline when the worker is idle.** A request of at
+//!   most [`INLINE_MAX_BYTES`] of text blocks the event loop for well under
+//!   1 ms, less than the hand-off would cost. It runs on the caller only when
+//!   no job is queued or running, and takes the same run token as the worker,
+//!   so jobs still never overlap and keep their order. Inline runs are
+//!   counted in [`WorkerStats::jobs_inline`].
+//!
+//! The measured effect of each is in the README ("Async wrapper").
+
+use std::borrow::Borrow;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::error::ChatTemplateError;
+use super::template::{ChatRequest, apply_mistral_chat_template};
+use super::tokenizer::MistralTokenizer;
+
+/// How long the worker polls for the next job before it parks.
+pub const WORKER_SPIN: Duration = Duration::from_millis(1);
+/// How long a waiting caller re-polls before it sleeps until woken.
+pub const CALLER_SPIN: Duration = Duration::from_millis(5);
+/// Requests with at most this much text may run inline on an idle worker.
+pub const INLINE_MAX_BYTES: usize = 4 * 1024;
+
+/// Counters of the process-wide executor, for the diagnosis probes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerStats {
+    pub executors_created: u64,
+    pub worker_threads_started: u64,
+    pub jobs_submitted: u64,
+    /// Jobs that finished without panicking, inline ones included.
+    pub jobs_completed: u64,
+    pub jobs_inline: u64,
+    pub jobs_cancelled: u64,
+    pub jobs_panicked: u64,
+    /// The most jobs ever seen running at the same time.
+    pub max_concurrent_jobs: u64,
+    /// Jobs queued or running on the worker right now.
+    pub queue_depth: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    executors_created: AtomicU64,
+    worker_threads_started: AtomicU64,
+    jobs_submitted: AtomicU64,
+    jobs_completed: AtomicU64,
+    jobs_inline: AtomicU64,
+    jobs_cancelled: AtomicU64,
+    jobs_panicked: AtomicU64,
+    running_now: AtomicU64,
+    max_concurrent_jobs: AtomicU64,
+    queue_depth: AtomicU64,
+}
+
+static COUNTERS: Counters = Counters {
+    executors_created: AtomicU64::new(0),
+    worker_threads_started: AtomicU64::new(0),
+    jobs_submitted: AtomicU64::new(0),
+    jobs_completed: AtomicU64::new(0),
+    jobs_inline: AtomicU64::new(0),
+    jobs_cancelled: AtomicU64::new(0),
+    jobs_panicked: AtomicU64::new(0),
+    running_now: AtomicU64::new(0),
+    max_concurrent_jobs: AtomicU64::new(0),
+    queue_depth: AtomicU64::new(0),
+};
+
+/// A snapshot of the executor's counters (relaxed atomics, no locks).
+pub fn stats() -> WorkerStats {
+    let c = &COUNTERS;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    // Inline jobs are counted once, on the path that must stay cheapest.
+    let inline = load(&c.jobs_inline);
+    WorkerStats {
+        executors_created: load(&c.executors_created),
+        worker_threads_started: load(&c.worker_threads_started),
+        jobs_submitted: load(&c.jobs_submitted) + inline,
+        jobs_completed: load(&c.jobs_completed) + inline,
+        jobs_inline: inline,
+        jobs_cancelled: load(&c.jobs_cancelled),
+        jobs_panicked: load(&c.jobs_panicked),
+        max_concurrent_jobs: load(&c.max_concurrent_jobs),
+        queue_depth: load(&c.queue_depth),
+    }
+}
+
+/// A small number unique to the calling OS thread, assigned on first use.
+pub fn thread_tag() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TAG.with(|tag| *tag)
+}
+
+/// Where and when one job ran, as observed by the thread that ran it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobTrace {
+    pub thread: u64,
+    pub inline: bool,
+    /// Start and end, when the job was run with [`Timing::Recorded`].
+    pub span: Option<(Instant, Instant)>,
+}
+
+/// Whether to read the clock around a job (two reads, about 50 ns here: a
+/// few percent of the small request, so only probes ask for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    Skipped,
+    Recorded,
+}
+
+/// Whether a job may run on the caller when the worker is idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    Worker,
+    InlineWhenIdle,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+enum Message {
+    Job(Job),
+    Stop,
+}
+
+/// A single background worker thread and its queue.
+pub struct Executor {
+    sender: mpsc::Sender<Message>,
+    /// Held by whoever runs a job, worker or inline caller: jobs never overlap.
+    run_token: &'static AtomicBool,
+    accepting: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs `job` here, counting it and recording where it ran.
+fn execute<T>(
+    job: impl FnOnce() -> T,
+    inline: bool,
+    timing: Timing,
+) -> Result<(T, JobTrace), ChatTemplateError> {
+    let started = (timing == Timing::Recorded).then(Instant::now);
+    let running = COUNTERS.running_now.fetch_add(1, Ordering::Relaxed) + 1;
+    if running > COUNTERS.max_concurrent_jobs.load(Ordering::Relaxed) {
+        COUNTERS
+            .max_concurrent_jobs
+            .fetch_max(running, Ordering::Relaxed);
+    }
+    let result = catch_unwind(AssertUnwindSafe(job));
+    COUNTERS.running_now.fetch_sub(1, Ordering::Relaxed);
+    let trace = JobTrace {
+        thread: thread_tag(),
+        inline,
+        span: started.map(|s| (s, Instant::now())),
+    };
+    match result {
+        Ok(value) => {
+            let completed = if inline {
+                &COUNTERS.jobs_inline
+            } else {
+                &COUNTERS.jobs_completed
+            };
+            completed.fetch_add(1, Ordering::Relaxed);
+            Ok((value, trace))
+        }
+        Err(payload) => {
+            COUNTERS.jobs_panicked.fetch_add(1, Ordering::Relaxed);
+            Err(ChatTemplateError::JobPanicked(panic_message(
+                payload.as_ref(),
+            )))
+        }
+    }
+}
+
+fn acquire(token: &AtomicBool) {
+    while token
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::hint::spin_loop();
+    }
+}
+
+fn worker_loop(receiver: mpsc::Receiver<Message>, run_token: &AtomicBool) {
+    loop {
+        let message = match receiver.try_recv() {
+            Ok(message) => message,
+            Err(mpsc::TryRecvError::Disconnected) => return,
+            Err(mpsc::TryRecvError::Empty) => {
+                let deadline = Instant::now() + WORKER_SPIN;
+                let mut next = None;
+                while Instant::now() < deadline {
+                    if let Ok(message) = receiver.try_recv() {
+                        next = Some(message);
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+                match next {
+                    Some(message) => message,
+                    None => match receiver.recv() {
+                        Ok(message) => message,
+                        Err(_) => return,
+                    },
+                }
+            }
+        };
+        match message {
+            Message::Job(job) => {
+                acquire(run_token);
+                job();
+                run_token.store(false, Ordering::Release);
+                COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            }
+            Message::Stop => return,
+        }
+    }
+}
+
+impl Executor {
+    fn start() -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel();
+        // The executor is created once per process and lives as long as it.
+        let run_token: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let thread = std::thread::Builder::new()
+            .name("perfwarden-tokenize".into())
+            .spawn(move || {
+                COUNTERS
+                    .worker_threads_started
+                    .fetch_add(1, Ordering::Relaxed);
+                // On exit, for whatever reason, the receiver is dropped: queued
+                // jobs are dropped with it and their callers get an error.
+                worker_loop(receiver, run_token);
+            })?;
+        COUNTERS.executors_created.fetch_add(1, Ordering::Relaxed);
+        Ok(Self {
+            sender,
+            run_token,
+            accepting: AtomicBool::new(true),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `job` on the worker (or inline, see [`Placement`]) and returns its
+    /// value with a trace of where it ran. A panic comes back as
+    /// [`ChatTemplateError::JobPanicked`]; dropping the future cancels a job
+    /// that has not started.
+    pub async fn run<T, F>(
+        &self,
+        placement: Placement,
+        timing: Timing,
+        job: F,
+    ) -> Result<(T, JobTrace), ChatTemplateError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(ChatTemplateError::WorkerUnavailable(
+                "the worker has shut down".into(),
+            ));
+        }
+        if placement == Placement::InlineWhenIdle
+            && COUNTERS.queue_depth.load(Ordering::Acquire) == 0
+            && self
+                .run_token
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            let result = execute(job, true, timing);
+            self.run_token.store(false, Ordering::Release);
+            return result;
+        }
+        COUNTERS.jobs_submitted.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        let task: Job = Box::new(move || {
+            if reply.is_closed() {
+                COUNTERS.jobs_cancelled.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let _ = reply.send(execute(job, false, timing));
+        });
+        COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
+        if self.sender.send(Message::Job(task)).is_err() {
+            COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            return Err(ChatTemplateError::WorkerUnavailable(
+                "the worker thread has stopped".into(),
+            ));
+        }
+        Reply {
+            answer,
+            spin_until: Instant::now() + CALLER_SPIN,
+        }
+        .await
+    }
+
+    /// Stops accepting jobs, lets the queued ones finish and joins the worker.
+    /// Later calls fail with [`ChatTemplateError::WorkerUnavailable`].
+    pub fn shutdown(&self) {
+        self.accepting.store(false, Ordering::Release);
+        let _ = self.sender.send(Message::Stop);
+        let thread = self.thread.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The answer of a queued job: re-polled cooperatively for [`CALLER_SPIN`],
+/// then awaited normally.
+struct Reply<T> {
+    answer: oneshot::Receiver<Result<T, ChatTemplateError>>,
+    spin_until: Instant,
+}
+
+impl<T> Future for Reply<T> {
+    type Output = Result<T, ChatTemplateError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let stopped = || {
+            Err(ChatTemplateError::WorkerUnavailable(
+                "the worker stopped before answering".into(),
+            ))
+        };
+        match self.answer.try_recv() {
+            Ok(result) => return Poll::Ready(result),
+            Err(oneshot::error::TryRecvError::Closed) => return Poll::Ready(stopped()),
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+        if Instant::now() < self.spin_until {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        match Pin::new(&mut self.answer).poll(cx) {
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(_)) => Poll::Ready(stopped()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The process-wide executor, created on first use.
+pub fn global() -> Result<&'static Executor, ChatTemplateError> {
+    static GLOBAL: OnceLock<Result<Executor, String>> = OnceLock::new();
+    GLOBAL
+        .get_or_init(|| Executor::start().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| {
+            ChatTemplateError::WorkerUnavailable(format!("cannot start the worker thread: {e}"))
+        })
+}
+
+/// [`apply_mistral_chat_template`] on the background worker: the same tokens
+/// and the same errors, without blocking the caller's event loop. Takes the
+/// tokenizer and request owned or shared (`Arc`, `&'static`); neither is copied.
+pub async fn async_apply_mistral_chat_template<Tk, Rq>(
+    tokenizer: Tk,
+    request: Rq,
+) -> Result<Vec<u32>, ChatTemplateError>
+where
+    Tk: Borrow<MistralTokenizer> + Send + 'static,
+    Rq: Borrow<ChatRequest> + Send + 'static,
+{
+    async_apply_mistral_chat_template_traced(tokenizer, request, Timing::Skipped)
+        .await
+        .map(|(tokens, _)| tokens)
+}
+
+/// [`async_apply_mistral_chat_template`], also telling where the job ran.
+pub async fn async_apply_mistral_chat_template_traced<Tk, Rq>(
+    tokenizer: Tk,
+    request: Rq,
+    timing: Timing,
+) -> Result<(Vec<u32>, JobTrace), ChatTemplateError>
+where
+    Tk: Borrow<MistralTokenizer> + Send + 'static,
+    Rq: Borrow<ChatRequest> + Send + 'static,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(ChatTemplateError::NoRuntime);
+    }
+    let placement = if request.borrow().text_bytes() <= INLINE_MAX_BYTES {
+        Placement::InlineWhenIdle
+    } else {
+        Placement::Worker
+    };
+    let (result, trace) = global()?
+        .run(placement, timing, move || {
+            apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
+        })
+        .await?;
+    result.map(|tokens| (tokens, trace))
+}

@@ -1,0 +1,234 @@
+//! `async_apply_mistral_chat_template`: same answers as the sync function, one
+//! process-wide worker running jobs one at a time, panics and cancellation
+//! handled, clear errors on bad use.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use perfwarden::chat::worker::{self, Placement, Timing};
+use perfwarden::chat::{
+    ChatRequest, ChatTemplateError, apply_mistral_chat_template, async_apply_mistral_chat_template,
+};
+
+fn corpus_requests() -> Vec<(String, ChatRequest)> {
+    common::corpus()
+        .into_iter()
+        .filter_map(|case| {
+            ChatRequest::from_json(&case.request)
+                .ok()
+                .map(|r| (case.name, r))
+        })
+        .collect()
+}
+
+fn same_answers_on(runtime: tokio::runtime::Runtime) {
+    let tokenizer = common::tokenizer();
+    let requests = corpus_requests();
+    assert!(requests.len() > 300);
+    runtime.block_on(async {
+        for (name, request) in requests {
+            let expected = apply_mistral_chat_template(tokenizer, &request);
+            let shared = Arc::new(request);
+            let got = async_apply_mistral_chat_template(tokenizer, shared.clone()).await;
+            assert_eq!(got, expected, "{name}");
+            // Owned, from a spawned task.
+            let owned = (*shared).clone();
+            let spawned = tokio::spawn(async_apply_mistral_chat_template(tokenizer, owned));
+            assert_eq!(spawned.await.unwrap(), expected, "{name} (spawned)");
+        }
+    });
+}
+
+#[test]
+fn same_tokens_and_errors_as_sync_on_current_thread_runtime() {
+    same_answers_on(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+}
+
+#[test]
+fn same_tokens_and_errors_as_sync_on_multi_thread_runtime() {
+    same_answers_on(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+}
+
+#[test]
+fn one_executor_and_one_worker_thread_for_the_process() {
+    let tokenizer = common::tokenizer();
+    let request = Arc::new(ChatRequest::single_user_message(
+        "Test content ".repeat(5000),
+    ));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let request = request.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let mut threads = Vec::new();
+                    for _ in 0..5 {
+                        let (_, trace) = worker::async_apply_mistral_chat_template_traced(
+                            tokenizer,
+                            request.clone(),
+                            Timing::Skipped,
+                        )
+                        .await
+                        .unwrap();
+                        assert!(!trace.inline, "a 65 KB request must go to the worker");
+                        threads.push(trace.thread);
+                    }
+                    threads
+                })
+            })
+        })
+        .collect();
+    let mut threads: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    threads.dedup();
+    assert_eq!(threads.len(), 1, "jobs ran on threads {threads:?}");
+    assert_ne!(
+        threads[0],
+        worker::thread_tag(),
+        "jobs must not run on the caller"
+    );
+    let stats = worker::stats();
+    assert_eq!(stats.executors_created, 1, "{stats:?}");
+    assert_eq!(stats.worker_threads_started, 1, "{stats:?}");
+    assert_eq!(stats.max_concurrent_jobs, 1, "{stats:?}");
+}
+
+#[test]
+fn jobs_run_one_at_a_time_in_submission_order() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let traces = runtime.block_on(async {
+        // Spawned tasks are first polled, and so submit, in spawn order.
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let order = order.clone();
+                tokio::spawn(async move {
+                    worker::global()
+                        .unwrap()
+                        .run(Placement::Worker, Timing::Recorded, move || {
+                            std::thread::sleep(Duration::from_micros(300));
+                            order.lock().unwrap().push(i);
+                        })
+                        .await
+                        .unwrap()
+                        .1
+                })
+            })
+            .collect();
+        let mut traces = Vec::new();
+        for handle in handles {
+            traces.push(handle.await.unwrap());
+        }
+        traces
+    });
+    assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
+    for pair in traces.windows(2) {
+        let (_, first_end) = pair[0].span.unwrap();
+        let (second_start, _) = pair[1].span.unwrap();
+        assert!(first_end <= second_start, "two jobs overlapped");
+        assert_eq!(pair[0].thread, pair[1].thread);
+    }
+}
+
+#[test]
+fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let executor = worker::global().unwrap();
+        let error = executor
+            .run(Placement::Worker, Timing::Skipped, || -> u32 {
+                panic!("boom in a job")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ChatTemplateError::JobPanicked("boom in a job".into())
+        );
+        assert!(error.to_string().contains("boom in a job"));
+        let (value, _) = executor
+            .run(Placement::Worker, Timing::Skipped, || 7)
+            .await
+            .unwrap();
+        assert_eq!(value, 7);
+    });
+    assert_eq!(worker::stats().worker_threads_started, 1);
+}
+
+#[test]
+fn a_dropped_caller_neither_wedges_nor_leaks() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let executor = worker::global().unwrap();
+        let blocker = tokio::spawn(executor.run(Placement::Worker, Timing::Skipped, || {
+            std::thread::sleep(Duration::from_millis(100));
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let captured = ran.clone();
+        let cancelled = executor.run(Placement::Worker, Timing::Skipped, move || {
+            captured.store(true, Ordering::SeqCst);
+        });
+        // Times out while the worker is still busy: the future is dropped.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(5), cancelled)
+                .await
+                .is_err()
+        );
+        blocker.await.unwrap().unwrap();
+        // The worker skips the abandoned job and serves the next one.
+        let (after, _) = executor
+            .run(Placement::Worker, Timing::Skipped, || "after")
+            .await
+            .unwrap();
+        assert_eq!(after, "after");
+        assert!(!ran.load(Ordering::SeqCst), "an abandoned job ran");
+        assert_eq!(Arc::strong_count(&ran), 1, "the abandoned job leaked");
+    });
+    assert!(worker::stats().jobs_cancelled >= 1);
+}
+
+#[test]
+fn outside_a_runtime_it_is_a_clear_error() {
+    let request = ChatRequest::single_user_message("hi");
+    let mut future = std::pin::pin!(async_apply_mistral_chat_template(
+        common::tokenizer(),
+        request
+    ));
+    let mut context = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        Poll::Ready(Err(error)) => {
+            assert_eq!(error, ChatTemplateError::NoRuntime);
+            assert!(error.to_string().contains("tokio runtime"));
+        }
+        other => panic!("expected an immediate error, got {other:?}"),
+    }
+}
