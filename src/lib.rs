@@ -2,3 +2,6 @@
 //! chat template and its async wrapper.
 
 pub mod chat;
+pub mod measure;
+pub mod render;
+pub mod store;

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use perfwarden::chat::MistralTokenizer;
 use perfwarden::chat::acquire::ModelSearch;
 use perfwarden::chat::stream::{self, DEFAULT_MAX_REQUEST_BYTES};
+use perfwarden::measure::run::{self as measure_run, Progress, RunOptions};
+use perfwarden::store::Store;
 
 /// Continuous performance-regression harness for the Mistral v3 chat template
 /// and its async wrapper.
@@ -40,8 +41,59 @@ enum Command {
     },
     /// Print where the tokenizer model is, fetching it first if needed.
     Tokenizer,
+    /// Measure the current checkout (Criterion, callgrind, the spec's method,
+    /// paired samples) and store the run.
+    Run {
+        /// Few samples: exercises every stage quickly; verdicts need the full mode.
+        #[arg(long)]
+        quick: bool,
+        /// The commit this one is compared against (a PR's base).
+        #[arg(long, env = "PERFWARDEN_BASE_COMMIT", value_name = "SHA")]
+        base_commit: Option<String>,
+        /// The pull request being measured.
+        #[arg(long, env = "PERFWARDEN_PR", value_name = "NUMBER")]
+        pr: Option<u64>,
+        /// Print only the result, not the tools' output.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List stored runs.
+    History {
+        /// Runs with all their measurements, as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show at most this many runs (newest first).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Measure, judge and report the performance contract (not available yet).
     Report,
+}
+
+#[derive(Debug, clap::Args)]
+struct DatabaseArgs {
+    /// The SQLite database (a path or sqlite:// URL). Default:
+    /// ~/.local/share/perfwarden/history.db (PERFWARDEN_DATA_DIR or XDG_DATA_HOME move it).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    fn url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            perfwarden::store::default_database_path()
+                .display()
+                .to_string()
+        })
+    }
+
+    fn open(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Store> {
+        Ok(runtime.block_on(Store::open(&self.url()))?)
+    }
 }
 
 /// Exit codes: 0 ran, 1 invalid input or broken contract, 2 usage or
@@ -71,13 +123,6 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-fn load_tokenizer(explicit: Option<PathBuf>) -> anyhow::Result<MistralTokenizer> {
-    let search = ModelSearch::from_env(explicit);
-    let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-    MistralTokenizer::from_file(&located.path)
-        .with_context(|| format!("loading {}", located.path.display()))
-}
-
 fn open_input(input: &str) -> anyhow::Result<Box<dyn io::Read>> {
     if input == "-" {
         return Ok(Box::new(io::stdin().lock()));
@@ -94,7 +139,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_request_bytes,
         } => {
             let reader = open_input(&input)?;
-            let tokenizer = load_tokenizer(cli.tokenizer)?;
+            let tokenizer = perfwarden::chat::load_tokenizer(cli.tokenizer, &mut |note| {
+                eprintln!("perfwarden: {note}")
+            })?;
             let stdout = io::stdout().lock();
             if jsonl {
                 let summary = stream::tokenize_jsonl(
@@ -134,6 +181,72 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", located.path.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run {
+            quick,
+            base_commit,
+            pr,
+            quiet,
+            database,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            // Open the database first: a bad --database-url fails in a second,
+            // not after minutes of measuring.
+            let store = database.open(&runtime)?;
+            let checkout_dir = checkout_root()?;
+            let search = ModelSearch::from_env(cli.tokenizer);
+            let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
+            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
+                perfwarden::chat::MistralTokenizer::from_file(&located.path)?,
+            ));
+            let options = RunOptions {
+                checkout_dir,
+                quick,
+                tokenizer_path: located.path,
+                base_commit,
+                pr_number: pr,
+            };
+            let started = std::time::Instant::now();
+            let run = measure_run::measure(&options, tokenizer, &mut |event| {
+                print_progress(event, quiet)
+            })?;
+            let id = runtime.block_on(store.insert_run(&run))?;
+            eprintln!(
+                "perfwarden: stored run {id} ({} measurements, {} samples) in {} after {:.0} s",
+                run.measurements.len(),
+                run.samples.len(),
+                database.url(),
+                started.elapsed().as_secs_f64()
+            );
+            for note in &run.notes {
+                eprintln!("perfwarden: WARNING: {note}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History {
+            json,
+            limit,
+            database,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let store = database.open(&runtime)?;
+            let runs = runtime.block_on(store.runs(limit))?;
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            if json {
+                let mut documents = Vec::with_capacity(runs.len());
+                for run in runs {
+                    let measurements = runtime.block_on(store.measurements(run.id))?;
+                    let mut document = serde_json::to_value(&run)?;
+                    document["measurements"] = serde_json::to_value(measurements)?;
+                    documents.push(document);
+                }
+                serde_json::to_writer_pretty(&mut out, &documents)?;
+                out.write_all(b"\n")?;
+            } else {
+                out.write_all(perfwarden::render::history_table(&runs).as_bytes())?;
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report => {
             eprintln!(
                 "perfwarden: `report` is not available yet: measuring, judging and reporting are still being built. \
@@ -141,6 +254,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(EXIT_INFRA))
         }
+    }
+}
+
+/// The checkout to measure: the current directory, which must hold the
+/// benchmark harness.
+fn checkout_root() -> anyhow::Result<PathBuf> {
+    let dir = std::env::current_dir().context("reading the current directory")?;
+    if dir.join("harness/benches/wallclock.rs").is_file() && dir.join("Cargo.toml").is_file() {
+        Ok(dir)
+    } else {
+        anyhow::bail!(
+            "{} is not a perfwarden checkout (no harness/benches/wallclock.rs); run perfwarden from the root of its repository",
+            dir.display()
+        )
+    }
+}
+
+fn print_progress(event: Progress, quiet: bool) {
+    match event {
+        Progress::Stage { index, total, name } if !quiet => {
+            eprintln!("perfwarden: [{index}/{total}] {name}")
+        }
+        Progress::Output(line) if !quiet => eprintln!("    {line}"),
+        Progress::Warning(text) => eprintln!("perfwarden: WARNING: {text}"),
+        _ => {}
     }
 }
 

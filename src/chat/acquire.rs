@@ -257,3 +257,14 @@ pub fn verify_file(path: &Path) -> Result<(), TokenizerLoadError> {
         })
     }
 }
+
+/// Locates (or fetches) the model and loads it: what every command and
+/// benchmark does first. `explicit` is `--tokenizer` / `PERFWARDEN_TOKENIZER`.
+pub fn load_tokenizer(
+    explicit: Option<PathBuf>,
+    notify: &mut dyn FnMut(&str),
+) -> Result<super::MistralTokenizer, TokenizerLoadError> {
+    let explicit = explicit.or_else(|| env_path("PERFWARDEN_TOKENIZER"));
+    let located = ModelSearch::from_env(explicit).locate(notify)?;
+    super::MistralTokenizer::from_file(&located.path)
+}

@@ -10,6 +10,7 @@ pub mod template;
 pub mod tokenizer;
 pub mod worker;
 
+pub use acquire::load_tokenizer;
 pub use error::{ChatTemplateError, TokenizerLoadError};
 pub use template::{ChatRequest, apply_mistral_chat_template};
 pub use tokenizer::MistralTokenizer;

@@ -44,7 +44,8 @@ use super::tokenizer::MistralTokenizer;
 
 /// How long the worker polls for the next job before it parks.
 pub const WORKER_SPIN: Duration = Duration::from_millis(1);
-/// How long a waiting caller re-polls before it sleeps until woken.
+/// How long a waiting caller re-polls before it sleeps until woken;
+/// `PERFWARDEN_CALLER_SPIN_US` overrides it (read once, when the worker starts).
 pub const CALLER_SPIN: Duration = Duration::from_millis(5);
 /// Requests with at most this much text may run inline on an idle worker.
 pub const INLINE_MAX_BYTES: usize = 4 * 1024;
@@ -145,7 +146,8 @@ pub enum Placement {
     InlineWhenIdle,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A job as the worker receives it.
+pub type Job = Box<dyn FnOnce() + Send>;
 
 enum Message {
     Job(Job),
@@ -155,6 +157,7 @@ enum Message {
 /// A single background worker thread and its queue.
 pub struct Executor {
     sender: mpsc::Sender<Message>,
+    caller_spin: Duration,
     /// Held by whoever runs a job, worker or inline caller: jobs never overlap.
     run_token: &'static AtomicBool,
     accepting: AtomicBool,
@@ -217,6 +220,13 @@ fn acquire(token: &AtomicBool) {
     }
 }
 
+/// Every job the worker runs goes through here: the instruction-count
+/// benchmark turns callgrind's collection on at this function's entry.
+#[inline(never)]
+pub fn run_job(job: Job) {
+    job()
+}
+
 fn worker_loop(receiver: mpsc::Receiver<Message>, run_token: &AtomicBool) {
     loop {
         let message = match receiver.try_recv() {
@@ -244,7 +254,7 @@ fn worker_loop(receiver: mpsc::Receiver<Message>, run_token: &AtomicBool) {
         match message {
             Message::Job(job) => {
                 acquire(run_token);
-                job();
+                run_job(job);
                 run_token.store(false, Ordering::Release);
                 COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
             }
@@ -269,8 +279,13 @@ impl Executor {
                 worker_loop(receiver, run_token);
             })?;
         COUNTERS.executors_created.fetch_add(1, Ordering::Relaxed);
+        let caller_spin = std::env::var("PERFWARDEN_CALLER_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(CALLER_SPIN, Duration::from_micros);
         Ok(Self {
             sender,
+            caller_spin,
             run_token,
             accepting: AtomicBool::new(true),
             thread: Mutex::new(Some(thread)),
@@ -325,7 +340,7 @@ impl Executor {
         }
         Reply {
             answer,
-            spin_until: Instant::now() + CALLER_SPIN,
+            spin_until: Instant::now() + self.caller_spin,
         }
         .await
     }

@@ -1,0 +1,148 @@
+//! Parser for gungraun's JSON summary (`--save-summary=json`, schema 7): one
+//! `summary.json` per benchmark, with callgrind's counts per thread and in total.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::MeasureError;
+use super::payload::{Payload, Variant, benchmark_id};
+
+/// Callgrind's figures for one benchmark, summed over all threads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstructionCounts {
+    /// `<payload>/<variant>`, as for wall clock.
+    pub benchmark: String,
+    pub instructions: u64,
+    pub estimated_cycles: Option<u64>,
+    pub l1_hits: Option<u64>,
+    pub ll_hits: Option<u64>,
+    pub ram_hits: Option<u64>,
+    pub total_rw: Option<u64>,
+    /// Threads callgrind saw with collection on (the worker's appears here).
+    pub threads: usize,
+    /// Instructions on each of those threads.
+    pub instructions_per_thread: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    version: String,
+    function_name: String,
+    id: Option<String>,
+    profiles: Vec<Profile>,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    tool: String,
+    data: ProfileData,
+}
+
+#[derive(Deserialize)]
+struct ProfileData {
+    parts: Vec<Part>,
+    total: Total,
+}
+
+#[derive(Deserialize)]
+struct Part {
+    metrics: std::collections::HashMap<String, Metric>,
+}
+
+#[derive(Deserialize)]
+struct Total {
+    metrics: std::collections::HashMap<String, Metric>,
+}
+
+#[derive(Deserialize)]
+struct Metric {
+    values: Values,
+}
+
+#[derive(Deserialize)]
+struct Values {
+    new: serde_json::Number,
+}
+
+fn count(metrics: &std::collections::HashMap<String, Metric>, key: &str) -> Option<u64> {
+    metrics.get(key).and_then(|m| m.values.new.as_u64())
+}
+
+/// Maps the benchmark's function and id (`sync_template`, `small`) to its
+/// stored name (`small/sync`).
+fn benchmark_name(function: &str, id: Option<&str>) -> Result<String, MeasureError> {
+    let variant = match function {
+        "sync_template" => Variant::Sync,
+        "async_template" => Variant::Async,
+        other => {
+            return Err(MeasureError::Parse(format!(
+                "unknown gungraun benchmark function '{other}'"
+            )));
+        }
+    };
+    let payload = id
+        .and_then(Payload::from_name)
+        .ok_or_else(|| MeasureError::Parse(format!("unknown gungraun benchmark id {id:?}")))?;
+    Ok(benchmark_id(payload, variant))
+}
+
+pub fn parse_summary(text: &str) -> Result<InstructionCounts, MeasureError> {
+    let summary: Summary = serde_json::from_str(text)
+        .map_err(|e| MeasureError::Parse(format!("gungraun summary.json: {e}")))?;
+    if summary.version != "7" {
+        return Err(MeasureError::Parse(format!(
+            "gungraun summary schema {} (expected 7): is the gungraun-runner version 0.20.0?",
+            summary.version
+        )));
+    }
+    let profile = summary
+        .profiles
+        .iter()
+        .find(|p| p.tool == "Callgrind")
+        .ok_or_else(|| MeasureError::Parse("gungraun summary has no Callgrind profile".into()))?;
+    let total = &profile.data.total.metrics;
+    let instructions = count(total, "Ir").ok_or_else(|| {
+        MeasureError::Parse("gungraun summary has no instruction count (Ir)".into())
+    })?;
+    let instructions_per_thread: Vec<u64> = profile
+        .data
+        .parts
+        .iter()
+        .filter_map(|p| count(&p.metrics, "Ir"))
+        .filter(|ir| *ir > 0)
+        .collect();
+    Ok(InstructionCounts {
+        benchmark: benchmark_name(&summary.function_name, summary.id.as_deref())?,
+        instructions,
+        estimated_cycles: count(total, "EstimatedCycles"),
+        l1_hits: count(total, "L1hits"),
+        ll_hits: count(total, "LLhits"),
+        ram_hits: count(total, "RamHits"),
+        total_rw: count(total, "TotalRW"),
+        threads: instructions_per_thread.len(),
+        instructions_per_thread,
+    })
+}
+
+/// Reads every `summary.json` under gungraun's output directory.
+pub fn read_output(root: &Path) -> Result<Vec<InstructionCounts>, MeasureError> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| MeasureError::Io(format!("{}: {e}", dir.display())))?;
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "summary.json") {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| MeasureError::Io(format!("{}: {e}", path.display())))?;
+                found.push(parse_summary(&text)?);
+            }
+        }
+    }
+    found.sort_by(|a, b| a.benchmark.cmp(&b.benchmark));
+    Ok(found)
+}

@@ -1,0 +1,487 @@
+//! `perfwarden run`: both benchmark suites, the spec's method and the paired
+//! sampler on the current checkout, gathered into one [`NewRun`].
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::MeasureError;
+use super::callgrind::{self, InstructionCounts};
+use super::criterion::{self, WallClock};
+use super::environment;
+use super::paired::{self, PairedSamples};
+use super::payload::{Payload, Variant, benchmark_id};
+use super::spec_method::{self, SPEC_ITERATIONS};
+use crate::chat::{
+    ChatRequest, MistralTokenizer, apply_mistral_chat_template, async_apply_mistral_chat_template,
+};
+use crate::store::{Measurement, NewRun, RawSample, Tool};
+
+/// The gungraun runner must match the library version exactly.
+pub const GUNGRAUN_VERSION: &str = "0.20.0";
+
+/// What `perfwarden run` reports while it works.
+pub enum Progress<'a> {
+    /// Stage `index` of `total` begins.
+    Stage {
+        index: usize,
+        total: usize,
+        name: &'a str,
+    },
+    /// A line of a tool's output.
+    Output(&'a str),
+    /// Something the user must know (a skipped measurement).
+    Warning(&'a str),
+}
+
+pub struct RunOptions {
+    pub checkout_dir: PathBuf,
+    pub quick: bool,
+    pub tokenizer_path: PathBuf,
+    pub base_commit: Option<String>,
+    pub pr_number: Option<u64>,
+}
+
+/// How many alternating pairs the sampler takes, and how long each batch is.
+#[derive(Clone, Copy, Debug)]
+pub struct SamplingPlan {
+    pub pairs: usize,
+    pub batch_target: Duration,
+}
+
+impl SamplingPlan {
+    pub fn for_mode(quick: bool) -> Self {
+        if quick {
+            Self {
+                pairs: 12,
+                batch_target: Duration::from_millis(2),
+            }
+        } else {
+            Self {
+                pairs: 60,
+                batch_target: Duration::from_millis(20),
+            }
+        }
+    }
+}
+
+/// Runs `command`, forwarding its output lines; fails with its last lines.
+fn run_tool(
+    mut command: Command,
+    what: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), MeasureError> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| MeasureError::Tool(format!("cannot start {what}: {e}")))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (sender, receiver) = std::sync::mpsc::channel::<String>();
+    let err_sender = sender.clone();
+    let err_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = err_sender.send(line);
+        }
+    });
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let out_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut tail = std::collections::VecDeque::new();
+    for line in receiver {
+        progress(Progress::Output(&line));
+        tail.push_back(line);
+        if tail.len() > 12 {
+            tail.pop_front();
+        }
+    }
+    let _ = (err_thread.join(), out_thread.join());
+    let status = child
+        .wait()
+        .map_err(|e| MeasureError::Tool(format!("{what}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(MeasureError::Tool(format!(
+            "{what} failed ({status}):\n{}",
+            Vec::from(tail).join("\n")
+        )))
+    }
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo_bin_dir() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+        .join("bin")
+}
+
+fn runner_version(path: &Path) -> Option<String> {
+    let output = Command::new(path).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace().last().map(str::to_owned)
+}
+
+/// Finds gungraun-runner 0.20.0, installing it with `cargo install` when it
+/// is missing or another version.
+pub fn ensure_gungraun_runner(progress: &mut dyn FnMut(Progress)) -> Result<PathBuf, MeasureError> {
+    let installed = cargo_bin_dir().join("gungraun-runner");
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("gungraun-runner"))
+            .find(|p| p.is_file())
+    });
+    for candidate in on_path.iter().chain([&installed]) {
+        if runner_version(candidate).as_deref() == Some(GUNGRAUN_VERSION) {
+            return Ok(candidate.clone());
+        }
+    }
+    progress(Progress::Warning(&format!(
+        "gungraun-runner {GUNGRAUN_VERSION} is not installed; installing it with `cargo install gungraun-runner --version {GUNGRAUN_VERSION} --locked` (about 2 minutes)"
+    )));
+    let mut install = Command::new(cargo());
+    install.args([
+        "install",
+        "gungraun-runner",
+        "--version",
+        GUNGRAUN_VERSION,
+        "--locked",
+    ]);
+    run_tool(install, "cargo install gungraun-runner", progress)?;
+    match runner_version(&installed) {
+        Some(v) if v == GUNGRAUN_VERSION => Ok(installed),
+        other => Err(MeasureError::Tool(format!(
+            "after installing, {} reports version {other:?}; install gungraun-runner {GUNGRAUN_VERSION} by hand",
+            installed.display()
+        ))),
+    }
+}
+
+/// Runs the Criterion suite; its JSON goes to a fresh directory under `scratch`.
+pub fn run_criterion(
+    options: &RunOptions,
+    scratch: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<WallClock>, MeasureError> {
+    let home = scratch.join("criterion");
+    let mut command = Command::new(cargo());
+    command
+        .current_dir(&options.checkout_dir)
+        .args(["bench", "--bench", "wallclock", "--", "--noplot"])
+        .env("CRITERION_HOME", &home)
+        .env("PERFWARDEN_TOKENIZER", &options.tokenizer_path);
+    if options.quick {
+        command.args([
+            "--warm-up-time",
+            "0.2",
+            "--measurement-time",
+            "0.5",
+            "--sample-size",
+            "10",
+        ]);
+    }
+    run_tool(
+        command,
+        "the Criterion benchmarks (cargo bench --bench wallclock)",
+        progress,
+    )?;
+    criterion::read_output(&home)
+}
+
+/// Runs the gungraun suite under callgrind.
+pub fn run_gungraun(
+    options: &RunOptions,
+    runner: &Path,
+    scratch: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<InstructionCounts>, MeasureError> {
+    let home = scratch.join("gungraun");
+    let mut command = Command::new(cargo());
+    command
+        .current_dir(&options.checkout_dir)
+        .args([
+            "bench",
+            "--bench",
+            "instructions",
+            "--",
+            "--save-summary=json",
+        ])
+        .env("GUNGRAUN_HOME", &home)
+        .env("GUNGRAUN_RUNNER", runner)
+        .env("PERFWARDEN_TOKENIZER", &options.tokenizer_path);
+    run_tool(
+        command,
+        "the callgrind benchmarks (cargo bench --bench instructions)",
+        progress,
+    )?;
+    callgrind::read_output(&home)
+}
+
+fn wall_clock_measurements(results: &[WallClock], run: &mut NewRun) {
+    for r in results {
+        let figures = [
+            ("mean", r.mean_ns),
+            ("median", r.median_ns),
+            ("std_dev", r.std_dev_ns),
+            ("ci_low", r.mean_ci_low_ns),
+            ("ci_high", r.mean_ci_high_ns),
+        ];
+        for (metric, value) in figures {
+            run.measurements.push(measurement(
+                Tool::Criterion,
+                &r.benchmark,
+                metric,
+                Some(value),
+                "ns",
+            ));
+        }
+        run.measurements.push(measurement(
+            Tool::Criterion,
+            &r.benchmark,
+            "samples",
+            Some(r.samples.len() as f64),
+            "count",
+        ));
+        run.samples.extend(r.samples.iter().map(|s| RawSample {
+            tool: Tool::Criterion,
+            benchmark: r.benchmark.clone(),
+            iterations: s.iterations,
+            total_ns: s.total_ns,
+        }));
+    }
+}
+
+/// The callgrind figures stored per benchmark, with their units.
+pub const CALLGRIND_METRICS: [(&str, &str); 6] = [
+    ("instructions", "instructions"),
+    ("estimated_cycles", "cycles"),
+    ("l1_hits", "count"),
+    ("ll_hits", "count"),
+    ("ram_hits", "count"),
+    ("total_rw", "count"),
+];
+
+fn callgrind_measurements(results: Option<&[InstructionCounts]>, run: &mut NewRun) {
+    for payload in Payload::ALL {
+        for variant in Variant::ALL {
+            let benchmark = benchmark_id(payload, variant);
+            let counts = results.and_then(|r| r.iter().find(|c| c.benchmark == benchmark));
+            for (metric, unit) in CALLGRIND_METRICS {
+                let value = counts.and_then(|c| match metric {
+                    "instructions" => Some(c.instructions),
+                    "estimated_cycles" => c.estimated_cycles,
+                    "l1_hits" => c.l1_hits,
+                    "ll_hits" => c.ll_hits,
+                    "ram_hits" => c.ram_hits,
+                    _ => c.total_rw,
+                });
+                run.measurements.push(measurement(
+                    Tool::Callgrind,
+                    &benchmark,
+                    metric,
+                    value.map(|v| v as f64),
+                    unit,
+                ));
+            }
+        }
+    }
+}
+
+fn measurement(
+    tool: Tool,
+    benchmark: &str,
+    metric: &str,
+    value: Option<f64>,
+    unit: &str,
+) -> Measurement {
+    Measurement {
+        tool,
+        benchmark: benchmark.to_owned(),
+        metric: metric.to_owned(),
+        value,
+        unit: unit.to_owned(),
+    }
+}
+
+/// The sync function and the async wrapper as batches for the paired sampler.
+pub fn contract_batches(
+    tokenizer: &'static MistralTokenizer,
+    request: &'static ChatRequest,
+    runtime: &tokio::runtime::Runtime,
+) -> (impl FnMut(usize) -> Duration, impl FnMut(usize) -> Duration) {
+    let sync = move |iterations: usize| {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            std::hint::black_box(apply_mistral_chat_template(tokenizer, request).ok());
+        }
+        start.elapsed()
+    };
+    let asynchronous = move |iterations: usize| {
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                std::hint::black_box(
+                    async_apply_mistral_chat_template(tokenizer, request)
+                        .await
+                        .ok(),
+                );
+            }
+            start.elapsed()
+        })
+    };
+    (sync, asynchronous)
+}
+
+/// Paired samples of the contract's sync and async functions on one payload.
+pub fn sample_contract(
+    tokenizer: &'static MistralTokenizer,
+    request: &'static ChatRequest,
+    plan: SamplingPlan,
+) -> PairedSamples {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime builds");
+    let (mut sync, mut asynchronous) = contract_batches(tokenizer, request, &runtime);
+    // Warm both paths (tokenizer cache, worker thread) before measuring.
+    sync(3);
+    asynchronous(3);
+    let batch = paired::calibrate(&mut sync, plan.batch_target);
+    paired::sample_pairs(&mut sync, &mut asynchronous, batch, plan.pairs, None)
+}
+
+/// Stores paired samples as `paired` samples of `<payload>/sync` and `<payload>/async`.
+pub fn paired_raw_samples(payload: Payload, samples: &PairedSamples) -> Vec<RawSample> {
+    let side = |variant, values: &[f64]| {
+        values
+            .iter()
+            .map(|ns| RawSample {
+                tool: Tool::Paired,
+                benchmark: benchmark_id(payload, variant),
+                iterations: samples.batch_iterations as f64,
+                total_ns: ns * samples.batch_iterations as f64,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut raw = side(Variant::Sync, &samples.baseline_ns);
+    raw.extend(side(Variant::Async, &samples.candidate_ns));
+    raw
+}
+
+/// Measures the checkout: Criterion, callgrind (when valgrind is present),
+/// the spec's method and the paired sampler.
+pub fn measure(
+    options: &RunOptions,
+    tokenizer: &'static MistralTokenizer,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<NewRun, MeasureError> {
+    let started_at_ms = environment::now_ms();
+    let checkout = environment::checkout(&options.checkout_dir);
+    let machine = environment::machine();
+    let mut run = NewRun {
+        commit: checkout.commit,
+        branch: checkout.branch,
+        base_commit: options.base_commit.clone(),
+        pr_number: options.pr_number,
+        dirty: checkout.dirty,
+        quick: options.quick,
+        machine: machine.clone(),
+        started_at_ms,
+        finished_at_ms: started_at_ms,
+        notes: Vec::new(),
+        measurements: Vec::new(),
+        samples: Vec::new(),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("perfwarden-run-")
+        .tempdir()
+        .map_err(|e| MeasureError::Io(format!("cannot create a scratch directory: {e}")))?;
+    let total = 4;
+
+    progress(Progress::Stage {
+        index: 1,
+        total,
+        name: "wall clock (Criterion)",
+    });
+    wall_clock_measurements(&run_criterion(options, scratch.path(), progress)?, &mut run);
+
+    progress(Progress::Stage {
+        index: 2,
+        total,
+        name: "instruction counts (gungraun, callgrind)",
+    });
+    if machine.valgrind.is_none() {
+        let note = "valgrind is not installed: instruction counts were NOT measured and are stored as missing. Install valgrind (e.g. `apt-get install valgrind`) and run again.";
+        progress(Progress::Warning(note));
+        run.notes.push(note.to_owned());
+        callgrind_measurements(None, &mut run);
+    } else {
+        let runner = ensure_gungraun_runner(progress)?;
+        let counts = run_gungraun(options, &runner, scratch.path(), progress)?;
+        callgrind_measurements(Some(&counts), &mut run);
+    }
+
+    progress(Progress::Stage {
+        index: 3,
+        total,
+        name: "the spec's method (10 iterations, mean)",
+    });
+    for payload in Payload::ALL {
+        let request: &'static ChatRequest = Box::leak(Box::new(payload.request()));
+        let comparison =
+            spec_method::measure(tokenizer, request, SPEC_ITERATIONS).map_err(|e| {
+                MeasureError::Tool(format!(
+                    "the {} payload failed to tokenize: {e}",
+                    payload.name()
+                ))
+            })?;
+        for (variant, stats) in [
+            (Variant::Sync, &comparison.sync),
+            (Variant::Async, &comparison.r#async),
+        ] {
+            let benchmark = benchmark_id(payload, variant);
+            for (metric, value) in [
+                ("mean", stats.mean_ns),
+                ("median", stats.median_ns),
+                ("stdev", stats.stdev_ns),
+            ] {
+                run.measurements.push(measurement(
+                    Tool::Spec,
+                    &benchmark,
+                    metric,
+                    Some(value),
+                    "ns",
+                ));
+            }
+            run.samples.extend(stats.times_ns.iter().map(|t| RawSample {
+                tool: Tool::Spec,
+                benchmark: benchmark.clone(),
+                iterations: 1.0,
+                total_ns: *t,
+            }));
+        }
+    }
+
+    progress(Progress::Stage {
+        index: 4,
+        total,
+        name: "paired samples (sync and async alternating)",
+    });
+    let plan = SamplingPlan::for_mode(options.quick);
+    for payload in Payload::ALL {
+        let request: &'static ChatRequest = Box::leak(Box::new(payload.request()));
+        let samples = sample_contract(tokenizer, request, plan);
+        run.samples.extend(paired_raw_samples(payload, &samples));
+    }
+
+    run.finished_at_ms = environment::now_ms();
+    Ok(run)
+}
