@@ -33,9 +33,14 @@ pub fn checkout(dir: &Path) -> Checkout {
     }
 }
 
+/// The valgrind to use: `PERFWARDEN_VALGRIND`, else `valgrind` from `PATH`.
+pub fn valgrind_program() -> String {
+    std::env::var("PERFWARDEN_VALGRIND").unwrap_or_else(|_| "valgrind".into())
+}
+
 /// The first line of `valgrind --version`, or `None` when it is not installed.
 pub fn valgrind_version() -> Option<String> {
-    command_output("valgrind", &["--version"], None)
+    command_output(&valgrind_program(), &["--version"], None)
 }
 
 fn cpu_model() -> String {

@@ -216,6 +216,7 @@ pub fn run_gungraun(
         ])
         .env("GUNGRAUN_HOME", &home)
         .env("GUNGRAUN_RUNNER", runner)
+        .env("GUNGRAUN_VALGRIND_BIN", environment::valgrind_program())
         .env("PERFWARDEN_TOKENIZER", &options.tokenizer_path);
     run_tool(
         command,
