@@ -2,6 +2,10 @@
 //! chat template and its async wrapper.
 
 pub mod chat;
+pub mod diagnose;
+pub mod judge;
 pub mod measure;
+pub mod publish;
 pub mod render;
+pub mod report;
 pub mod store;

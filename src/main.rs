@@ -7,6 +7,10 @@ use clap::{Parser, Subcommand};
 
 use perfwarden::chat::acquire::ModelSearch;
 use perfwarden::chat::stream::{self, DEFAULT_MAX_REQUEST_BYTES};
+use perfwarden::diagnose::probes::Check;
+use perfwarden::diagnose::selftest::{self, SelftestOptions};
+use perfwarden::judge::contract::Contract;
+use perfwarden::measure::payload::{Payload, Variant};
 use perfwarden::measure::run::{self as measure_run, Progress, RunOptions};
 use perfwarden::store::Store;
 
@@ -72,6 +76,33 @@ enum Command {
     },
     /// Measure, judge and report the performance contract (not available yet).
     Report,
+    /// Prove the checklist's probes and the verdict work: run them against the
+    /// real async wrapper and deliberately broken ones, and print a matrix.
+    Selftest {
+        /// Fewer calls and samples (what the test suite runs).
+        #[arg(long)]
+        quick: bool,
+        /// Do not run this probe (the self-test must then fail).
+        #[arg(long, value_name = "CHECK", value_parser = ["executor-per-request", "async-overhead", "single-worker", "warm-up"])]
+        skip_probe: Vec<String>,
+        /// The contract to judge with.
+        #[arg(
+            long,
+            default_value = "harness/contracts/performance-001.toml",
+            value_name = "PATH"
+        )]
+        contract: PathBuf,
+    },
+    /// Run one call under measurement (used by `selftest` under callgrind).
+    #[command(hide = true)]
+    ProbeCall {
+        #[arg(long)]
+        wrapper: String,
+        #[arg(long)]
+        payload: String,
+        #[arg(long)]
+        variant: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -245,6 +276,69 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out.write_all(perfwarden::render::history_table(&runs).as_bytes())?;
             }
             out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Selftest {
+            quick,
+            skip_probe,
+            contract,
+        } => {
+            let contract = Contract::load(&contract)?;
+            let search = ModelSearch::from_env(cli.tokenizer);
+            let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
+            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
+                perfwarden::chat::MistralTokenizer::from_file(&located.path)?,
+            ));
+            let valgrind = perfwarden::measure::environment::valgrind_version()
+                .map(|_| perfwarden::measure::environment::valgrind_program());
+            if valgrind.is_none() {
+                eprintln!(
+                    "perfwarden: WARNING: valgrind is not installed: the async-overhead probe cannot run, so the self-test cannot pass"
+                );
+            }
+            let options = SelftestOptions {
+                quick,
+                skip: skip_probe
+                    .iter()
+                    .filter_map(|id| Check::parse(id))
+                    .collect(),
+                exe: std::env::current_exe().context("locating the perfwarden executable")?,
+                valgrind,
+                tokenizer_path: located.path,
+            };
+            let reports = selftest::run(&options, tokenizer, &contract, &mut |step| {
+                eprintln!("perfwarden: selftest: {step}")
+            });
+            print!("{}", perfwarden::render::selftest_matrix(&reports));
+            match selftest::evaluate(&reports) {
+                Ok(()) => {
+                    println!(
+                        "selftest: OK: the real wrapper passes, each fixture is caught by its own probe only, {} breaks the contract",
+                        selftest::SLOWDOWN_FIXTURE
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    for problem in problems {
+                        println!("selftest: FAILED: {problem}");
+                    }
+                    Ok(ExitCode::from(EXIT_INVALID))
+                }
+            }
+        }
+        Command::ProbeCall {
+            wrapper,
+            payload,
+            variant,
+        } => {
+            let payload = Payload::from_name(&payload).context("unknown payload")?;
+            let variant = Variant::from_name(&variant).context("unknown variant")?;
+            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
+                perfwarden::chat::load_tokenizer(cli.tokenizer, &mut |note| {
+                    eprintln!("perfwarden: {note}")
+                })?,
+            ));
+            perfwarden::diagnose::instructions::probe_call(tokenizer, &wrapper, payload, variant)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Report => {

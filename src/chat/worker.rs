@@ -129,6 +129,34 @@ pub struct JobTrace {
     pub inline: bool,
     /// Start and end, when the job was run with [`Timing::Recorded`].
     pub span: Option<(Instant, Instant)>,
+    /// The kernel's id of the thread, when recorded: ids grow as threads are
+    /// created, so a job on a thread newer than a snapshot ran on a new thread.
+    pub os_thread: Option<u32>,
+}
+
+/// The calling thread's kernel id (`/proc/thread-self` names it).
+pub fn os_thread_id() -> Option<u32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// Runs `job` on this thread and records where (and, if asked, when) it ran.
+/// A panic is caught and returned as its message.
+pub fn observe<T>(
+    job: impl FnOnce() -> T,
+    inline: bool,
+    timing: Timing,
+) -> (Result<T, String>, JobTrace) {
+    let recorded = timing == Timing::Recorded;
+    let started = recorded.then(Instant::now);
+    let result = catch_unwind(AssertUnwindSafe(job)).map_err(|p| panic_message(p.as_ref()));
+    let trace = JobTrace {
+        thread: thread_tag(),
+        inline,
+        span: started.map(|s| (s, Instant::now())),
+        os_thread: if recorded { os_thread_id() } else { None },
+    };
+    (result, trace)
 }
 
 /// Whether to read the clock around a job (two reads, about 50 ns here: a
@@ -178,20 +206,20 @@ fn execute<T>(
     inline: bool,
     timing: Timing,
 ) -> Result<(T, JobTrace), ChatTemplateError> {
-    let started = (timing == Timing::Recorded).then(Instant::now);
-    let running = COUNTERS.running_now.fetch_add(1, Ordering::Relaxed) + 1;
-    if running > COUNTERS.max_concurrent_jobs.load(Ordering::Relaxed) {
-        COUNTERS
-            .max_concurrent_jobs
-            .fetch_max(running, Ordering::Relaxed);
+    // Inline jobs hold the run token, which excludes every other job; only
+    // the worker's are counted for concurrency, keeping the inline path short.
+    if !inline {
+        let running = COUNTERS.running_now.fetch_add(1, Ordering::Relaxed) + 1;
+        if running > COUNTERS.max_concurrent_jobs.load(Ordering::Relaxed) {
+            COUNTERS
+                .max_concurrent_jobs
+                .fetch_max(running, Ordering::Relaxed);
+        }
     }
-    let result = catch_unwind(AssertUnwindSafe(job));
-    COUNTERS.running_now.fetch_sub(1, Ordering::Relaxed);
-    let trace = JobTrace {
-        thread: thread_tag(),
-        inline,
-        span: started.map(|s| (s, Instant::now())),
-    };
+    let (result, trace) = observe(job, inline, timing);
+    if !inline {
+        COUNTERS.running_now.fetch_sub(1, Ordering::Relaxed);
+    }
     match result {
         Ok(value) => {
             let completed = if inline {
@@ -202,11 +230,9 @@ fn execute<T>(
             completed.fetch_add(1, Ordering::Relaxed);
             Ok((value, trace))
         }
-        Err(payload) => {
+        Err(message) => {
             COUNTERS.jobs_panicked.fetch_add(1, Ordering::Relaxed);
-            Err(ChatTemplateError::JobPanicked(panic_message(
-                payload.as_ref(),
-            )))
+            Err(ChatTemplateError::JobPanicked(message))
         }
     }
 }
@@ -240,7 +266,9 @@ fn worker_loop(receiver: mpsc::Receiver<Message>, run_token: &AtomicBool) {
                         next = Some(message);
                         break;
                     }
-                    std::hint::spin_loop();
+                    // Yield, not just spin: when the scheduler puts the caller
+                    // on this CPU, spinning would keep it off for a timeslice.
+                    std::thread::yield_now();
                 }
                 match next {
                     Some(message) => message,
@@ -274,6 +302,7 @@ impl Executor {
                 COUNTERS
                     .worker_threads_started
                     .fetch_add(1, Ordering::Relaxed);
+                thread_tag();
                 // On exit, for whatever reason, the receiver is dropped: queued
                 // jobs are dropped with it and their callers get an error.
                 worker_loop(receiver, run_token);
@@ -379,6 +408,8 @@ impl<T> Future for Reply<T> {
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
         if Instant::now() < self.spin_until {
+            // Let the worker run if it shares this CPU, then poll again.
+            std::thread::yield_now();
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }

@@ -24,7 +24,8 @@ impl PairedSamples {
         self.baseline_ns.is_empty()
     }
 
-    /// Adds `more` pairs (they must use the same batch size).
+    /// Adds `more` pairs. Values are per iteration, so batches of another
+    /// size mix freely; `batch_iterations` keeps the first batch size.
     pub fn extend(&mut self, more: PairedSamples) {
         self.baseline_ns.extend(more.baseline_ns);
         self.candidate_ns.extend(more.candidate_ns);
@@ -34,11 +35,50 @@ impl PairedSamples {
 /// Runs `batch(iterations)` and returns how long it took.
 pub type Batch<'a> = dyn FnMut(usize) -> Duration + 'a;
 
-/// Picks a batch size so one batch of the baseline takes about `target`.
-pub fn calibrate(baseline: &mut Batch<'_>, target: Duration) -> usize {
+/// How many alternating pairs to take, and how long each batch is.
+#[derive(Clone, Copy, Debug)]
+pub struct SamplingPlan {
+    pub pairs: usize,
+    pub batch_target: Duration,
+}
+
+impl SamplingPlan {
+    pub fn for_mode(quick: bool) -> Self {
+        if quick {
+            // Batches long enough that moving the working set between the
+            // caller's and the worker's CPU is amortized, as in the full mode.
+            Self {
+                pairs: 10,
+                batch_target: Duration::from_millis(10),
+            }
+        } else {
+            Self {
+                pairs: 60,
+                batch_target: Duration::from_millis(20),
+            }
+        }
+    }
+}
+
+/// Warms both sides, sizes batches on the candidate (the slower one, when
+/// it is broken) and takes `plan.pairs` pairs, or what fits before `deadline`.
+pub fn sample(
+    baseline: &mut Batch<'_>,
+    candidate: &mut Batch<'_>,
+    plan: SamplingPlan,
+    deadline: Option<Instant>,
+) -> PairedSamples {
+    baseline(3);
+    candidate(3);
+    let batch = calibrate(candidate, plan.batch_target);
+    sample_pairs(baseline, candidate, batch, plan.pairs, deadline)
+}
+
+/// Picks a batch size so one batch of `subject` takes about `target`.
+pub fn calibrate(subject: &mut Batch<'_>, target: Duration) -> usize {
     let mut iterations = 1;
     loop {
-        let took = baseline(iterations);
+        let took = subject(iterations);
         if took >= target / 2 || iterations >= 1 << 20 {
             let per_iteration = took.as_secs_f64() / iterations as f64;
             return ((target.as_secs_f64() / per_iteration.max(1e-9)).ceil() as usize).max(1);

@@ -10,7 +10,7 @@ use super::MeasureError;
 use super::callgrind::{self, InstructionCounts};
 use super::criterion::{self, WallClock};
 use super::environment;
-use super::paired::{self, PairedSamples};
+use super::paired::{self, PairedSamples, SamplingPlan};
 use super::payload::{Payload, Variant, benchmark_id};
 use super::spec_method::{self, SPEC_ITERATIONS};
 use crate::chat::{
@@ -41,29 +41,6 @@ pub struct RunOptions {
     pub tokenizer_path: PathBuf,
     pub base_commit: Option<String>,
     pub pr_number: Option<u64>,
-}
-
-/// How many alternating pairs the sampler takes, and how long each batch is.
-#[derive(Clone, Copy, Debug)]
-pub struct SamplingPlan {
-    pub pairs: usize,
-    pub batch_target: Duration,
-}
-
-impl SamplingPlan {
-    pub fn for_mode(quick: bool) -> Self {
-        if quick {
-            Self {
-                pairs: 12,
-                batch_target: Duration::from_millis(2),
-            }
-        } else {
-            Self {
-                pairs: 60,
-                batch_target: Duration::from_millis(20),
-            }
-        }
-    }
 }
 
 /// Runs `command`, forwarding its output lines; fails with its last lines.
@@ -312,20 +289,27 @@ fn measurement(
     }
 }
 
-/// The sync function and the async wrapper as batches for the paired sampler.
-pub fn contract_batches(
+/// The sync function as a batch for the paired sampler.
+pub fn sync_batch(
     tokenizer: &'static MistralTokenizer,
     request: &'static ChatRequest,
-    runtime: &tokio::runtime::Runtime,
-) -> (impl FnMut(usize) -> Duration, impl FnMut(usize) -> Duration) {
-    let sync = move |iterations: usize| {
+) -> impl FnMut(usize) -> Duration {
+    move |iterations: usize| {
         let start = Instant::now();
         for _ in 0..iterations {
             std::hint::black_box(apply_mistral_chat_template(tokenizer, request).ok());
         }
         start.elapsed()
-    };
-    let asynchronous = move |iterations: usize| {
+    }
+}
+
+/// The async wrapper as a batch: unboxed, untraced calls, as a server makes them.
+pub fn async_batch<'r>(
+    tokenizer: &'static MistralTokenizer,
+    request: &'static ChatRequest,
+    runtime: &'r tokio::runtime::Runtime,
+) -> impl FnMut(usize) -> Duration + 'r {
+    move |iterations: usize| {
         runtime.block_on(async {
             let start = Instant::now();
             for _ in 0..iterations {
@@ -337,11 +321,10 @@ pub fn contract_batches(
             }
             start.elapsed()
         })
-    };
-    (sync, asynchronous)
+    }
 }
 
-/// Paired samples of the contract's sync and async functions on one payload.
+/// Paired samples of the contract's sync and async functions on one request.
 pub fn sample_contract(
     tokenizer: &'static MistralTokenizer,
     request: &'static ChatRequest,
@@ -351,15 +334,13 @@ pub fn sample_contract(
         .enable_all()
         .build()
         .expect("a current-thread runtime builds");
-    let (mut sync, mut asynchronous) = contract_batches(tokenizer, request, &runtime);
-    // Warm both paths (tokenizer cache, worker thread) before measuring.
-    sync(3);
-    asynchronous(3);
-    let batch = paired::calibrate(&mut sync, plan.batch_target);
-    paired::sample_pairs(&mut sync, &mut asynchronous, batch, plan.pairs, None)
+    let mut sync = sync_batch(tokenizer, request);
+    let mut asynchronous = async_batch(tokenizer, request, &runtime);
+    paired::sample(&mut sync, &mut asynchronous, plan, None)
 }
 
-/// Stores paired samples as `paired` samples of `<payload>/sync` and `<payload>/async`.
+/// Stores paired samples as `paired` samples of `<payload>/sync` and
+/// `<payload>/async`, one per batch, as the batch's per-iteration mean.
 pub fn paired_raw_samples(payload: Payload, samples: &PairedSamples) -> Vec<RawSample> {
     let side = |variant, values: &[f64]| {
         values
@@ -367,8 +348,8 @@ pub fn paired_raw_samples(payload: Payload, samples: &PairedSamples) -> Vec<RawS
             .map(|ns| RawSample {
                 tool: Tool::Paired,
                 benchmark: benchmark_id(payload, variant),
-                iterations: samples.batch_iterations as f64,
-                total_ns: ns * samples.batch_iterations as f64,
+                iterations: 1.0,
+                total_ns: *ns,
             })
             .collect::<Vec<_>>()
     };

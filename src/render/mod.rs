@@ -1,6 +1,12 @@
 //! Turning stored runs and verdicts into text for people: pure functions that
 //! return strings.
 
+pub mod charts;
+pub mod dashboard;
+pub mod report;
+
+use crate::diagnose::probes::Check;
+use crate::diagnose::selftest::{self, WrapperReport};
 use crate::store::RunInfo;
 
 /// `2026-11-27 04:26:51 UTC` from Unix milliseconds.
@@ -56,6 +62,70 @@ pub fn history_table(runs: &[RunInfo]) -> String {
         ));
     }
     out
+}
+
+/// `perfwarden selftest`'s matrix: one row per wrapper, one column per probe
+/// and the verdict; `*` marks what the fixture is built to trip.
+pub fn selftest_matrix(reports: &[WrapperReport]) -> String {
+    let mut out = format!("{:<22}", "wrapper");
+    for check in Check::ALL {
+        out.push_str(&format!("  {:<20}", check.id()));
+    }
+    out.push_str("  verdict\n");
+    for report in reports {
+        out.push_str(&format!("{:<22}", report.wrapper));
+        let expected = selftest::expected_flag(&report.wrapper);
+        for check in Check::ALL {
+            let mark = if expected == Some(check) { "*" } else { "" };
+            out.push_str(&format!(
+                "  {:<20}",
+                format!("{}{mark}", report.probe(check).label())
+            ));
+        }
+        let mark = if report.wrapper == selftest::SLOWDOWN_FIXTURE {
+            "*"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  {}{mark}\n", report.verdict.status.label()));
+    }
+    out.push_str("\nevidence:\n");
+    for report in reports {
+        for probe in &report.probes {
+            out.push_str(&format!(
+                "  {} / {}: {}\n",
+                report.wrapper,
+                probe.check.id(),
+                probe.evidence
+            ));
+        }
+        for case in &report.verdict.cases {
+            out.push_str(&format!(
+                "  {} / verdict {}: overhead {} [{}, {}] over {} pairs: {}\n",
+                report.wrapper,
+                case.case,
+                percent(case.overhead),
+                percent(case.ci_low),
+                percent(case.ci_high),
+                case.pairs,
+                case.status.label()
+            ));
+        }
+    }
+    out
+}
+
+/// A complete, self-contained HTML document (no scripts, no network).
+pub fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\nbody {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1em 0; }}\nth, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}\nfigure {{ margin: 1em 0; }}\npre.summary {{ white-space: pre-wrap; background: #f6f8fa; padding: 1em; }}\n.PASS {{ color: #1a7f37; }} .FAIL {{ color: #cf222e; }} .INCONCLUSIVE {{ color: #9a6700; }}\n</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        charts::escape(title)
+    )
+}
+
+/// A fraction as a signed percentage, `-` when missing.
+pub fn percent(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{:+.2}%", v * 100.0))
 }
 
 #[cfg(test)]

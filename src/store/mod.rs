@@ -51,11 +51,14 @@ fn migrator() -> Migrator {
             false,
         )
     };
-    Migrator::with_migrations(vec![migration(
-        1,
-        "runs",
-        include_str!("../../migrations/0001_runs.sql"),
-    )])
+    Migrator::with_migrations(vec![
+        migration(1, "runs", include_str!("../../migrations/0001_runs.sql")),
+        migration(
+            2,
+            "judgements",
+            include_str!("../../migrations/0002_judgements.sql"),
+        ),
+    ])
 }
 
 /// The default database: `$PERFWARDEN_DATA_DIR`, else `$XDG_DATA_HOME/perfwarden`,
@@ -119,7 +122,7 @@ impl Tool {
         }
     }
 
-    fn parse(name: &str) -> Option<Self> {
+    pub fn parse(name: &str) -> Option<Self> {
         [Tool::Criterion, Tool::Callgrind, Tool::Spec, Tool::Paired]
             .into_iter()
             .find(|t| t.name() == name)
@@ -177,6 +180,78 @@ pub struct RunInfo {
     pub started_at_ms: i64,
     pub finished_at_ms: i64,
     pub notes: Vec<String>,
+}
+
+/// A stored verdict's case, as plain values.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct CaseRow {
+    pub case_name: String,
+    pub payload: String,
+    pub payload_bytes: i64,
+    pub baseline_ns: Option<f64>,
+    pub candidate_ns: Option<f64>,
+    pub overhead: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub status: String,
+    pub pairs: i64,
+    pub literal_overhead: Option<f64>,
+    pub instructions_baseline: Option<f64>,
+    pub instructions_candidate: Option<f64>,
+    pub instruction_overhead: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct VerdictRow {
+    pub contract: String,
+    pub status: String,
+    pub limit: f64,
+    pub confidence: f64,
+    pub judged_at_ms: i64,
+    pub cases: Vec<CaseRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct CheckRow {
+    pub check_id: String,
+    pub status: String,
+    pub evidence: String,
+    /// A JSON object.
+    pub figures: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct ComparisonRow {
+    pub base_run_id: i64,
+    pub tool: String,
+    pub benchmark: String,
+    pub metric: String,
+    pub head: f64,
+    pub base: f64,
+    pub change: f64,
+    pub threshold: f64,
+    pub learned: bool,
+    pub status: String,
+}
+
+/// Everything `report` concluded about one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Judgement {
+    pub verdicts: Vec<VerdictRow>,
+    pub checklist: Vec<CheckRow>,
+    pub comparisons: Vec<ComparisonRow>,
+}
+
+/// One run's headline figures, for trend charts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrendPoint {
+    pub run: RunInfo,
+    /// (tool, benchmark, metric, value) for Criterion means and callgrind instructions.
+    pub figures: Vec<(Tool, String, String, f64)>,
+    /// The run's verdict per contract.
+    pub verdicts: Vec<(String, String)>,
+    /// Benchmarks found regressed against their base.
+    pub regressions: Vec<String>,
 }
 
 pub struct Store {
@@ -372,6 +447,265 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+
+    /// Replaces what was concluded about `run_id` with `judgement`, atomically.
+    pub async fn save_judgement(
+        &self,
+        run_id: i64,
+        judgement: &Judgement,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for table in ["case_verdicts", "verdicts", "checklist", "comparisons"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE run_id = ?"
+            )))
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for v in &judgement.verdicts {
+            sqlx::query("INSERT INTO verdicts (run_id, contract, status, limit_fraction, confidence, judged_at_ms) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(run_id)
+                .bind(&v.contract)
+                .bind(&v.status)
+                .bind(v.limit)
+                .bind(v.confidence)
+                .bind(v.judged_at_ms)
+                .execute(&mut *tx)
+                .await?;
+            for c in &v.cases {
+                sqlx::query(
+                    "INSERT INTO case_verdicts (run_id, contract, case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(run_id)
+                .bind(&v.contract)
+                .bind(&c.case_name)
+                .bind(&c.payload)
+                .bind(c.payload_bytes)
+                .bind(c.baseline_ns)
+                .bind(c.candidate_ns)
+                .bind(c.overhead)
+                .bind(c.ci_low)
+                .bind(c.ci_high)
+                .bind(&c.status)
+                .bind(c.pairs)
+                .bind(c.literal_overhead)
+                .bind(c.instructions_baseline)
+                .bind(c.instructions_candidate)
+                .bind(c.instruction_overhead)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for c in &judgement.checklist {
+            sqlx::query("INSERT INTO checklist (run_id, check_id, status, evidence, figures) VALUES (?, ?, ?, ?, ?)")
+                .bind(run_id)
+                .bind(&c.check_id)
+                .bind(&c.status)
+                .bind(&c.evidence)
+                .bind(&c.figures)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for c in &judgement.comparisons {
+            sqlx::query(
+                "INSERT INTO comparisons (run_id, base_run_id, tool, benchmark, metric, head, base, change, threshold, learned, status)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(run_id)
+            .bind(c.base_run_id)
+            .bind(&c.tool)
+            .bind(&c.benchmark)
+            .bind(&c.metric)
+            .bind(c.head)
+            .bind(c.base)
+            .bind(c.change)
+            .bind(c.threshold)
+            .bind(c.learned)
+            .bind(&c.status)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What was concluded about `run_id` (empty when it was never judged).
+    pub async fn judgement(&self, run_id: i64) -> Result<Judgement, StoreError> {
+        let mut judgement = Judgement::default();
+        let verdicts = sqlx::query("SELECT contract, status, limit_fraction, confidence, judged_at_ms FROM verdicts WHERE run_id = ? ORDER BY contract")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &verdicts {
+            let contract: String = row.try_get("contract")?;
+            let cases = sqlx::query(
+                "SELECT case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead
+                 FROM case_verdicts WHERE run_id = ? AND contract = ? ORDER BY rowid",
+            )
+            .bind(run_id)
+            .bind(&contract)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(CaseRow {
+                    case_name: r.try_get("case_name")?,
+                    payload: r.try_get("payload")?,
+                    payload_bytes: r.try_get("payload_bytes")?,
+                    baseline_ns: r.try_get("baseline_ns")?,
+                    candidate_ns: r.try_get("candidate_ns")?,
+                    overhead: r.try_get("overhead")?,
+                    ci_low: r.try_get("ci_low")?,
+                    ci_high: r.try_get("ci_high")?,
+                    status: r.try_get("status")?,
+                    pairs: r.try_get("pairs")?,
+                    literal_overhead: r.try_get("literal_overhead")?,
+                    instructions_baseline: r.try_get("instructions_baseline")?,
+                    instructions_candidate: r.try_get("instructions_candidate")?,
+                    instruction_overhead: r.try_get("instruction_overhead")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            judgement.verdicts.push(VerdictRow {
+                contract,
+                status: row.try_get("status")?,
+                limit: row.try_get("limit_fraction")?,
+                confidence: row.try_get("confidence")?,
+                judged_at_ms: row.try_get("judged_at_ms")?,
+                cases,
+            });
+        }
+        judgement.checklist = sqlx::query("SELECT check_id, status, evidence, figures FROM checklist WHERE run_id = ? ORDER BY check_id")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(CheckRow {
+                    check_id: r.try_get("check_id")?,
+                    status: r.try_get("status")?,
+                    evidence: r.try_get("evidence")?,
+                    figures: r.try_get("figures")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        judgement.comparisons = sqlx::query(
+            "SELECT base_run_id, tool, benchmark, metric, head, base, change, threshold, learned, status FROM comparisons WHERE run_id = ? ORDER BY benchmark, tool",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ComparisonRow {
+                base_run_id: r.try_get("base_run_id")?,
+                tool: r.try_get("tool")?,
+                benchmark: r.try_get("benchmark")?,
+                metric: r.try_get("metric")?,
+                head: r.try_get("head")?,
+                base: r.try_get("base")?,
+                change: r.try_get("change")?,
+                threshold: r.try_get("threshold")?,
+                learned: r.try_get("learned")?,
+                status: r.try_get("status")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        Ok(judgement)
+    }
+
+    /// The latest run of `commit`, else of `branch`, other than `exclude`.
+    pub async fn latest_base_run(
+        &self,
+        commit: Option<&str>,
+        branch: Option<&str>,
+        exclude: i64,
+    ) -> Result<Option<RunInfo>, StoreError> {
+        for (column, value) in [("commit_sha", commit), ("branch", branch)] {
+            let Some(value) = value else { continue };
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE {column} = ? AND id != ? ORDER BY id DESC LIMIT 1"
+            )))
+            .bind(value)
+            .bind(exclude)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return Ok(Some(run_from_row(&row)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The newest `limit` runs (oldest first) with their headline figures,
+    /// verdicts and regressions: what trend charts need, in four queries.
+    pub async fn trend(&self, limit: u32) -> Result<Vec<TrendPoint>, StoreError> {
+        let mut runs = self.runs(Some(limit)).await?;
+        runs.reverse();
+        let first = runs.first().map_or(0, |r| r.id);
+        let mut points: Vec<TrendPoint> = runs
+            .into_iter()
+            .map(|run| TrendPoint {
+                run,
+                figures: Vec::new(),
+                verdicts: Vec::new(),
+                regressions: Vec::new(),
+            })
+            .collect();
+        let index: std::collections::HashMap<i64, usize> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.run.id, i))
+            .collect();
+        let figures = sqlx::query(
+            "SELECT run_id, tool, benchmark, metric, value FROM measurements
+             WHERE run_id >= ? AND value IS NOT NULL AND ((tool = 'criterion' AND metric = 'mean') OR (tool = 'callgrind' AND metric = 'instructions'))",
+        )
+        .bind(first)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &figures {
+            let run_id: i64 = row.try_get("run_id")?;
+            let tool: String = row.try_get("tool")?;
+            if let (Some(&i), Some(tool)) = (index.get(&run_id), Tool::parse(&tool)) {
+                points[i].figures.push((
+                    tool,
+                    row.try_get("benchmark")?,
+                    row.try_get("metric")?,
+                    row.try_get("value")?,
+                ));
+            }
+        }
+        for row in sqlx::query("SELECT run_id, contract, status FROM verdicts WHERE run_id >= ?")
+            .bind(first)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+        {
+            let run_id: i64 = row.try_get("run_id")?;
+            if let Some(&i) = index.get(&run_id) {
+                points[i]
+                    .verdicts
+                    .push((row.try_get("contract")?, row.try_get("status")?));
+            }
+        }
+        for row in sqlx::query("SELECT run_id, benchmark, tool FROM comparisons WHERE run_id >= ? AND status = 'regression'")
+            .bind(first)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+        {
+            let run_id: i64 = row.try_get("run_id")?;
+            if let Some(&i) = index.get(&run_id) {
+                let benchmark: String = row.try_get("benchmark")?;
+                let tool: String = row.try_get("tool")?;
+                points[i].regressions.push(format!("{tool}:{benchmark}"));
+            }
+        }
+        Ok(points)
     }
 
     pub async fn samples(

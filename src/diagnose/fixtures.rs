@@ -1,0 +1,301 @@
+//! Deliberately broken async wrappers, one per item of the spec's checklist,
+//! to prove each probe catches its cause (and only its cause).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::{AsyncWrapper, BoxFuture, TracedResult};
+use crate::chat::worker::{self, JobTrace, Placement, Timing, observe, thread_tag};
+use crate::chat::{ChatRequest, ChatTemplateError, MistralTokenizer, apply_mistral_chat_template};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Every fixture job runs through here, so callgrind can count it
+/// (`--toggle-collect`), as it counts the real worker's `run_job`.
+#[inline(never)]
+pub fn fixture_job(job: Job) {
+    job()
+}
+
+type Reply = oneshot::Sender<(
+    Result<Result<Vec<u32>, ChatTemplateError>, String>,
+    JobTrace,
+)>;
+
+/// The job every fixture runs: tokenize, observe where, answer.
+fn tokenize_job(
+    tokenizer: &'static MistralTokenizer,
+    request: &'static ChatRequest,
+    timing: Timing,
+    reply: Reply,
+) -> Job {
+    Box::new(move || {
+        let _ = reply.send(observe(
+            || apply_mistral_chat_template(tokenizer, request),
+            false,
+            timing,
+        ));
+    })
+}
+
+fn await_reply(
+    answer: oneshot::Receiver<(
+        Result<Result<Vec<u32>, ChatTemplateError>, String>,
+        JobTrace,
+    )>,
+) -> BoxFuture<TracedResult> {
+    Box::pin(async move {
+        let (result, trace) = answer.await.map_err(|_| {
+            ChatTemplateError::WorkerUnavailable("the fixture's worker stopped".into())
+        })?;
+        let tokens = result.map_err(ChatTemplateError::JobPanicked)??;
+        Ok((tokens, trace))
+    })
+}
+
+/// Checklist item 1: a new executor (thread) for every request. Jobs still
+/// take turns behind one lock, so only the thread-creation probe sees it.
+pub struct PerRequestExecutor {
+    started: AtomicBool,
+}
+
+static PER_REQUEST_TURN: Mutex<()> = Mutex::new(());
+
+impl AsyncWrapper for PerRequestExecutor {
+    fn name(&self) -> String {
+        "per-request-executor".into()
+    }
+
+    fn started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        timing: Timing,
+    ) -> BoxFuture<TracedResult> {
+        self.started.store(true, Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        let job = tokenize_job(tokenizer, request, timing, reply);
+        std::thread::spawn(move || {
+            thread_tag();
+            let _turn = PER_REQUEST_TURN.lock().unwrap_or_else(|e| e.into_inner());
+            fixture_job(job);
+        });
+        await_reply(answer)
+    }
+}
+
+/// Checklist item 3: a pool of several workers, created once, sharing one
+/// queue, so concurrent jobs overlap.
+pub struct WorkerPool {
+    queue: OnceLock<Mutex<mpsc::Sender<Job>>>,
+}
+
+pub const POOL_WORKERS: usize = 4;
+
+impl WorkerPool {
+    fn sender(&self) -> mpsc::Sender<Job> {
+        self.queue
+            .get_or_init(|| {
+                let (sender, receiver) = mpsc::channel::<Job>();
+                let receiver = std::sync::Arc::new(Mutex::new(receiver));
+                for _ in 0..POOL_WORKERS {
+                    let receiver = receiver.clone();
+                    std::thread::spawn(move || {
+                        thread_tag();
+                        loop {
+                            let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            match job {
+                                Ok(job) => fixture_job(job),
+                                Err(_) => return,
+                            }
+                        }
+                    });
+                }
+                Mutex::new(sender)
+            })
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl AsyncWrapper for WorkerPool {
+    fn name(&self) -> String {
+        "worker-pool".into()
+    }
+
+    fn started(&self) -> bool {
+        self.queue.get().is_some()
+    }
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        timing: Timing,
+    ) -> BoxFuture<TracedResult> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self
+            .sender()
+            .send(tokenize_job(tokenizer, request, timing, reply));
+        await_reply(answer)
+    }
+}
+
+/// Checklist item 4: one worker that is not kept warm: it sleeps on a timer
+/// between looks at its queue instead of being woken.
+pub struct ColdWorker {
+    queue: OnceLock<&'static Mutex<VecDeque<Job>>>,
+}
+
+pub const COLD_WORKER_TIMER: Duration = Duration::from_millis(5);
+
+impl ColdWorker {
+    fn queue(&self) -> &'static Mutex<VecDeque<Job>> {
+        self.queue.get_or_init(|| {
+            let queue: &'static Mutex<VecDeque<Job>> =
+                Box::leak(Box::new(Mutex::new(VecDeque::new())));
+            std::thread::spawn(move || {
+                thread_tag();
+                loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    match job {
+                        Some(job) => fixture_job(job),
+                        None => std::thread::sleep(COLD_WORKER_TIMER),
+                    }
+                }
+            });
+            queue
+        })
+    }
+}
+
+impl AsyncWrapper for ColdWorker {
+    fn name(&self) -> String {
+        "cold-worker".into()
+    }
+
+    fn started(&self) -> bool {
+        self.queue.get().is_some()
+    }
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        timing: Timing,
+    ) -> BoxFuture<TracedResult> {
+        let (reply, answer) = oneshot::channel();
+        self.queue()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(tokenize_job(tokenizer, request, timing, reply));
+        await_reply(answer)
+    }
+}
+
+/// Checklist item 2: per-byte work on the async path: the request is
+/// re-serialized (to JSON and back) for every call, then handed to the real
+/// worker.
+pub struct PerByteWork;
+
+impl AsyncWrapper for PerByteWork {
+    fn name(&self) -> String {
+        "per-byte-work".into()
+    }
+
+    fn started(&self) -> bool {
+        worker::stats().worker_threads_started > 0
+    }
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        timing: Timing,
+    ) -> BoxFuture<TracedResult> {
+        let copy = ChatRequest::from_json(&request.document().dumps());
+        Box::pin(async move {
+            let copy = copy?;
+            worker::async_apply_mistral_chat_template_traced(tokenizer, copy, timing).await
+        })
+    }
+}
+
+/// A calibrated slowdown: the real wrapper plus `fraction` of the job's own
+/// time spent spinning on the async path.
+pub struct Slowdown {
+    pub fraction: f64,
+}
+
+impl AsyncWrapper for Slowdown {
+    fn name(&self) -> String {
+        format!("slowdown-{}", (self.fraction * 100.0).round())
+    }
+
+    fn started(&self) -> bool {
+        worker::stats().worker_threads_started > 0
+    }
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        timing: Timing,
+    ) -> BoxFuture<TracedResult> {
+        let fraction = self.fraction;
+        let placement = if request.text_bytes() <= worker::INLINE_MAX_BYTES {
+            Placement::InlineWhenIdle
+        } else {
+            Placement::Worker
+        };
+        Box::pin(async move {
+            let executor = worker::global()?;
+            let (result, trace) = executor
+                .run(placement, timing, move || {
+                    let start = Instant::now();
+                    let result = apply_mistral_chat_template(tokenizer, request);
+                    let until = start + start.elapsed().mul_f64(1.0 + fraction);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    result
+                })
+                .await?;
+            result.map(|tokens| (tokens, trace))
+        })
+    }
+}
+
+/// The fixture called `name` (a fresh instance: its first call is cold).
+pub fn fixture(name: &str) -> Option<Box<dyn AsyncWrapper>> {
+    Some(match name {
+        "per-request-executor" => Box::new(PerRequestExecutor {
+            started: AtomicBool::new(false),
+        }),
+        "worker-pool" => Box::new(WorkerPool {
+            queue: OnceLock::new(),
+        }),
+        "cold-worker" => Box::new(ColdWorker {
+            queue: OnceLock::new(),
+        }),
+        "per-byte-work" => Box::new(PerByteWork),
+        other => {
+            let percent: f64 = other.strip_prefix("slowdown-")?.parse().ok()?;
+            if !(0.0..=1000.0).contains(&percent) {
+                return None;
+            }
+            Box::new(Slowdown {
+                fraction: percent / 100.0,
+            })
+        }
+    })
+}

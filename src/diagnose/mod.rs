@@ -1,0 +1,124 @@
+//! The spec's regression checklist, walked automatically.
+//!
+//! Timing cannot tell the four causes apart on small VMs (a fresh thread per
+//! request costs about as much as a hand-off to a warm one), so the probes
+//! observe structure: which OS thread ran each job and when it was created
+//! (thread ids grow), whether jobs overlapped, and callgrind's instruction
+//! counts. Only the warm-up item uses timing, because it is about time.
+
+pub mod fixtures;
+pub mod instructions;
+pub mod probes;
+pub mod selftest;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use crate::chat::worker::{JobTrace, Timing};
+use crate::chat::{ChatRequest, ChatTemplateError, MistralTokenizer};
+
+/// A probe could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error(
+        "unknown wrapper '{0}'; known: real, per-request-executor, worker-pool, cold-worker, per-byte-work, slowdown-<percent>"
+    )]
+    UnknownWrapper(String),
+    #[error("probe failed: {0}")]
+    Probe(String),
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What a call returns: the tokens and where the job ran.
+pub type TracedResult = Result<(Vec<u32>, JobTrace), ChatTemplateError>;
+
+/// An async wrapper under diagnosis: the real one or a deliberately broken
+/// fixture.
+pub trait AsyncWrapper: Send + Sync {
+    fn name(&self) -> String;
+
+    /// Whether it has run a job yet (its first call is the cold one).
+    fn started(&self) -> bool;
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        timing: Timing,
+    ) -> BoxFuture<TracedResult>;
+
+    /// Runs `iterations` calls back to back on `runtime` and returns the time
+    /// they took (the verdict's candidate batch).
+    fn batch(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        runtime: &tokio::runtime::Runtime,
+        iterations: usize,
+    ) -> Duration {
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                std::hint::black_box(self.call(tokenizer, request, Timing::Skipped).await.ok());
+            }
+            start.elapsed()
+        })
+    }
+}
+
+/// The real `async_apply_mistral_chat_template`.
+pub struct RealWrapper;
+
+impl AsyncWrapper for RealWrapper {
+    fn name(&self) -> String {
+        "real".into()
+    }
+
+    fn started(&self) -> bool {
+        crate::chat::worker::stats().worker_threads_started > 0
+    }
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        timing: Timing,
+    ) -> BoxFuture<TracedResult> {
+        Box::pin(
+            crate::chat::worker::async_apply_mistral_chat_template_traced(
+                tokenizer, request, timing,
+            ),
+        )
+    }
+
+    /// Unboxed, untraced calls: exactly what a server does.
+    fn batch(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        runtime: &tokio::runtime::Runtime,
+        iterations: usize,
+    ) -> Duration {
+        crate::measure::run::async_batch(tokenizer, request, runtime)(iterations)
+    }
+}
+
+/// Every wrapper `perfwarden selftest` knows, by name.
+pub const WRAPPER_NAMES: [&str; 6] = [
+    "real",
+    "per-request-executor",
+    "worker-pool",
+    "cold-worker",
+    "per-byte-work",
+    "slowdown-10",
+];
+
+/// The wrapper called `name`; `slowdown-<X>` takes any percentage.
+pub fn wrapper(name: &str) -> Option<Box<dyn AsyncWrapper>> {
+    if name == "real" {
+        return Some(Box::new(RealWrapper));
+    }
+    fixtures::fixture(name)
+}

@@ -1,0 +1,283 @@
+//! `perfwarden selftest`: the checklist and the verdict against the real
+//! wrapper and every fixture. It passes only when the real wrapper passes
+//! everything, each checklist fixture is flagged by its own probe and by no
+//! other, and the 10% slowdown breaks performance-001.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::probes::{self, Check, ProbeResult, ProbeStatus};
+use super::{AsyncWrapper, WRAPPER_NAMES, instructions, wrapper};
+use crate::chat::{ChatRequest, MistralTokenizer};
+use crate::judge::contract::Contract;
+use crate::judge::judge_with_remeasure;
+use crate::judge::verdict::{CaseEvidence, ContractVerdict, Status};
+use crate::measure::paired::{self, SamplingPlan};
+use crate::measure::payload::{Payload, Variant};
+use crate::measure::run::sync_batch;
+
+/// What each fixture is built to trip.
+pub fn expected_flag(wrapper: &str) -> Option<Check> {
+    match wrapper {
+        "per-request-executor" => Some(Check::ExecutorPerRequest),
+        "per-byte-work" => Some(Check::AsyncOverhead),
+        "worker-pool" => Some(Check::SingleWorker),
+        "cold-worker" => Some(Check::WarmUp),
+        _ => None,
+    }
+}
+
+/// The fixture that must break the contract.
+pub const SLOWDOWN_FIXTURE: &str = "slowdown-10";
+
+pub struct SelftestOptions {
+    pub quick: bool,
+    /// Probes not to run (to show the self-test then fails).
+    pub skip: Vec<Check>,
+    /// This executable, run under callgrind for instruction counts.
+    pub exe: PathBuf,
+    pub valgrind: Option<String>,
+    pub tokenizer_path: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct WrapperReport {
+    pub wrapper: String,
+    pub probes: Vec<ProbeResult>,
+    pub verdict: ContractVerdict,
+}
+
+impl WrapperReport {
+    pub fn probe(&self, check: Check) -> ProbeStatus {
+        self.probes
+            .iter()
+            .find(|p| p.check == check)
+            .map_or(ProbeStatus::Skipped, |p| p.status)
+    }
+}
+
+/// Runs the contract's verdict with `wrapper` as the candidate.
+pub fn verdict_for(
+    wrapper: &dyn AsyncWrapper,
+    tokenizer: &'static MistralTokenizer,
+    contract: &Contract,
+    plan: SamplingPlan,
+    budget: Duration,
+) -> ContractVerdict {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime builds");
+    let requests: Vec<&'static ChatRequest> = contract
+        .cases
+        .iter()
+        .map(|c| &*Box::leak(Box::new(c.payload.request())))
+        .collect();
+    let sample = |request: &'static ChatRequest, deadline: Option<Instant>| {
+        let mut baseline = sync_batch(tokenizer, request);
+        let mut candidate = |n| wrapper.batch(tokenizer, request, &runtime, n);
+        paired::sample(&mut baseline, &mut candidate, plan, deadline)
+    };
+    // A broken fixture can be very slow; give each case its share of time.
+    let per_case = budget / (2 * contract.cases.len() as u32).max(1);
+    let evidence = requests
+        .iter()
+        .map(|r| CaseEvidence {
+            samples: sample(r, Some(Instant::now() + per_case)),
+            ..CaseEvidence::default()
+        })
+        .collect();
+    let mut more = |case: &crate::judge::contract::Case| {
+        let index = contract
+            .cases
+            .iter()
+            .position(|c| c.name == case.name)
+            .unwrap_or(0);
+        sample(requests[index], Some(Instant::now() + per_case))
+    };
+    judge_with_remeasure(contract, evidence, &mut more, budget / 2)
+}
+
+/// Callgrind counts of sync and `wrapper` per payload.
+fn instruction_counts(
+    options: &SelftestOptions,
+    valgrind: &str,
+    wrapper: &str,
+    payloads: &[Payload],
+    sync_counts: &[u64],
+) -> Result<Vec<(Payload, f64, f64)>, super::DiagnoseError> {
+    payloads
+        .iter()
+        .zip(sync_counts)
+        .map(|(payload, sync)| {
+            let asynchronous = instructions::count_instructions(
+                &options.exe,
+                valgrind,
+                &options.tokenizer_path,
+                wrapper,
+                *payload,
+                Variant::Async,
+            )?;
+            Ok((*payload, *sync as f64, asynchronous as f64))
+        })
+        .collect()
+}
+
+/// Runs everything; `progress` hears each step.
+pub fn run(
+    options: &SelftestOptions,
+    tokenizer: &'static MistralTokenizer,
+    contract: &Contract,
+    progress: &mut dyn FnMut(&str),
+) -> Vec<WrapperReport> {
+    let plan = SamplingPlan::for_mode(options.quick);
+    let budget = if options.quick {
+        Duration::from_secs(6)
+    } else {
+        Duration::from_secs(30)
+    };
+    let (calls, submissions, dispatches) = if options.quick {
+        (12, 8, 100)
+    } else {
+        (50, 16, 300)
+    };
+    // Two sizes show whether overhead grows; the full mode uses all three.
+    let payloads: Vec<Payload> = if options.quick {
+        vec![Payload::Small, Payload::Medium]
+    } else {
+        Payload::ALL.to_vec()
+    };
+    let skip = |check| options.skip.contains(&check);
+    let sync_counts: Option<Vec<u64>> = match (&options.valgrind, skip(Check::AsyncOverhead)) {
+        (Some(valgrind), false) => {
+            progress("counting the sync function's instructions under callgrind");
+            payloads
+                .iter()
+                .map(|p| {
+                    instructions::count_instructions(
+                        &options.exe,
+                        valgrind,
+                        &options.tokenizer_path,
+                        "real",
+                        *p,
+                        Variant::Sync,
+                    )
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| progress(&format!("instruction counts unavailable: {e}")))
+                .ok()
+        }
+        _ => None,
+    };
+    let mut reports = Vec::new();
+    for name in WRAPPER_NAMES {
+        let wrapper = wrapper(name).expect("every listed wrapper exists");
+        progress(&format!("{name}: probes"));
+        let mut probes = Vec::new();
+        // Warm-up first: a fixture's first call is its cold one.
+        probes.push(if skip(Check::WarmUp) {
+            ProbeResult::skipped(Check::WarmUp, "disabled")
+        } else {
+            probes::warm_up(
+                wrapper.as_ref(),
+                tokenizer,
+                dispatches,
+                Duration::from_millis(2),
+            )
+        });
+        probes.push(if skip(Check::ExecutorPerRequest) {
+            ProbeResult::skipped(Check::ExecutorPerRequest, "disabled")
+        } else {
+            probes::executor_per_request(wrapper.as_ref(), tokenizer, calls)
+        });
+        probes.push(if skip(Check::SingleWorker) {
+            ProbeResult::skipped(Check::SingleWorker, "disabled")
+        } else {
+            probes::single_worker(wrapper.as_ref(), tokenizer, submissions)
+        });
+        probes.push(match (&options.valgrind, &sync_counts) {
+            _ if skip(Check::AsyncOverhead) => {
+                ProbeResult::skipped(Check::AsyncOverhead, "disabled")
+            }
+            (Some(valgrind), Some(sync)) => {
+                progress(&format!("{name}: instruction counts under callgrind"));
+                match instruction_counts(options, valgrind, name, &payloads, sync) {
+                    Ok(counts) => probes::async_overhead(&counts),
+                    Err(e) => ProbeResult::skipped(Check::AsyncOverhead, &e.to_string()),
+                }
+            }
+            _ => ProbeResult::skipped(Check::AsyncOverhead, "valgrind is not installed"),
+        });
+        probes.sort_by_key(|p| p.check);
+        progress(&format!("{name}: verdict"));
+        let verdict = verdict_for(wrapper.as_ref(), tokenizer, contract, plan, budget);
+        reports.push(WrapperReport {
+            wrapper: name.to_owned(),
+            probes,
+            verdict,
+        });
+    }
+    reports
+}
+
+/// The self-test's rule; every broken expectation is listed.
+pub fn evaluate(reports: &[WrapperReport]) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    for report in reports {
+        let name = report.wrapper.as_str();
+        match (name, expected_flag(name)) {
+            ("real", _) => {
+                for check in Check::ALL {
+                    if report.probe(check) != ProbeStatus::Pass {
+                        problems.push(format!(
+                            "the real wrapper did not pass '{}' ({})",
+                            check.title(),
+                            report.probe(check).label()
+                        ));
+                    }
+                }
+                if report.verdict.status != Status::Pass {
+                    problems.push(format!(
+                        "the real wrapper's verdict is {}, not PASS",
+                        report.verdict.status.label()
+                    ));
+                }
+            }
+            (_, Some(own)) => {
+                for check in Check::ALL {
+                    let status = report.probe(check);
+                    if check == own && status != ProbeStatus::Fail {
+                        problems.push(format!(
+                            "{name} was not flagged by its own probe '{}' ({})",
+                            check.title(),
+                            status.label()
+                        ));
+                    }
+                    if check != own && status == ProbeStatus::Fail {
+                        problems.push(format!("{name} was also flagged by '{}'", check.title()));
+                    }
+                    if check != own && status == ProbeStatus::Skipped {
+                        problems.push(format!(
+                            "{name}: probe '{}' did not run, so it cannot show it is not flagged",
+                            check.title()
+                        ));
+                    }
+                }
+            }
+            (SLOWDOWN_FIXTURE, None) => {
+                if report.verdict.status != Status::Fail {
+                    problems.push(format!(
+                        "{SLOWDOWN_FIXTURE} did not break the contract (verdict {})",
+                        report.verdict.status.label()
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,374 @@
+//! Charts as SVG strings (plotters): sync against async, overhead against the
+//! limit, sample distributions and trends.
+
+use plotters::prelude::*;
+
+use crate::store::{CaseRow, Tool, TrendPoint};
+
+type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+const WIDTH: u32 = 760;
+const HEIGHT: u32 = 360;
+const SYNC_COLOR: RGBColor = RGBColor(31, 119, 180);
+const ASYNC_COLOR: RGBColor = RGBColor(255, 127, 14);
+const LIMIT_COLOR: RGBColor = RGBColor(214, 39, 40);
+
+/// Renders with `draw`, turning a drawing failure into a visible note.
+fn svg(
+    title: &str,
+    draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult<()>,
+) -> String {
+    let mut out = String::new();
+    let result = {
+        let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
+            .and_then(|_| draw(&root))
+            .and_then(|_| {
+                root.present()
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
+            })
+    };
+    match result {
+        Ok(()) => out,
+        Err(e) => format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"40\"><text x=\"10\" y=\"25\">{title}: cannot draw ({})</text></svg>",
+            escape(&e.to_string())
+        ),
+    }
+}
+
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn category_label(names: &[String]) -> impl Fn(&f64) -> String + '_ {
+    move |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            names.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Sync and async per payload (median per iteration, log scale); the async
+/// bar carries the overhead's confidence interval.
+pub fn sync_vs_async(cases: &[CaseRow]) -> String {
+    svg("sync vs async", |root| {
+        let names: Vec<String> = cases.iter().map(|c| c.case_name.clone()).collect();
+        let values: Vec<f64> = cases
+            .iter()
+            .flat_map(|c| [c.baseline_ns, c.candidate_ns])
+            .flatten()
+            .map(|ns| ns / 1e3)
+            .collect();
+        let low = values.iter().copied().fold(f64::MAX, f64::min).max(1e-3) / 2.0;
+        let high = values.iter().copied().fold(1e-3, f64::max) * 3.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Sync vs async, time per call (µs, log scale)",
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..(names.len() as f64 - 0.5), (low..high).log_scale())?;
+        let label = category_label(&names);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(names.len().max(1))
+            .x_label_formatter(&label)
+            .y_desc("µs")
+            .draw()?;
+        for (i, case) in cases.iter().enumerate() {
+            let x = i as f64;
+            if let Some(sync) = case.baseline_ns {
+                chart.draw_series([Rectangle::new(
+                    [(x - 0.35, low), (x - 0.02, sync / 1e3)],
+                    SYNC_COLOR.filled(),
+                )])?;
+            }
+            if let Some(asynchronous) = case.candidate_ns {
+                chart.draw_series([Rectangle::new(
+                    [(x + 0.02, low), (x + 0.35, asynchronous / 1e3)],
+                    ASYNC_COLOR.filled(),
+                )])?;
+            }
+            if let (Some(sync), Some(lo), Some(hi)) = (case.baseline_ns, case.ci_low, case.ci_high)
+            {
+                let us = sync / 1e3;
+                chart.draw_series([ErrorBar::new_vertical(
+                    x + 0.185,
+                    us * (1.0 + lo),
+                    us * (1.0 + case.overhead.unwrap_or(0.0)),
+                    us * (1.0 + hi),
+                    BLACK.stroke_width(2),
+                    10,
+                )])?;
+            }
+        }
+        chart
+            .draw_series([Rectangle::new(
+                [(0.0, low), (0.0, low)],
+                SYNC_COLOR.filled(),
+            )])?
+            .label("sync")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], SYNC_COLOR.filled()));
+        chart
+            .draw_series([Rectangle::new(
+                [(0.0, low), (0.0, low)],
+                ASYNC_COLOR.filled(),
+            )])?
+            .label("async (bar: 95% CI from sync × overhead)")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], ASYNC_COLOR.filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Overhead per case with its confidence interval, against the limit.
+pub fn overhead_vs_limit(cases: &[CaseRow], limit: f64) -> String {
+    svg("overhead", |root| {
+        let names: Vec<String> = cases.iter().map(|c| c.case_name.clone()).collect();
+        let extremes: Vec<f64> = cases
+            .iter()
+            .flat_map(|c| [c.ci_low, c.ci_high, c.overhead])
+            .flatten()
+            .map(|v| v * 100.0)
+            .chain([0.0, limit * 100.0])
+            .collect();
+        let low = extremes.iter().copied().fold(f64::MAX, f64::min) - 1.0;
+        let high = extremes.iter().copied().fold(f64::MIN, f64::max) * 1.2 + 1.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Async overhead over sync (%), 95% interval",
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..(names.len() as f64 - 0.5), low..high)?;
+        let label = category_label(&names);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(names.len().max(1))
+            .x_label_formatter(&label)
+            .y_desc("overhead %")
+            .draw()?;
+        let x_end = names.len() as f64 - 0.5;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(-0.5, limit * 100.0), (x_end, limit * 100.0)],
+                8,
+                4,
+                LIMIT_COLOR.stroke_width(2),
+            ))?
+            .label(format!("limit {:.0}%", limit * 100.0))
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR.stroke_width(2))
+            });
+        chart.draw_series(LineSeries::new([(-0.5, 0.0), (x_end, 0.0)], BLACK.mix(0.4)))?;
+        for (i, case) in cases.iter().enumerate() {
+            if let (Some(lo), Some(mid), Some(hi)) = (case.ci_low, case.overhead, case.ci_high) {
+                chart.draw_series([ErrorBar::new_vertical(
+                    i as f64,
+                    lo * 100.0,
+                    mid * 100.0,
+                    hi * 100.0,
+                    ASYNC_COLOR.stroke_width(3),
+                    16,
+                )])?;
+                chart.draw_series([Circle::new(
+                    (i as f64, mid * 100.0),
+                    5,
+                    ASYNC_COLOR.filled(),
+                )])?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Every pair's overhead (candidate / baseline − 1, %) per case.
+pub fn sample_distributions(distributions: &[(String, Vec<f64>)], limit: f64) -> String {
+    svg("distributions", |root| {
+        let names: Vec<String> = distributions.iter().map(|(n, _)| n.clone()).collect();
+        let all: Vec<f64> = distributions
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|x| x * 100.0))
+            .chain([0.0, limit * 100.0])
+            .collect();
+        let low = all.iter().copied().fold(f64::MAX, f64::min) - 1.0;
+        let high = all.iter().copied().fold(f64::MIN, f64::max) + 1.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Per-pair overhead (%), sync and async batches alternating",
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..(names.len() as f64 - 0.5), low..high)?;
+        let label = category_label(&names);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(names.len().max(1))
+            .x_label_formatter(&label)
+            .y_desc("overhead %")
+            .draw()?;
+        let x_end = names.len() as f64 - 0.5;
+        chart.draw_series(DashedLineSeries::new(
+            [(-0.5, limit * 100.0), (x_end, limit * 100.0)],
+            8,
+            4,
+            LIMIT_COLOR.stroke_width(2),
+        ))?;
+        for (i, (_, values)) in distributions.iter().enumerate() {
+            let n = values.len().max(1) as f64;
+            chart.draw_series(values.iter().enumerate().map(|(j, v)| {
+                // Spread the points sideways so they do not hide each other.
+                let x = i as f64 - 0.3 + 0.6 * (j as f64 + 0.5) / n;
+                Circle::new((x, v * 100.0), 3, SYNC_COLOR.mix(0.7).filled())
+            }))?;
+        }
+        Ok(())
+    })
+}
+
+/// One benchmark's history: sync and async of `payload` for `tool`'s figure,
+/// the limit (sync × (1 + limit)) dashed, and regressions circled.
+pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: f64) -> String {
+    let metric = if tool == Tool::Callgrind {
+        "instructions"
+    } else {
+        "mean"
+    };
+    let unit = if tool == Tool::Callgrind {
+        "instructions"
+    } else {
+        "µs"
+    };
+    let scale = if tool == Tool::Callgrind { 1.0 } else { 1e-3 };
+    let title = format!(
+        "{payload}: {} over runs",
+        if tool == Tool::Callgrind {
+            "instructions"
+        } else {
+            "wall clock (Criterion mean)"
+        }
+    );
+    svg(&title.clone(), |root| {
+        let series = |variant: &str| -> Vec<(f64, f64)> {
+            let benchmark = format!("{payload}/{variant}");
+            points
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    p.figures
+                        .iter()
+                        .find(|(t, b, m, _)| *t == tool && *b == benchmark && m == metric)
+                        .map(|(_, _, _, v)| (i as f64, v * scale))
+                })
+                .collect()
+        };
+        let sync = series("sync");
+        let asynchronous = series("async");
+        let limit_line: Vec<(f64, f64)> =
+            sync.iter().map(|(x, y)| (*x, y * (1.0 + limit))).collect();
+        let ys: Vec<f64> = sync
+            .iter()
+            .chain(&asynchronous)
+            .chain(&limit_line)
+            .map(|p| p.1)
+            .collect();
+        let (low, high) = if ys.is_empty() {
+            (0.0, 1.0)
+        } else {
+            let lo = ys.iter().copied().fold(f64::MAX, f64::min);
+            let hi = ys.iter().copied().fold(f64::MIN, f64::max);
+            let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+            (lo - pad, hi + pad)
+        };
+        let n = points.len().max(2) as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(80)
+            .build_cartesian_2d(-0.5..(n - 0.5), low..high)?;
+        chart
+            .configure_mesh()
+            .x_desc("run (oldest to newest)")
+            .y_desc(unit)
+            .draw()?;
+        chart
+            .draw_series(LineSeries::new(sync.clone(), SYNC_COLOR.stroke_width(2)))?
+            .label("sync")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], SYNC_COLOR.stroke_width(2))
+            });
+        chart
+            .draw_series(LineSeries::new(
+                asynchronous.clone(),
+                ASYNC_COLOR.stroke_width(2),
+            ))?
+            .label("async")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], ASYNC_COLOR.stroke_width(2))
+            });
+        chart
+            .draw_series(DashedLineSeries::new(
+                limit_line,
+                6,
+                4,
+                LIMIT_COLOR.stroke_width(1),
+            ))?
+            .label(format!("limit: sync + {:.0}%", limit * 100.0))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR));
+        let regressed: Vec<(f64, f64)> = points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.regressions.iter().any(|r| {
+                    r == &format!("{}:{payload}/async", tool.name())
+                        || r == &format!("{}:{payload}/sync", tool.name())
+                })
+            })
+            .filter_map(|(i, _)| asynchronous.iter().find(|(x, _)| *x == i as f64).copied())
+            .collect();
+        chart
+            .draw_series(
+                regressed
+                    .iter()
+                    .map(|p| Circle::new(*p, 7, LIMIT_COLOR.stroke_width(2))),
+            )?
+            .label("regression")
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, LIMIT_COLOR.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
