@@ -12,6 +12,8 @@ use perfwarden::diagnose::selftest::{self, SelftestOptions};
 use perfwarden::judge::contract::Contract;
 use perfwarden::measure::payload::{Payload, Variant};
 use perfwarden::measure::run::{self as measure_run, Progress, RunOptions};
+use perfwarden::publish::{Conclusion, GithubContext, Publication};
+use perfwarden::report::{ReportOptions, Source as ReportSource};
 use perfwarden::store::Store;
 
 /// Continuous performance-regression harness for the Mistral v3 chat template
@@ -74,8 +76,44 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
-    /// Measure, judge and report the performance contract (not available yet).
-    Report,
+    /// Measure the checkout, judge the contract, walk the checklist, compare
+    /// with the base, and write the report, charts and dashboard.
+    Report {
+        /// Render a stored run instead of measuring (the latest, or --run).
+        #[arg(long)]
+        no_measure: bool,
+        /// The stored run to render (with --no-measure).
+        #[arg(long, value_name = "ID", requires = "no_measure")]
+        run: Option<i64>,
+        /// Few samples: every stage, quickly; real verdicts use the full mode.
+        #[arg(long, conflicts_with = "no_measure")]
+        quick: bool,
+        /// Where the report goes.
+        #[arg(long, default_value = "reports", value_name = "DIR")]
+        out: PathBuf,
+        /// Print nothing but errors and the verdict.
+        #[arg(long)]
+        quiet: bool,
+        /// Also publish to the pull request (GitHub Actions: GITHUB_* variables).
+        #[arg(long)]
+        ci: bool,
+        #[command(flatten)]
+        judging: JudgingArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Publish a stored run's report to its pull request (the PR comment and a check run).
+    Publish {
+        /// The stored run (default: the latest).
+        #[arg(long, value_name = "ID")]
+        run: Option<i64>,
+        #[arg(long, default_value = "reports", value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        judging: JudgingArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Prove the checklist's probes and the verdict work: run them against the
     /// real async wrapper and deliberately broken ones, and print a matrix.
     Selftest {
@@ -103,6 +141,34 @@ enum Command {
         #[arg(long)]
         variant: String,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct JudgingArgs {
+    /// The contract to judge.
+    #[arg(
+        long,
+        default_value = "harness/contracts/performance-001.toml",
+        value_name = "PATH"
+    )]
+    contract: PathBuf,
+    /// The branch whose latest run is the base when no base commit is known.
+    #[arg(
+        long,
+        env = "PERFWARDEN_BASE_BRANCH",
+        default_value = "main",
+        value_name = "BRANCH"
+    )]
+    base_branch: String,
+    /// The commit this one is compared against (a PR's base).
+    #[arg(long, env = "PERFWARDEN_BASE_COMMIT", value_name = "SHA")]
+    base_commit: Option<String>,
+    /// The pull request being measured.
+    #[arg(long, env = "PERFWARDEN_PR", value_name = "NUMBER")]
+    pr: Option<u64>,
+    /// Where the dashboard is published (linked from the report).
+    #[arg(long, env = "PERFWARDEN_DASHBOARD_URL", value_name = "URL")]
+    dashboard_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -237,9 +303,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pr_number: pr,
             };
             let started = std::time::Instant::now();
-            let run = measure_run::measure(&options, tokenizer, &mut |event| {
-                print_progress(event, quiet)
-            })?;
+            let mut status = StatusLine::new(quiet);
+            let run = measure_run::measure(&options, tokenizer, &mut |event| status.show(event))?;
+            status.finish();
             let id = runtime.block_on(store.insert_run(&run))?;
             eprintln!(
                 "perfwarden: stored run {id} ({} measurements, {} samples) in {} after {:.0} s",
@@ -341,12 +407,193 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             perfwarden::diagnose::instructions::probe_call(tokenizer, &wrapper, payload, variant)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Report => {
+        Command::Report {
+            no_measure,
+            run,
+            quick,
+            out,
+            quiet,
+            ci,
+            judging,
+            database,
+        } => {
+            let source = if no_measure {
+                ReportSource::Stored(run)
+            } else {
+                ReportSource::Measure(RunOptions {
+                    checkout_dir: checkout_root()?,
+                    quick,
+                    tokenizer_path: PathBuf::new(),
+                    base_commit: None,
+                    pr_number: None,
+                })
+            };
+            run_report(cli.tokenizer, source, out, quiet, ci, judging, database)
+        }
+        Command::Publish {
+            run,
+            out,
+            judging,
+            database,
+        } => run_report(
+            cli.tokenizer,
+            ReportSource::Stored(run),
+            out,
+            false,
+            true,
+            judging,
+            database,
+        ),
+    }
+}
+
+/// `report` and `publish`: the pipeline, then (with `ci`) GitHub.
+fn run_report(
+    tokenizer: Option<PathBuf>,
+    mut source: ReportSource,
+    out: PathBuf,
+    quiet: bool,
+    ci: bool,
+    judging: JudgingArgs,
+    database: DatabaseArgs,
+) -> anyhow::Result<ExitCode> {
+    let contract = Contract::load(&judging.contract)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let store = database.open(&runtime)?;
+    let github = if ci {
+        Some(GithubContext::from_env().context("reading the GitHub Actions environment for --ci")?)
+    } else {
+        None
+    };
+    let mut loaded = None;
+    if let ReportSource::Measure(options) = &mut source {
+        let located =
+            ModelSearch::from_env(tokenizer).locate(&mut |note| eprintln!("perfwarden: {note}"))?;
+        loaded = Some(&*Box::leak(Box::new(
+            perfwarden::chat::MistralTokenizer::from_file(&located.path)?,
+        )));
+        options.tokenizer_path = located.path;
+        options.base_commit = judging
+            .base_commit
+            .clone()
+            .or_else(|| github.as_ref().and_then(|g| g.base_sha.clone()));
+        options.pr_number = judging
+            .pr
+            .or_else(|| github.as_ref().and_then(|g| g.pr_number));
+    }
+    let options = ReportOptions {
+        source,
+        contract,
+        out_dir: out,
+        base_branch: Some(judging.base_branch),
+        artifact_url: github.as_ref().and_then(|g| g.artifact_url()),
+        dashboard_url: judging.dashboard_url,
+        history: 1000,
+    };
+    let mut status = StatusLine::new(quiet);
+    let outcome = perfwarden::report::report(&options, &store, &runtime, loaded, &mut |event| {
+        status.show(event)
+    })?;
+    status.finish();
+    let data = &outcome.data;
+    let verdict = data
+        .verdict()
+        .map_or("not judged", |v| v.status.as_str())
+        .to_owned();
+    println!(
+        "{}",
+        perfwarden::render::report::verdict_line(data).replace("**", "")
+    );
+    for regression in data.regressions() {
+        println!(
+            "regression: {} {} {:+.2}% (threshold {:.1}%)",
+            regression.benchmark,
+            regression.tool,
+            regression.change * 100.0,
+            regression.threshold * 100.0
+        );
+    }
+    if !quiet {
+        eprintln!(
+            "perfwarden: report of run {} in {}",
+            data.run.id,
+            options.out_dir.join("latest/summary.md").display()
+        );
+    }
+    if let Some(github) = github {
+        let conclusion = if outcome.holds() {
+            Conclusion::Success
+        } else if verdict == "FAIL" || !data.regressions().is_empty() {
+            Conclusion::Failure
+        } else {
+            Conclusion::Neutral
+        };
+        let cases = data.verdict().map_or(0, |v| v.cases.len());
+        let passed = data
+            .verdict()
+            .map_or(0, |v| v.cases.iter().filter(|c| c.status == "PASS").count());
+        let publication = Publication {
+            body_markdown: perfwarden::render::report::summary_markdown(data),
+            check_title: format!("{}: {verdict} ({passed}/{cases} cases)", data.contract),
+            conclusion,
+            contract: data.contract.clone(),
+        };
+        let published = runtime.block_on(perfwarden::publish::publish(&github, &publication))?;
+        if let Some(why) = &published.fell_back_to_step_summary {
             eprintln!(
-                "perfwarden: `report` is not available yet: measuring, judging and reporting are still being built. \
-                 Today perfwarden can tokenize (`perfwarden tokenize --help`)."
+                "perfwarden: could not post to the pull request ({why}); the report is in the job summary instead"
             );
-            Ok(ExitCode::from(EXIT_INFRA))
+        }
+    }
+    Ok(if outcome.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+/// Progress while measuring: a live status line on a terminal, plain lines
+/// otherwise, nothing with --quiet.
+struct StatusLine {
+    quiet: bool,
+    terminal: bool,
+    open: bool,
+}
+
+impl StatusLine {
+    fn new(quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            quiet,
+            terminal: io::stderr().is_terminal(),
+            open: false,
+        }
+    }
+
+    fn show(&mut self, event: Progress) {
+        match event {
+            Progress::Warning(text) => {
+                self.finish();
+                eprintln!("perfwarden: WARNING: {text}");
+            }
+            _ if self.quiet => {}
+            Progress::Stage { index, total, name } => {
+                self.finish();
+                eprintln!("perfwarden: [{index}/{total}] {name}");
+            }
+            Progress::Output(line) if self.terminal => {
+                let line: String = line.chars().take(100).collect();
+                eprint!("\r\x1b[2K    {line}");
+                self.open = true;
+            }
+            Progress::Output(line) => eprintln!("    {line}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.open {
+            eprint!("\r\x1b[2K");
+            self.open = false;
         }
     }
 }
@@ -362,17 +609,6 @@ fn checkout_root() -> anyhow::Result<PathBuf> {
             "{} is not a perfwarden checkout (no harness/benches/wallclock.rs); run perfwarden from the root of its repository",
             dir.display()
         )
-    }
-}
-
-fn print_progress(event: Progress, quiet: bool) {
-    match event {
-        Progress::Stage { index, total, name } if !quiet => {
-            eprintln!("perfwarden: [{index}/{total}] {name}")
-        }
-        Progress::Output(line) if !quiet => eprintln!("    {line}"),
-        Progress::Warning(text) => eprintln!("perfwarden: WARNING: {text}"),
-        _ => {}
     }
 }
 

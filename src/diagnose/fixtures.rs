@@ -21,10 +21,12 @@ pub fn fixture_job(job: Job) {
     job()
 }
 
-type Reply = oneshot::Sender<(
+/// A fixture job's answer: the template's result (or the panic) and its trace.
+type Answer = (
     Result<Result<Vec<u32>, ChatTemplateError>, String>,
     JobTrace,
-)>;
+);
+type Reply = oneshot::Sender<Answer>;
 
 /// The job every fixture runs: tokenize, observe where, answer.
 fn tokenize_job(
@@ -42,12 +44,7 @@ fn tokenize_job(
     })
 }
 
-fn await_reply(
-    answer: oneshot::Receiver<(
-        Result<Result<Vec<u32>, ChatTemplateError>, String>,
-        JobTrace,
-    )>,
-) -> BoxFuture<TracedResult> {
+fn await_reply(answer: oneshot::Receiver<Answer>) -> BoxFuture<TracedResult> {
     Box::pin(async move {
         let (result, trace) = answer.await.map_err(|_| {
             ChatTemplateError::WorkerUnavailable("the fixture's worker stopped".into())

@@ -264,13 +264,11 @@ pub fn evaluate(reports: &[WrapperReport]) -> Result<(), Vec<String>> {
                     }
                 }
             }
-            (SLOWDOWN_FIXTURE, None) => {
-                if report.verdict.status != Status::Fail {
-                    problems.push(format!(
-                        "{SLOWDOWN_FIXTURE} did not break the contract (verdict {})",
-                        report.verdict.status.label()
-                    ));
-                }
+            (SLOWDOWN_FIXTURE, None) if report.verdict.status != Status::Fail => {
+                problems.push(format!(
+                    "{SLOWDOWN_FIXTURE} did not break the contract (verdict {})",
+                    report.verdict.status.label()
+                ));
             }
             _ => {}
         }

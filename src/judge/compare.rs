@@ -127,22 +127,21 @@ pub fn compare(head: &RunFigures, base: &RunFigures, history: &[RunFigures]) -> 
         if let (Some(h), Some(b)) = (
             head.get(tool, benchmark, metric),
             base.get(tool, benchmark, metric),
-        ) {
-            if b > 0.0 {
-                let change = h / b - 1.0;
-                comparisons.push(Comparison {
-                    benchmark: benchmark.to_owned(),
-                    tool,
-                    metric: metric.to_owned(),
-                    base_run_id: base.run_id,
-                    head: h,
-                    base: b,
-                    change,
-                    threshold,
-                    learned,
-                    status: judge_change(change, threshold),
-                });
-            }
+        ) && b > 0.0
+        {
+            let change = h / b - 1.0;
+            comparisons.push(Comparison {
+                benchmark: benchmark.to_owned(),
+                tool,
+                metric: metric.to_owned(),
+                base_run_id: base.run_id,
+                head: h,
+                base: b,
+                change,
+                threshold,
+                learned,
+                status: judge_change(change, threshold),
+            });
         }
     };
     for benchmark in head.benchmarks(Tool::Callgrind, "instructions") {

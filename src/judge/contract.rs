@@ -116,7 +116,7 @@ impl Contract {
             ));
         }
         let confidence = raw.confidence.unwrap_or(0.95);
-        if !(confidence >= 0.5 && confidence < 1.0) {
+        if !(0.5..1.0).contains(&confidence) {
             return Err(format!("confidence {confidence} is out of range [0.5, 1)"));
         }
         if raw.cases.is_empty() {
