@@ -40,7 +40,9 @@ impl ReportData {
     /// Failing checklist items first, then the rest in the spec's order.
     pub fn checklist_failing_first(&self) -> Vec<&CheckRow> {
         let mut rows: Vec<&CheckRow> = self.judgement.checklist.iter().collect();
-        rows.sort_by_key(|c| c.status != "FAIL");
+        let spec_order =
+            |c: &CheckRow| crate::diagnose::probes::Check::parse(&c.check_id).map(|c| c as usize);
+        rows.sort_by_key(|c| (c.status != "FAIL", spec_order(c)));
         rows
     }
 }

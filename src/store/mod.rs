@@ -5,6 +5,8 @@
 //! half-run, and concurrent writers queue on the busy timeout (WAL mode)
 //! instead of failing.
 
+pub mod synthetic;
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;

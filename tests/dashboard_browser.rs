@@ -1,0 +1,134 @@
+//! A real browser looks at the dashboard: headless Chromium opens it from
+//! disk, every chart is there, the page logs no errors, and a screenshot is
+//! saved. Chromium comes from Debian's `chromium` package; the test installs
+//! it when it can and otherwise skips with a loud message.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use perfwarden::store::{Store, synthetic};
+
+fn chromium() -> Option<PathBuf> {
+    let found = || {
+        ["chromium", "chromium-browser"]
+            .into_iter()
+            .find_map(|name| {
+                let output = Command::new("which").arg(name).output().ok()?;
+                output
+                    .status
+                    .success()
+                    .then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+            })
+    };
+    if let Some(path) = found() {
+        return Some(path);
+    }
+    eprintln!("chromium is not installed; installing Debian's chromium package (apt-get)");
+    let installed = Command::new("sh")
+        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        eprintln!(
+            "\n!!!!!!!!\nSKIPPED: cannot install chromium (apt-get failed); the dashboard was not checked in a browser\n!!!!!!!!\n"
+        );
+        return None;
+    }
+    found()
+}
+
+fn headless(chromium: &Path, profile: &Path) -> Command {
+    let mut command = Command::new(chromium);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+#[test]
+fn chromium_renders_the_dashboard_without_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("history.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(database.to_str().unwrap()).await.unwrap();
+        for i in 0..40 {
+            store
+                .insert_run(&synthetic::run(i, Some(30)))
+                .await
+                .unwrap();
+        }
+    });
+    let out = dir.path().join("reports");
+    let status = Command::new(env!("CARGO_BIN_EXE_perfwarden"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["report", "--no-measure", "--quiet", "--out"])
+        .arg(&out)
+        .env("DATABASE_URL", &database)
+        .status()
+        .unwrap();
+    assert!(matches!(status.code(), Some(0) | Some(1)));
+    let page = out.join("dashboard/index.html");
+    assert!(page.is_file());
+
+    let Some(chromium) = chromium() else { return };
+    let url = format!("file://{}", page.display());
+    let dom = headless(&chromium, &dir.path().join("profile-dom"))
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let html = String::from_utf8_lossy(&dom.stdout);
+    for payload in ["small", "medium", "large"] {
+        for tool in ["criterion", "callgrind"] {
+            let chart = format!("data-chart=\"trend-{payload}-{tool}\"");
+            assert!(html.contains(&chart), "the browser's DOM lacks {chart}");
+        }
+    }
+    assert_eq!(html.matches("<svg").count(), 6, "six trend charts");
+    assert_eq!(
+        html.matches("<tr>").count(),
+        41,
+        "a header and a row per run"
+    );
+    let log = String::from_utf8_lossy(&dom.stderr);
+    for error in log.lines().filter(|l| {
+        l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND")
+    }) {
+        panic!("the page logged an error: {error}");
+    }
+
+    let screenshot = std::env::var_os("PERFWARDEN_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"));
+    let shot = headless(&chromium, &dir.path().join("profile-shot"))
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .args(["--window-size=1280,2400", &url])
+        .output()
+        .unwrap();
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "the screenshot is empty"
+    );
+    eprintln!("dashboard screenshot: {}", screenshot.display());
+}

@@ -1,0 +1,271 @@
+//! `perfwarden report` end to end: measure, judge, diagnose and render a
+//! real run (quick mode), render it again from the database, and publish a
+//! stored run twice to a fake GitHub API: one comment, edited in place.
+
+mod common;
+mod fake_github;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use perfwarden::store::{Store, synthetic};
+
+fn perfwarden(database: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_perfwarden"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PERFWARDEN_TOKENIZER", common::model_path())
+        .env("DATABASE_URL", database)
+        .env_remove("GITHUB_ACTIONS");
+    command
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_quick_report_from_nothing_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("history.db");
+    let out = dir.path().join("reports");
+    let output = perfwarden(&database)
+        .args(["report", "--quick", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let code = output.status.code();
+    assert!(
+        matches!(code, Some(0) | Some(1)),
+        "exit {code:?}: {}",
+        stderr(&output)
+    );
+
+    let verdict: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("latest/verdict.json")).unwrap())
+            .unwrap();
+    assert_eq!(verdict["contract"], "performance-001");
+    let status = verdict["verdict"].as_str().unwrap();
+    assert!(["PASS", "FAIL", "INCONCLUSIVE"].contains(&status));
+    // The exit code follows the verdict.
+    assert_eq!(
+        code == Some(0),
+        status == "PASS",
+        "exit {code:?} with verdict {status}"
+    );
+    let cases = verdict["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        for key in [
+            "case",
+            "payload_bytes",
+            "sync_ns",
+            "async_ns",
+            "overhead",
+            "ci_low",
+            "ci_high",
+            "limit",
+            "verdict",
+            "literal_overhead",
+            "instructions_sync",
+            "instructions_async",
+        ] {
+            assert!(
+                case.get(key).is_some(),
+                "verdict.json case lacks {key}: {case}"
+            );
+        }
+        assert!(case["ci_low"].as_f64().unwrap() <= case["overhead"].as_f64().unwrap());
+        assert!(case["overhead"].as_f64().unwrap() <= case["ci_high"].as_f64().unwrap());
+        assert_eq!(case["limit"], 0.05);
+        assert!(case["instructions_async"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(cases[0]["payload_bytes"], 300);
+    let checklist = verdict["checklist"].as_array().unwrap();
+    assert_eq!(checklist.len(), 4);
+    assert!(
+        checklist
+            .iter()
+            .all(|c| c["evidence"].as_str().is_some_and(|e| !e.is_empty()))
+    );
+
+    let summary = std::fs::read_to_string(out.join("latest/summary.md")).unwrap();
+    assert!(
+        summary.contains(&format!("performance-001 {status}")),
+        "{summary}"
+    );
+    for needle in [
+        "| small (300 B)",
+        "| medium (65000 B)",
+        "| large (380000 B)",
+        "```mermaid",
+        "regression checklist",
+        "### Machine",
+    ] {
+        assert!(summary.contains(needle), "summary.md lacks {needle:?}");
+    }
+    // The figures in the summary are the stored run's.
+    let run_id = verdict["run_id"].as_i64().unwrap();
+    assert!(summary.contains(&format!("Run #{run_id}")));
+    for chart in [
+        "sync_vs_async",
+        "overhead",
+        "distributions",
+        "trend-small-criterion",
+        "trend-large-callgrind",
+    ] {
+        let svg = std::fs::read_to_string(out.join(format!("latest/charts/{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{chart}");
+    }
+    let run_dir = out.join(format!("runs/{run_id}"));
+    assert_eq!(
+        std::fs::read_to_string(run_dir.join("summary.md")).unwrap(),
+        summary
+    );
+    let dashboard = std::fs::read_to_string(out.join("dashboard/index.html")).unwrap();
+    assert_eq!(dashboard.matches("data-chart=").count(), 6);
+    assert!(dashboard.contains(&format!("href=\"runs/{run_id}.html\"")));
+    for fetch in [
+        "src=\"http",
+        "href=\"http",
+        "<script",
+        "<link",
+        "@import",
+        "url(",
+    ] {
+        assert!(
+            !dashboard.contains(fetch),
+            "the dashboard must not fetch anything ({fetch})"
+        );
+    }
+    assert!(out.join(format!("dashboard/runs/{run_id}.html")).is_file());
+
+    // Rendering the stored run again gives the same report, without measuring.
+    let again = dir.path().join("again");
+    let output = perfwarden(&database)
+        .args(["report", "--no-measure", "--out"])
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), code, "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("wall clock (Criterion)"),
+        "it measured again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(again.join("latest/summary.md")).unwrap(),
+        summary
+    );
+
+    let output = perfwarden(&database)
+        .args(["report", "--no-measure", "--run", "999", "--out"])
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("run 999 does not exist"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn no_measure_on_an_empty_database_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = perfwarden(&dir.path().join("empty.db"))
+        .args(["report", "--no-measure", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no run is stored yet"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn two_ci_reports_for_one_pull_request_leave_one_comment_edited_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("history.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(database.to_str().unwrap()).await.unwrap();
+        for i in 0..3 {
+            store.insert_run(&synthetic::run(i, None)).await.unwrap();
+        }
+    });
+    let fake = fake_github::FakeGithub::start_with_prefix("/api/v3");
+    fake.add_pull_request(12);
+    fake.add_comment(12, "someone-else", "Looks good to me");
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({"number": 12, "pull_request": {"number": 12, "head": {"sha": "a".repeat(40)}, "base": {"sha": "b".repeat(40)}}})
+            .to_string(),
+    )
+    .unwrap();
+    let ci = |out: &str| {
+        perfwarden(&database)
+            .args(["report", "--ci", "--no-measure", "--out"])
+            .arg(dir.path().join(out))
+            .env("GITHUB_API_URL", &fake.url)
+            .env("GITHUB_TOKEN", "test-token-never-printed")
+            .env("GITHUB_REPOSITORY", fake.repository())
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_RUN_ID", "42")
+            .env("GITHUB_SERVER_URL", "https://github.example")
+            .env("GITHUB_STEP_SUMMARY", dir.path().join("step-summary.md"))
+            .env("PERFWARDEN_GITHUB_RETRY_BASE_MS", "10")
+            .output()
+            .unwrap()
+    };
+    for attempt in ["first", "second"] {
+        let output = ci(attempt);
+        let code = output.status.code();
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "{attempt}: exit {code:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("test-token-never-printed"));
+        assert!(!String::from_utf8_lossy(&output.stdout).contains("test-token-never-printed"));
+    }
+    let comments = fake.comments(12);
+    assert_eq!(
+        comments.len(),
+        2,
+        "one comment of perfwarden's beside the other one"
+    );
+    let ours: Vec<_> = comments
+        .iter()
+        .filter(|c| c.body.contains("<!-- perfwarden:performance-001 -->"))
+        .collect();
+    assert_eq!(ours.len(), 1, "exactly one sticky comment");
+    assert!(ours[0].body.contains("performance-001"));
+    assert_eq!(
+        fake.requests_matching("POST", "/issues/12/comments").len(),
+        1,
+        "created once"
+    );
+    assert_eq!(
+        fake.requests_matching("PATCH", "/issues/comments/").len(),
+        1,
+        "edited once"
+    );
+    assert_eq!(ours[0].edits, 1);
+    assert_eq!(fake.check_runs().len(), 2, "a check run per report");
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.route().starts_with("/api/v3/"))
+    );
+    assert!(
+        fake.check_runs()[0]["output"]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("performance-001: ")
+    );
+}
