@@ -106,11 +106,13 @@ fn chromium_renders_the_dashboard_without_errors() {
         "a header and a row per run"
     );
     let log = String::from_utf8_lossy(&dom.stderr);
-    for error in log.lines().filter(|l| {
-        l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND")
-    }) {
-        panic!("the page logged an error: {error}");
-    }
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("ERR_FILE_NOT_FOUND")
+        })
+        .collect();
+    assert!(errors.is_empty(), "the page logged errors: {errors:#?}");
 
     let screenshot = std::env::var_os("PERFWARDEN_SCREENSHOT")
         .map(PathBuf::from)
