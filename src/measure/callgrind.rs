@@ -127,22 +127,10 @@ pub fn parse_summary(text: &str) -> Result<InstructionCounts, MeasureError> {
 
 /// Reads every `summary.json` under gungraun's output directory.
 pub fn read_output(root: &Path) -> Result<Vec<InstructionCounts>, MeasureError> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| MeasureError::Io(format!("{}: {e}", dir.display())))?;
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n == "summary.json") {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| MeasureError::Io(format!("{}: {e}", path.display())))?;
-                found.push(parse_summary(&text)?);
-            }
-        }
-    }
+    let mut found = super::files_named(root, "summary.json")?
+        .iter()
+        .map(|path| parse_summary(&super::read_text(path)?))
+        .collect::<Result<Vec<_>, _>>()?;
     found.sort_by(|a, b| a.benchmark.cmp(&b.benchmark));
     Ok(found)
 }

@@ -118,31 +118,18 @@ pub fn parse_benchmark(
     })
 }
 
-/// Reads every benchmark under Criterion's output directory.
+/// Reads every benchmark under Criterion's output directory (each one's
+/// `new/` folder holds its latest figures).
 pub fn read_output(root: &Path) -> Result<Vec<WallClock>, MeasureError> {
-    let read = |path: &Path| {
-        std::fs::read_to_string(path)
-            .map_err(|e| MeasureError::Io(format!("{}: {e}", path.display())))
-    };
     let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| MeasureError::Io(format!("{}: {e}", dir.display())))?;
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if path.file_name().is_some_and(|n| n == "new") {
-                let benchmark = path.join("benchmark.json");
-                if benchmark.is_file() {
-                    found.push(parse_benchmark(
-                        &read(&benchmark)?,
-                        &read(&path.join("estimates.json"))?,
-                        &read(&path.join("sample.json"))?,
-                    )?);
-                }
-            } else if path.is_dir() {
-                stack.push(path);
-            }
+    for benchmark in super::files_named(root, "benchmark.json")? {
+        let dir = benchmark.parent().expect("a file has a parent");
+        if dir.file_name().is_some_and(|n| n == "new") {
+            found.push(parse_benchmark(
+                &super::read_text(&benchmark)?,
+                &super::read_text(&dir.join("estimates.json"))?,
+                &super::read_text(&dir.join("sample.json"))?,
+            )?);
         }
     }
     found.sort_by(|a, b| a.benchmark.cmp(&b.benchmark));

@@ -9,6 +9,33 @@ pub mod payload;
 pub mod run;
 pub mod spec_method;
 
+/// Every file called `name` below `root`, in a stable order.
+pub fn files_named(
+    root: &std::path::Path,
+    name: &str,
+) -> Result<Vec<std::path::PathBuf>, MeasureError> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| MeasureError::Io(format!("{}: {e}", dir.display())))?;
+        for path in entries.filter_map(|e| Some(e.ok()?.path())) {
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == name) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// A tool's output file, read whole.
+pub fn read_text(path: &std::path::Path) -> Result<String, MeasureError> {
+    std::fs::read_to_string(path).map_err(|e| MeasureError::Io(format!("{}: {e}", path.display())))
+}
+
 /// Measuring failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MeasureError {
