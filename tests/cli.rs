@@ -194,10 +194,3 @@ fn a_closed_pipe_is_not_an_error() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
-
-#[test]
-fn report_is_not_available_yet_and_says_so() {
-    let output = perfwarden().arg("report").output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not available yet"));
-}
