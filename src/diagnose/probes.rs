@@ -211,13 +211,16 @@ pub fn max_overlap(spans: &[(Instant, Instant)]) -> usize {
 }
 
 /// Item 3: `submissions` concurrent calls; no two jobs may overlap in time.
+/// The jobs are the large payload's (milliseconds each), so that a second
+/// worker, if there is one, is awake and busy before the first job ends.
 pub fn single_worker(
     wrapper: &dyn AsyncWrapper,
     tokenizer: &'static MistralTokenizer,
     submissions: usize,
 ) -> ProbeResult {
+    static LARGE: std::sync::OnceLock<ChatRequest> = std::sync::OnceLock::new();
     let runtime = runtime(2);
-    let request = worker_bound_request();
+    let request: &'static ChatRequest = LARGE.get_or_init(|| Payload::Large.request());
     let traces: Vec<Option<JobTrace>> = runtime.block_on(async {
         let calls: Vec<_> = (0..submissions)
             .map(|_| tokio::spawn(wrapper.call(tokenizer, request, Timing::Recorded)))
