@@ -270,8 +270,16 @@ pub fn report(
 
     let stored = runtime.block_on(store.judgement(run_id))?;
     let has_verdict = stored.verdicts.iter().any(|v| v.contract == contract.id);
-    let judgement = if has_verdict && live.is_none() {
-        stored
+    let (judgement, base_run) = if has_verdict && live.is_none() {
+        let base_run = match stored.comparisons.first() {
+            Some(c) => Some(runtime.block_on(store.run(c.base_run_id))?),
+            None => runtime.block_on(store.latest_base_run(
+                run.base_commit.as_deref(),
+                options.base_branch.as_deref(),
+                run_id,
+            ))?,
+        };
+        (stored, base_run)
     } else {
         progress(Progress::Stage {
             index: 1,
@@ -367,15 +375,7 @@ pub fn report(
             comparisons: comparisons.iter().map(comparison_row).collect(),
         };
         runtime.block_on(store.save_judgement(run_id, &judgement))?;
-        judgement
-    };
-    let base_run = match judgement.comparisons.first() {
-        Some(c) => Some(runtime.block_on(store.run(c.base_run_id))?),
-        None => runtime.block_on(store.latest_base_run(
-            run.base_commit.as_deref(),
-            options.base_branch.as_deref(),
-            run_id,
-        ))?,
+        (judgement, base)
     };
     let data = ReportData {
         run,

@@ -177,6 +177,17 @@ pub enum Placement {
 /// A job as the worker receives it.
 pub type Job = Box<dyn FnOnce() + Send>;
 
+impl Placement {
+    /// Tiny requests may run inline; the rest always go to the worker.
+    pub fn for_request(request: &ChatRequest) -> Self {
+        if request.text_bytes() <= INLINE_MAX_BYTES {
+            Placement::InlineWhenIdle
+        } else {
+            Placement::Worker
+        }
+    }
+}
+
 enum Message {
     Job(Job),
     Stop,
@@ -461,11 +472,7 @@ where
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(ChatTemplateError::NoRuntime);
     }
-    let placement = if request.borrow().text_bytes() <= INLINE_MAX_BYTES {
-        Placement::InlineWhenIdle
-    } else {
-        Placement::Worker
-    };
+    let placement = Placement::for_request(request.borrow());
     let (result, trace) = global()?
         .run(placement, timing, move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())

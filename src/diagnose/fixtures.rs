@@ -249,11 +249,7 @@ impl AsyncWrapper for Slowdown {
         timing: Timing,
     ) -> BoxFuture<TracedResult> {
         let fraction = self.fraction;
-        let placement = if request.text_bytes() <= worker::INLINE_MAX_BYTES {
-            Placement::InlineWhenIdle
-        } else {
-            Placement::Worker
-        };
+        let placement = Placement::for_request(request);
         Box::pin(async move {
             let executor = worker::global()?;
             let (result, trace) = executor

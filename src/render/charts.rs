@@ -137,49 +137,70 @@ pub fn sync_vs_async(cases: &[CaseRow]) -> String {
     })
 }
 
+type PercentChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart of percentages per case: the cases along x, the y range fitted to
+/// `values` (in %), zero drawn and the limit dashed.
+fn percent_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    names: &[String],
+    values: impl Iterator<Item = f64>,
+    limit: f64,
+) -> DrawResult<PercentChart<'a, 'b>> {
+    let limit = limit * 100.0;
+    let all: Vec<f64> = values.chain([0.0, limit]).collect();
+    let low = all.iter().copied().fold(f64::MAX, f64::min) - 1.0;
+    let top = all.iter().copied().fold(f64::MIN, f64::max);
+    let high = top + 1.0 + 0.1 * top.abs();
+    let x_end = names.len() as f64 - 0.5;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5..x_end, low..high)?;
+    let label = category_label(names);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(names.len().max(1))
+        .x_label_formatter(&label)
+        .y_desc("overhead %")
+        .draw()?;
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(-0.5, limit), (x_end, limit)],
+            8,
+            4,
+            LIMIT_COLOR.stroke_width(2),
+        ))?
+        .label(format!("limit {limit:.0}%"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR.stroke_width(2)));
+    chart.draw_series(LineSeries::new([(-0.5, 0.0), (x_end, 0.0)], BLACK.mix(0.4)))?;
+    Ok(chart)
+}
+
 /// Overhead per case with its confidence interval, against the limit.
 pub fn overhead_vs_limit(cases: &[CaseRow], limit: f64) -> String {
     svg("overhead", |root| {
         let names: Vec<String> = cases.iter().map(|c| c.case_name.clone()).collect();
-        let extremes: Vec<f64> = cases
+        let values = cases
             .iter()
             .flat_map(|c| [c.ci_low, c.ci_high, c.overhead])
             .flatten()
-            .map(|v| v * 100.0)
-            .chain([0.0, limit * 100.0])
-            .collect();
-        let low = extremes.iter().copied().fold(f64::MAX, f64::min) - 1.0;
-        let high = extremes.iter().copied().fold(f64::MIN, f64::max) * 1.2 + 1.0;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Async overhead over sync (%), 95% interval",
-                ("sans-serif", 20),
-            )
-            .margin(12)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..(names.len() as f64 - 0.5), low..high)?;
-        let label = category_label(&names);
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(names.len().max(1))
-            .x_label_formatter(&label)
-            .y_desc("overhead %")
-            .draw()?;
-        let x_end = names.len() as f64 - 0.5;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(-0.5, limit * 100.0), (x_end, limit * 100.0)],
-                8,
-                4,
-                LIMIT_COLOR.stroke_width(2),
-            ))?
-            .label(format!("limit {:.0}%", limit * 100.0))
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR.stroke_width(2))
-            });
-        chart.draw_series(LineSeries::new([(-0.5, 0.0), (x_end, 0.0)], BLACK.mix(0.4)))?;
+            .map(|v| v * 100.0);
+        let mut chart = percent_chart(
+            root,
+            "Async overhead over sync (%), 95% interval",
+            &names,
+            values,
+            limit,
+        )?;
         for (i, case) in cases.iter().enumerate() {
             if let (Some(lo), Some(mid), Some(hi)) = (case.ci_low, case.overhead, case.ci_high) {
                 chart.draw_series([ErrorBar::new_vertical(
@@ -211,37 +232,16 @@ pub fn overhead_vs_limit(cases: &[CaseRow], limit: f64) -> String {
 pub fn sample_distributions(distributions: &[(String, Vec<f64>)], limit: f64) -> String {
     svg("distributions", |root| {
         let names: Vec<String> = distributions.iter().map(|(n, _)| n.clone()).collect();
-        let all: Vec<f64> = distributions
+        let values = distributions
             .iter()
-            .flat_map(|(_, v)| v.iter().map(|x| x * 100.0))
-            .chain([0.0, limit * 100.0])
-            .collect();
-        let low = all.iter().copied().fold(f64::MAX, f64::min) - 1.0;
-        let high = all.iter().copied().fold(f64::MIN, f64::max) + 1.0;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Per-pair overhead (%), sync and async batches alternating",
-                ("sans-serif", 20),
-            )
-            .margin(12)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..(names.len() as f64 - 0.5), low..high)?;
-        let label = category_label(&names);
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(names.len().max(1))
-            .x_label_formatter(&label)
-            .y_desc("overhead %")
-            .draw()?;
-        let x_end = names.len() as f64 - 0.5;
-        chart.draw_series(DashedLineSeries::new(
-            [(-0.5, limit * 100.0), (x_end, limit * 100.0)],
-            8,
-            4,
-            LIMIT_COLOR.stroke_width(2),
-        ))?;
+            .flat_map(|(_, v)| v.iter().map(|x| x * 100.0));
+        let mut chart = percent_chart(
+            root,
+            "Per-pair overhead (%), sync and async batches alternating",
+            &names,
+            values,
+            limit,
+        )?;
         for (i, (_, values)) in distributions.iter().enumerate() {
             let n = values.len().max(1) as f64;
             chart.draw_series(values.iter().enumerate().map(|(j, v)| {
