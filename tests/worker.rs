@@ -217,6 +217,36 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
 }
 
 #[test]
+fn a_runtime_used_before_on_this_thread_does_not_count_later() {
+    let tokenizer = common::tokenizer();
+    // The check remembers the runtime's waker, not the thread: once the
+    // runtime is gone, a poller without one still gets the error.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let request = ChatRequest::single_user_message("hi");
+        assert!(
+            runtime
+                .block_on(async_apply_mistral_chat_template(
+                    tokenizer,
+                    request.clone()
+                ))
+                .is_ok()
+        );
+        drop(runtime);
+        let mut future = std::pin::pin!(async_apply_mistral_chat_template(tokenizer, request));
+        let mut context = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            future.as_mut().poll(&mut context),
+            Poll::Ready(Err(ChatTemplateError::NoRuntime))
+        ));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn outside_a_runtime_it_is_a_clear_error() {
     let request = ChatRequest::single_user_message("hi");
     let mut future = std::pin::pin!(async_apply_mistral_chat_template(
