@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use perfwarden::chat::worker::{self, Placement, Timing};
+use perfwarden::chat::worker::{self, Placement, Tracing};
 use perfwarden::chat::{
     ChatRequest, ChatTemplateError, apply_mistral_chat_template, async_apply_mistral_chat_template,
 };
@@ -83,10 +83,11 @@ fn one_executor_and_one_worker_thread_for_the_process() {
                         let (_, trace) = worker::async_apply_mistral_chat_template_traced(
                             tokenizer,
                             request.clone(),
-                            Timing::Skipped,
+                            Tracing::On,
                         )
                         .await
                         .unwrap();
+                        let trace = trace.expect("traced");
                         assert!(!trace.inline, "a 65 KB request must go to the worker");
                         threads.push(trace.thread);
                     }
@@ -127,13 +128,14 @@ fn jobs_run_one_at_a_time_in_submission_order() {
                 tokio::spawn(async move {
                     worker::global()
                         .unwrap()
-                        .run(Placement::Worker, Timing::Recorded, move || {
+                        .run(Placement::Worker, Tracing::On, move || {
                             std::thread::sleep(Duration::from_micros(300));
                             order.lock().unwrap().push(i);
                         })
                         .await
                         .unwrap()
                         .1
+                        .expect("traced")
                 })
             })
             .collect();
@@ -145,8 +147,8 @@ fn jobs_run_one_at_a_time_in_submission_order() {
     });
     assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
     for pair in traces.windows(2) {
-        let (_, first_end) = pair[0].span.unwrap();
-        let (second_start, _) = pair[1].span.unwrap();
+        let (_, first_end) = pair[0].span;
+        let (second_start, _) = pair[1].span;
         assert!(first_end <= second_start, "two jobs overlapped");
         assert_eq!(pair[0].thread, pair[1].thread);
     }
@@ -161,7 +163,7 @@ fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
     runtime.block_on(async {
         let executor = worker::global().unwrap();
         let error = executor
-            .run(Placement::Worker, Timing::Skipped, || -> u32 {
+            .run(Placement::Worker, Tracing::Off, || -> u32 {
                 panic!("boom in a job")
             })
             .await
@@ -172,7 +174,7 @@ fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
         );
         assert!(error.to_string().contains("boom in a job"));
         let (value, _) = executor
-            .run(Placement::Worker, Timing::Skipped, || 7)
+            .run(Placement::Worker, Tracing::Off, || 7)
             .await
             .unwrap();
         assert_eq!(value, 7);
@@ -188,13 +190,13 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
         .unwrap();
     runtime.block_on(async {
         let executor = worker::global().unwrap();
-        let blocker = tokio::spawn(executor.run(Placement::Worker, Timing::Skipped, || {
+        let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, || {
             std::thread::sleep(Duration::from_millis(100));
         }));
         tokio::time::sleep(Duration::from_millis(10)).await;
         let ran = Arc::new(AtomicBool::new(false));
         let captured = ran.clone();
-        let cancelled = executor.run(Placement::Worker, Timing::Skipped, move || {
+        let cancelled = executor.run(Placement::Worker, Tracing::Off, move || {
             captured.store(true, Ordering::SeqCst);
         });
         // Times out while the worker is still busy: the future is dropped.
@@ -206,7 +208,7 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
         blocker.await.unwrap().unwrap();
         // The worker skips the abandoned job and serves the next one.
         let (after, _) = executor
-            .run(Placement::Worker, Timing::Skipped, || "after")
+            .run(Placement::Worker, Tracing::Off, || "after")
             .await
             .unwrap();
         assert_eq!(after, "after");

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perfwarden::chat::MistralTokenizer;
-use perfwarden::chat::worker::{JobTrace, Timing, observe};
+use perfwarden::chat::worker::{JobTrace, Tracing, observe};
 use perfwarden::chat::{ChatRequest, apply_mistral_chat_template};
 use perfwarden::diagnose::fixtures;
 use perfwarden::diagnose::selftest::verdict_for;
@@ -34,12 +34,12 @@ impl AsyncWrapper for SyncAsCandidate {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
-        let (result, trace): (Result<_, String>, JobTrace) = observe(
+        let (result, trace): (Result<_, String>, Option<JobTrace>) = observe(
             || apply_mistral_chat_template(tokenizer, request),
             true,
-            timing,
+            tracing,
         );
         Box::pin(async move { Ok((result.expect("no panic")?, trace)) })
     }

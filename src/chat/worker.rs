@@ -134,10 +134,9 @@ pub fn thread_tag() -> u64 {
 pub struct JobTrace {
     pub thread: u64,
     pub inline: bool,
-    /// Start and end, when the job was run with [`Timing::Recorded`].
-    pub span: Option<(Instant, Instant)>,
-    /// The kernel's id of the thread, when recorded: ids grow as threads are
-    /// created, so a job on a thread newer than a snapshot ran on a new thread.
+    pub span: (Instant, Instant),
+    /// The kernel's id of the thread: ids grow as threads are created, so a
+    /// job on a thread newer than a snapshot ran on a new thread.
     pub os_thread: Option<u32>,
 }
 
@@ -147,32 +146,32 @@ pub fn os_thread_id() -> Option<u32> {
     link.file_name()?.to_str()?.parse().ok()
 }
 
-/// Runs `job` on this thread and records where (and, if asked, when) it ran.
+/// Runs `job` on this thread and, if asked, records where and when it ran.
 /// A panic is caught and returned as its message.
 #[inline]
 pub fn observe<T>(
     job: impl FnOnce() -> T,
     inline: bool,
-    timing: Timing,
-) -> (Result<T, String>, JobTrace) {
-    let recorded = timing == Timing::Recorded;
-    let started = recorded.then(Instant::now);
+    tracing: Tracing,
+) -> (Result<T, String>, Option<JobTrace>) {
+    let started = (tracing == Tracing::On).then(Instant::now);
     let result = catch_unwind(AssertUnwindSafe(job)).map_err(|p| panic_message(p.as_ref()));
-    let trace = JobTrace {
+    let trace = started.map(|start| JobTrace {
         thread: thread_tag(),
         inline,
-        span: started.map(|s| (s, Instant::now())),
-        os_thread: if recorded { os_thread_id() } else { None },
-    };
+        span: (start, Instant::now()),
+        os_thread: os_thread_id(),
+    });
     (result, trace)
 }
 
-/// Whether to read the clock around a job (two reads, about 50 ns here: a
-/// few percent of the small request, so only probes ask for it).
+/// Whether to trace a job. Off on every path a caller measures: reading the
+/// clock twice costs about 50 ns here, and even carrying an empty trace back
+/// through the futures cost the small request about 1%.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timing {
-    Skipped,
-    Recorded,
+pub enum Tracing {
+    Off,
+    On,
 }
 
 /// Whether a job may run on the caller when the worker is idle.
@@ -205,8 +204,6 @@ enum Message {
 pub struct Executor {
     sender: mpsc::Sender<Message>,
     caller_spin: Duration,
-    /// Held by whoever runs a job, worker or inline caller: jobs never overlap.
-    run_token: &'static AtomicBool,
     accepting: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -224,8 +221,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 fn execute<T>(
     job: impl FnOnce() -> T,
     inline: bool,
-    timing: Timing,
-) -> Result<(T, JobTrace), ChatTemplateError> {
+    tracing: Tracing,
+) -> Result<(T, Option<JobTrace>), ChatTemplateError> {
     // Inline jobs hold the run token, which excludes every other job; only
     // the worker's are counted for concurrency, keeping the inline path short.
     if !inline {
@@ -236,7 +233,7 @@ fn execute<T>(
                 .fetch_max(running, Ordering::Relaxed);
         }
     }
-    let (result, trace) = observe(job, inline, timing);
+    let (result, trace) = observe(job, inline, tracing);
     if !inline {
         COUNTERS.running_now.fetch_sub(1, Ordering::Relaxed);
     }
@@ -294,7 +291,11 @@ fn relax(steps: &mut u32) {
 /// Polling steps between two yields of the CPU (about every 15 µs).
 const YIELD_EVERY: u32 = 64;
 
-fn worker_loop(receiver: mpsc::Receiver<Message>, run_token: &AtomicBool) {
+/// Held by whoever runs a job, worker or inline caller: jobs never overlap.
+/// One per process, like the executor; a static saves the inline path a load.
+static RUN_TOKEN: AtomicBool = AtomicBool::new(false);
+
+fn worker_loop(receiver: mpsc::Receiver<Message>) {
     loop {
         let message = match receiver.try_recv() {
             Ok(message) => message,
@@ -321,9 +322,9 @@ fn worker_loop(receiver: mpsc::Receiver<Message>, run_token: &AtomicBool) {
         };
         match message {
             Message::Job(job) => {
-                acquire(run_token);
+                acquire(&RUN_TOKEN);
                 run_job(job);
-                run_token.store(false, Ordering::Release);
+                RUN_TOKEN.store(false, Ordering::Release);
                 COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
             }
             Message::Stop => return,
@@ -334,8 +335,6 @@ fn worker_loop(receiver: mpsc::Receiver<Message>, run_token: &AtomicBool) {
 impl Executor {
     fn start() -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
-        // The executor is created once per process and lives as long as it.
-        let run_token: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
         let thread = std::thread::Builder::new()
             .name("perfwarden-tokenize".into())
             .spawn(move || {
@@ -345,7 +344,7 @@ impl Executor {
                 thread_tag();
                 // On exit, for whatever reason, the receiver is dropped: queued
                 // jobs are dropped with it and their callers get an error.
-                worker_loop(receiver, run_token);
+                worker_loop(receiver);
             })?;
         COUNTERS.executors_created.fetch_add(1, Ordering::Relaxed);
         let caller_spin = std::env::var("PERFWARDEN_CALLER_SPIN_US")
@@ -355,7 +354,6 @@ impl Executor {
         Ok(Self {
             sender,
             caller_spin,
-            run_token,
             accepting: AtomicBool::new(true),
             thread: Mutex::new(Some(thread)),
         })
@@ -368,9 +366,9 @@ impl Executor {
     pub async fn run<T, F>(
         &self,
         placement: Placement,
-        timing: Timing,
+        tracing: Tracing,
         job: F,
-    ) -> Result<(T, JobTrace), ChatTemplateError>
+    ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -385,13 +383,12 @@ impl Executor {
         }
         if placement == Placement::InlineWhenIdle
             && COUNTERS.queue_depth.load(Ordering::Acquire) == 0
-            && self
-                .run_token
+            && RUN_TOKEN
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
         {
-            let result = execute(job, true, timing);
-            self.run_token.store(false, Ordering::Release);
+            let result = execute(job, true, tracing);
+            RUN_TOKEN.store(false, Ordering::Release);
             return result;
         }
         COUNTERS.jobs_submitted.fetch_add(1, Ordering::Relaxed);
@@ -401,7 +398,7 @@ impl Executor {
                 COUNTERS.jobs_cancelled.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let _ = reply.send(execute(job, false, timing));
+            let _ = reply.send(execute(job, false, tracing));
         });
         COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
         if self.sender.send(Message::Job(task)).is_err() {
@@ -516,26 +513,27 @@ where
 {
     let placement = Placement::for_request(request.borrow());
     global()?
-        .run(placement, Timing::Skipped, move || {
+        .run(placement, Tracing::Off, move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
         })
         .await?
         .0
 }
 
-/// [`async_apply_mistral_chat_template`], also telling where the job ran.
+/// [`async_apply_mistral_chat_template`], also telling where and when the
+/// job ran if `tracing` is on.
 pub async fn async_apply_mistral_chat_template_traced<Tk, Rq>(
     tokenizer: Tk,
     request: Rq,
-    timing: Timing,
-) -> Result<(Vec<u32>, JobTrace), ChatTemplateError>
+    tracing: Tracing,
+) -> Result<(Vec<u32>, Option<JobTrace>), ChatTemplateError>
 where
     Tk: Borrow<MistralTokenizer> + Send + 'static,
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
     let placement = Placement::for_request(request.borrow());
     let (result, trace) = global()?
-        .run(placement, timing, move || {
+        .run(placement, tracing, move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
         })
         .await?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{AsyncWrapper, BoxFuture, TracedResult};
-use crate::chat::worker::{self, JobTrace, Placement, Timing, observe, thread_tag};
+use crate::chat::worker::{self, JobTrace, Placement, Tracing, observe, thread_tag};
 use crate::chat::{ChatRequest, ChatTemplateError, MistralTokenizer, apply_mistral_chat_template};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -24,7 +24,7 @@ pub fn fixture_job(job: Job) {
 /// A fixture job's answer: the template's result (or the panic) and its trace.
 type Answer = (
     Result<Result<Vec<u32>, ChatTemplateError>, String>,
-    JobTrace,
+    Option<JobTrace>,
 );
 type Reply = oneshot::Sender<Answer>;
 
@@ -32,14 +32,14 @@ type Reply = oneshot::Sender<Answer>;
 fn tokenize_job(
     tokenizer: &'static MistralTokenizer,
     request: &'static ChatRequest,
-    timing: Timing,
+    tracing: Tracing,
     reply: Reply,
 ) -> Job {
     Box::new(move || {
         let _ = reply.send(observe(
             || apply_mistral_chat_template(tokenizer, request),
             false,
-            timing,
+            tracing,
         ));
     })
 }
@@ -75,11 +75,11 @@ impl AsyncWrapper for PerRequestExecutor {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
         self.started.store(true, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
-        let job = tokenize_job(tokenizer, request, timing, reply);
+        let job = tokenize_job(tokenizer, request, tracing, reply);
         std::thread::spawn(move || {
             thread_tag();
             let _turn = PER_REQUEST_TURN.lock().unwrap_or_else(|e| e.into_inner());
@@ -137,12 +137,12 @@ impl AsyncWrapper for WorkerPool {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
         let (reply, answer) = oneshot::channel();
         let _ = self
             .sender()
-            .send(tokenize_job(tokenizer, request, timing, reply));
+            .send(tokenize_job(tokenizer, request, tracing, reply));
         await_reply(answer)
     }
 }
@@ -188,13 +188,13 @@ impl AsyncWrapper for ColdWorker {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
         let (reply, answer) = oneshot::channel();
         self.queue()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push_back(tokenize_job(tokenizer, request, timing, reply));
+            .push_back(tokenize_job(tokenizer, request, tracing, reply));
         await_reply(answer)
     }
 }
@@ -217,12 +217,12 @@ impl AsyncWrapper for PerByteWork {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
         let copy = ChatRequest::from_json(&request.document().dumps());
         Box::pin(async move {
             let copy = copy?;
-            worker::async_apply_mistral_chat_template_traced(tokenizer, copy, timing).await
+            worker::async_apply_mistral_chat_template_traced(tokenizer, copy, tracing).await
         })
     }
 }
@@ -246,14 +246,14 @@ impl AsyncWrapper for Slowdown {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
         let fraction = self.fraction;
         let placement = Placement::for_request(request);
         Box::pin(async move {
             let executor = worker::global()?;
             let (result, trace) = executor
-                .run(placement, timing, move || {
+                .run(placement, tracing, move || {
                     let start = Instant::now();
                     let result = apply_mistral_chat_template(tokenizer, request);
                     let until = start + start.elapsed().mul_f64(1.0 + fraction);

@@ -52,7 +52,7 @@ pub fn probe_call(
         }),
         Variant::Async => measured_call(&mut || {
             failure = runtime
-                .block_on(wrapper.call(tokenizer, request, crate::chat::worker::Timing::Skipped))
+                .block_on(wrapper.call(tokenizer, request, crate::chat::worker::Tracing::Off))
                 .err()
                 .map(|e| e.to_string());
         }),

@@ -1,10 +1,10 @@
 //! The spec's regression checklist, walked automatically.
 //!
-//! Timing cannot tell the four causes apart on small VMs (a fresh thread per
+//! Tracing cannot tell the four causes apart on small VMs (a fresh thread per
 //! request costs about as much as a hand-off to a warm one), so the probes
 //! observe structure: which OS thread ran each job and when it was created
 //! (thread ids grow), whether jobs overlapped, and callgrind's instruction
-//! counts. Only the warm-up item uses timing, because it is about time.
+//! counts. Only the warm-up item uses tracing, because it is about time.
 
 pub mod fixtures;
 pub mod instructions;
@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use crate::chat::worker::{JobTrace, Timing};
+use crate::chat::worker::{JobTrace, Tracing};
 use crate::chat::{ChatRequest, ChatTemplateError, MistralTokenizer};
 
 /// A probe could not run.
@@ -31,8 +31,8 @@ pub enum DiagnoseError {
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// What a call returns: the tokens and where the job ran.
-pub type TracedResult = Result<(Vec<u32>, JobTrace), ChatTemplateError>;
+/// What a call returns: the tokens and, when traced, where the job ran.
+pub type TracedResult = Result<(Vec<u32>, Option<JobTrace>), ChatTemplateError>;
 
 /// An async wrapper under diagnosis: the real one or a deliberately broken
 /// fixture.
@@ -46,7 +46,7 @@ pub trait AsyncWrapper: Send + Sync {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult>;
 
     /// Runs `iterations` calls back to back on `runtime` and returns the time
@@ -61,7 +61,7 @@ pub trait AsyncWrapper: Send + Sync {
         runtime.block_on(async {
             let start = Instant::now();
             for _ in 0..iterations {
-                std::hint::black_box(self.call(tokenizer, request, Timing::Skipped).await.ok());
+                std::hint::black_box(self.call(tokenizer, request, Tracing::Off).await.ok());
             }
             start.elapsed()
         })
@@ -84,11 +84,11 @@ impl AsyncWrapper for RealWrapper {
         &self,
         tokenizer: &'static MistralTokenizer,
         request: &'static ChatRequest,
-        timing: Timing,
+        tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
         Box::pin(
             crate::chat::worker::async_apply_mistral_chat_template_traced(
-                tokenizer, request, timing,
+                tokenizer, request, tracing,
             ),
         )
     }

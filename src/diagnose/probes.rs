@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::AsyncWrapper;
-use crate::chat::worker::{JobTrace, Timing};
+use crate::chat::worker::{JobTrace, Tracing};
 use crate::chat::{ChatRequest, MistralTokenizer};
 use crate::judge::stats;
 use crate::measure::payload::Payload;
@@ -155,16 +155,16 @@ pub fn executor_per_request(
 ) -> ProbeResult {
     let runtime = runtime(1);
     let request = worker_bound_request();
-    let _ = runtime.block_on(wrapper.call(tokenizer, request, Timing::Recorded));
+    let _ = runtime.block_on(wrapper.call(tokenizer, request, Tracing::On));
     let newest_before = newest_thread_id();
     let threads_before = live_threads();
     let mut used = BTreeSet::new();
     let mut created = BTreeSet::new();
     let mut failures = 0;
     for _ in 0..calls {
-        match runtime.block_on(wrapper.call(tokenizer, request, Timing::Recorded)) {
+        match runtime.block_on(wrapper.call(tokenizer, request, Tracing::On)) {
             Ok((_, trace)) => {
-                if let Some(tid) = trace.os_thread {
+                if let Some(tid) = trace.and_then(|t| t.os_thread) {
                     used.insert(tid);
                     if tid > newest_before {
                         created.insert(tid);
@@ -223,15 +223,15 @@ pub fn single_worker(
     let request: &'static ChatRequest = LARGE.get_or_init(|| Payload::Large.request());
     let traces: Vec<Option<JobTrace>> = runtime.block_on(async {
         let calls: Vec<_> = (0..submissions)
-            .map(|_| tokio::spawn(wrapper.call(tokenizer, request, Timing::Recorded)))
+            .map(|_| tokio::spawn(wrapper.call(tokenizer, request, Tracing::On)))
             .collect();
         let mut traces = Vec::new();
         for call in calls {
-            traces.push(call.await.ok().and_then(|r| r.ok()).map(|(_, t)| t));
+            traces.push(call.await.ok().and_then(|r| r.ok()).and_then(|(_, t)| t));
         }
         traces
     });
-    let spans: Vec<_> = traces.iter().flatten().filter_map(|t| t.span).collect();
+    let spans: Vec<_> = traces.iter().flatten().map(|t| t.span).collect();
     let threads: BTreeSet<u64> = traces.iter().flatten().map(|t| t.thread).collect();
     let overlap = max_overlap(&spans);
     let answered = spans.len();
@@ -271,10 +271,10 @@ pub fn warm_up(
     let dispatch = |runtime: &tokio::runtime::Runtime| -> Option<f64> {
         let start = Instant::now();
         let (_, trace) = runtime
-            .block_on(wrapper.call(tokenizer, request, Timing::Recorded))
+            .block_on(wrapper.call(tokenizer, request, Tracing::On))
             .ok()?;
         let total = start.elapsed();
-        let (job_start, job_end) = trace.span?;
+        let (job_start, job_end) = trace?.span;
         Some((total.saturating_sub(job_end - job_start)).as_secs_f64() * 1e6)
     };
     let first = dispatch(&runtime);
