@@ -22,16 +22,25 @@
 //!   1 ms, less than the hand-off would cost. It runs on the caller only when
 //!   no job is queued or running, and takes the same run token as the worker,
 //!   so jobs still never overlap and keep their order. Inline runs are
-//!   counted in [`WorkerStats::jobs_inline`].
+//!   counted in [`WorkerStats::jobs_inline`]. This path is what the small
+//!   request pays for, so it is kept to one atomic compare-and-swap and a
+//!   few dozen instructions: the runtime check is remembered per waker, the
+//!   inline count is a plain increment under the run token, and no trace is
+//!   built unless asked for ([`Tracing`]).
+//! - **The worker keeps its own CPU.** A caller that wakes the parked worker
+//!   often gets it placed on the caller's CPU; polling each other there, both
+//!   run at half speed until the scheduler separates them (seconds, here).
+//!   The worker moves itself off the caller's CPU when it finds itself there
+//!   at the start of a job.
 //!
-//! The measured effect of each is in the README ("Async wrapper").
+//! The measured effect of each is in the README ("The async wrapper").
 
 use std::borrow::Borrow;
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::thread::JoinHandle;
@@ -138,6 +147,8 @@ pub struct JobTrace {
     /// The kernel's id of the thread: ids grow as threads are created, so a
     /// job on a thread newer than a snapshot ran on a new thread.
     pub os_thread: Option<u32>,
+    /// The CPU the job started on.
+    pub cpu: Option<u32>,
 }
 
 /// The calling thread's kernel id (`/proc/thread-self` names it).
@@ -154,13 +165,14 @@ pub fn observe<T>(
     inline: bool,
     tracing: Tracing,
 ) -> (Result<T, String>, Option<JobTrace>) {
-    let started = (tracing == Tracing::On).then(Instant::now);
+    let started = (tracing == Tracing::On).then(|| (Instant::now(), current_cpu()));
     let result = catch_unwind(AssertUnwindSafe(job)).map_err(|p| panic_message(p.as_ref()));
-    let trace = started.map(|start| JobTrace {
+    let trace = started.map(|(start, cpu)| JobTrace {
         thread: thread_tag(),
         inline,
         span: (start, Instant::now()),
         os_thread: os_thread_id(),
+        cpu,
     });
     (result, trace)
 }
@@ -272,24 +284,52 @@ pub fn run_job(job: Job) {
     job()
 }
 
-/// One step of a polling loop: a short pause (~0.2 µs), and every
-/// [`YIELD_EVERY`] steps the CPU is yielded. Pausing keeps the reaction time
-/// short (a `sched_yield` alone costs ~0.4 µs here); yielding now and then
-/// lets the other side run when the scheduler has put both on one CPU, where
-/// pure spinning would keep it off for a whole timeslice.
-fn relax(steps: &mut u32) {
-    *steps = steps.wrapping_add(1);
-    if steps.is_multiple_of(YIELD_EVERY) {
-        std::thread::yield_now();
-    } else {
-        for _ in 0..8 {
-            std::hint::spin_loop();
-        }
+/// The CPU the calling thread runs on, where the OS tells it (Linux).
+pub fn current_cpu() -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sched_getcpu takes no arguments and only reads.
+        u32::try_from(unsafe { libc::sched_getcpu() }).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
 }
 
-/// Polling steps between two yields of the CPU (about every 15 µs).
-const YIELD_EVERY: u32 = 64;
+/// The CPU of the last caller that queued a job (`u32::MAX`: none yet).
+static CALLER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// Moves the worker off `cpu` (keeping it on the CPUs it may use otherwise).
+/// A caller that wakes the parked worker often gets it placed on its own CPU
+/// (the scheduler's wake-affine rule), and there the two share one CPU while
+/// the other idles until the load balancer notices, which measured here took
+/// seconds, with each job ~1.6x slower. The worker is the one that waits for
+/// no one, so it steps aside: two affinity calls (~2 µs), only when sharing.
+fn leave_cpu(cpu: u32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the cpu_set_t values live on this stack frame and the calls
+    // only read or write them; pid 0 is the calling thread.
+    unsafe {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+            return;
+        }
+        let mut elsewhere = allowed;
+        libc::CPU_CLR(cpu as usize, &mut elsewhere);
+        if libc::CPU_COUNT(&elsewhere) == 0 {
+            return;
+        }
+        // Narrowing the set moves the thread now; widening it again does
+        // not move it back.
+        if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
+            libc::sched_setaffinity(0, size, &allowed);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}
 
 /// Held by whoever runs a job, worker or inline caller: jobs never overlap.
 /// One per process, like the executor; a static saves the inline path a load.
@@ -303,13 +343,14 @@ fn worker_loop(receiver: mpsc::Receiver<Message>) {
             Err(mpsc::TryRecvError::Empty) => {
                 let deadline = Instant::now() + WORKER_SPIN;
                 let mut next = None;
-                let mut steps = 0;
                 while Instant::now() < deadline {
                     if let Ok(message) = receiver.try_recv() {
                         next = Some(message);
                         break;
                     }
-                    relax(&mut steps);
+                    // Yield, not just spin: when the scheduler puts the caller
+                    // on this CPU, spinning would keep it off for a timeslice.
+                    std::thread::yield_now();
                 }
                 match next {
                     Some(message) => message,
@@ -323,6 +364,11 @@ fn worker_loop(receiver: mpsc::Receiver<Message>) {
         match message {
             Message::Job(job) => {
                 acquire(&RUN_TOKEN);
+                if let Some(cpu) = current_cpu()
+                    && cpu == CALLER_CPU.load(Ordering::Relaxed)
+                {
+                    leave_cpu(cpu);
+                }
                 run_job(job);
                 RUN_TOKEN.store(false, Ordering::Release);
                 COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
@@ -400,6 +446,9 @@ impl Executor {
             }
             let _ = reply.send(execute(job, false, tracing));
         });
+        if let Some(cpu) = current_cpu() {
+            CALLER_CPU.store(cpu, Ordering::Relaxed);
+        }
         COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
         if self.sender.send(Message::Job(task)).is_err() {
             COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
@@ -410,7 +459,6 @@ impl Executor {
         Reply {
             answer,
             spin_until: Instant::now() + self.caller_spin,
-            steps: 0,
         }
         .await
     }
@@ -432,7 +480,6 @@ impl Executor {
 struct Reply<T> {
     answer: oneshot::Receiver<Result<T, ChatTemplateError>>,
     spin_until: Instant,
-    steps: u32,
 }
 
 impl<T> Future for Reply<T> {
@@ -450,9 +497,8 @@ impl<T> Future for Reply<T> {
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
         if Instant::now() < self.spin_until {
-            // Other tasks run between two polls; the pause and the occasional
-            // yield let the worker run if it shares this CPU.
-            relax(&mut self.steps);
+            // Let the worker run if it shares this CPU, then poll again.
+            std::thread::yield_now();
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
