@@ -103,9 +103,13 @@ fn two_quick_runs_at_once_are_both_stored_with_every_figure() {
     );
 
     // The worker's instructions are in the async count: it does all the
-    // sync work plus the hand-off. Heap addresses differ between the two
-    // processes, which moves memcpy's cost by a few thousand instructions,
-    // so the comparison allows 0.01% of the payload's work.
+    // sync work plus the hand-off. Without them the medium and large counts
+    // (worker jobs) would be the caller's hand-off alone, a few thousand
+    // instructions, under 0.1% of the sync count. Each benchmark is
+    // its own process, and the sync count of one is not exactly repeatable:
+    // usually within a few hundred instructions, but once (two runs at once,
+    // as here) the medium payload's was 100k (1.5%) above its usual count.
+    // So the comparison allows 2%.
     for payload in ["small", "medium", "large"] {
         let sync = figure(
             full,
@@ -124,7 +128,7 @@ fn two_quick_runs_at_once_are_both_stored_with_every_figure() {
         .as_f64()
         .unwrap();
         assert!(
-            asynchronous >= sync * (1.0 - 1e-4),
+            asynchronous >= sync * 0.98,
             "{payload}: async {asynchronous} instructions < sync {sync}: the worker's work is not counted"
         );
     }
