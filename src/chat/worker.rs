@@ -314,8 +314,10 @@ pub fn current_cpu() -> Option<u32> {
     }
 }
 
-/// The CPU of the last caller that queued a job (`u32::MAX`: none yet).
+/// The CPU of the last caller that queued a job, and the CPU the worker
+/// started its last job on (`u32::MAX`: none yet).
 static CALLER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
+static WORKER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// Moves the worker off `cpu` (keeping it on the CPUs it may use otherwise).
 /// A caller that wakes the parked worker often gets it placed on its own CPU
@@ -395,6 +397,9 @@ fn worker_loop(receiver: mpsc::Receiver<Message>) {
                     && cpu == CALLER_CPU.load(Ordering::Relaxed)
                 {
                     leave_cpu(cpu);
+                }
+                if let Some(cpu) = current_cpu() {
+                    WORKER_CPU.store(cpu, Ordering::Relaxed);
                 }
                 run_job(job);
                 RUN_TOKEN.store(false, Ordering::Release);
@@ -537,8 +542,18 @@ impl<T> Future for Reply<T> {
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
         if Instant::now() < self.spin_until {
-            // Let the worker run if it shares this CPU, then poll again.
-            std::thread::yield_now();
+            if current_cpu().is_some_and(|cpu| cpu == WORKER_CPU.load(Ordering::Relaxed)) {
+                // Sharing the worker's CPU (the scheduler moved one of us):
+                // yielding leaves the two polling each other at half speed.
+                // A short sleep gives the worker the CPU, and a timer wake-up
+                // (unlike the worker's) is free to put the caller on an idle
+                // CPU. 50 µs blocks the event loop far less than the 1 ms
+                // allowed.
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                // Let the worker run if it comes to share this CPU.
+                std::thread::yield_now();
+            }
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
