@@ -393,12 +393,14 @@ fn worker_loop(receiver: mpsc::Receiver<Message>) {
         match message {
             Message::Job(job) => {
                 acquire(&RUN_TOKEN);
-                if let Some(cpu) = current_cpu()
-                    && cpu == CALLER_CPU.load(Ordering::Relaxed)
+                let mut cpu = current_cpu();
+                if let Some(shared) = cpu
+                    && shared == CALLER_CPU.load(Ordering::Relaxed)
                 {
-                    leave_cpu(cpu);
+                    leave_cpu(shared);
+                    cpu = current_cpu();
                 }
-                if let Some(cpu) = current_cpu() {
+                if let Some(cpu) = cpu {
                     WORKER_CPU.store(cpu, Ordering::Relaxed);
                 }
                 run_job(job);
