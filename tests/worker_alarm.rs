@@ -37,7 +37,7 @@ fn timed_job(
     let job =
         worker::global()
             .unwrap()
-            .run(Placement::Worker, Tracing::Off, text_bytes, move || {
+            .run(Placement::worker(text_bytes), Tracing::Off, move || {
                 std::thread::sleep(takes)
             });
     let logged = PollLog {

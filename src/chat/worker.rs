@@ -49,7 +49,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
 use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -215,11 +215,14 @@ pub enum Tracing {
     On,
 }
 
-/// Whether a job may run on the caller when the worker is idle.
+/// Where a job may run, and how much text its request has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Placement {
-    Worker,
-    InlineWhenIdle,
+pub struct Placement {
+    /// Whether the job may run on the caller when the worker is idle.
+    pub inline_when_idle: bool,
+    /// The request's text size (0 if unknown): the worker learns from it how
+    /// long a byte takes, and predicts from it how long a job will.
+    pub text_bytes: usize,
 }
 
 /// A job as the worker receives it.
@@ -228,10 +231,18 @@ pub type Job = Box<dyn FnOnce() + Send>;
 impl Placement {
     /// Tiny requests may run inline; the rest always go to the worker.
     pub fn for_request(request: &ChatRequest) -> Self {
-        if request.text_bytes() <= INLINE_MAX_BYTES {
-            Placement::InlineWhenIdle
-        } else {
-            Placement::Worker
+        let text_bytes = request.text_bytes();
+        Self {
+            inline_when_idle: text_bytes <= INLINE_MAX_BYTES,
+            text_bytes,
+        }
+    }
+
+    /// Always on the worker, for a request of `text_bytes` (0: unknown).
+    pub fn worker(text_bytes: usize) -> Self {
+        Self {
+            inline_when_idle: false,
+            text_bytes,
         }
     }
 }
@@ -406,7 +417,7 @@ fn predicted_duration(text_bytes: usize) -> Option<Duration> {
 /// whose caller is still woken when its job ends.
 struct Alarm {
     slot: Mutex<Option<(Instant, Waker)>>,
-    ring: std::sync::Condvar,
+    ring: Condvar,
 }
 
 impl Alarm {
@@ -417,7 +428,7 @@ impl Alarm {
         *ALARM.get_or_init(|| {
             let alarm: &'static Alarm = Box::leak(Box::new(Alarm {
                 slot: Mutex::new(None),
-                ring: std::sync::Condvar::new(),
+                ring: Condvar::new(),
             }));
             std::thread::Builder::new()
                 .name("perfwarden-alarm".into())
@@ -428,38 +439,35 @@ impl Alarm {
     }
 
     fn set(&self, at: Instant, waker: Waker) {
-        if let Ok(mut slot) = self.slot.lock() {
-            *slot = Some((at, waker));
-            self.ring.notify_one();
-        }
+        *self.lock() = Some((at, waker));
+        self.ring.notify_one();
+    }
+
+    // Nothing panics while the slot is held, so a poisoned lock is still sound.
+    fn lock(&self) -> MutexGuard<'_, Option<(Instant, Waker)>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn serve(&self) {
-        let Ok(mut slot) = self.slot.lock() else {
-            return;
-        };
+        let mut slot = self.lock();
         loop {
-            let Some((at, waker)) = slot.take() else {
-                slot = match self.ring.wait(slot) {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                };
-                continue;
-            };
-            let now = Instant::now();
-            if now >= at {
-                drop(slot);
-                waker.wake();
-                slot = match self.slot.lock() {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                };
-            } else {
-                *slot = Some((at, waker));
-                slot = match self.ring.wait_timeout(slot, at - now) {
-                    Ok((slot, _)) => slot,
-                    Err(_) => return,
-                };
+            match slot.take() {
+                None => slot = self.ring.wait(slot).unwrap_or_else(PoisonError::into_inner),
+                Some((at, waker)) => {
+                    let now = Instant::now();
+                    if now >= at {
+                        drop(slot);
+                        waker.wake();
+                        slot = self.lock();
+                    } else {
+                        *slot = Some((at, waker));
+                        slot = self
+                            .ring
+                            .wait_timeout(slot, at - now)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                }
             }
         }
     }
@@ -557,15 +565,13 @@ impl Executor {
     }
 
     /// Runs `job` on the worker (or inline, see [`Placement`]) and returns its
-    /// value with a trace of where it ran. `text_bytes`, the size of the
-    /// request's text (0 if unknown), lets the worker predict how long a job
-    /// takes. A panic comes back as [`ChatTemplateError::JobPanicked`];
-    /// dropping the future cancels a job that has not started.
+    /// value with a trace of where it ran. A panic comes back as
+    /// [`ChatTemplateError::JobPanicked`]; dropping the future cancels a job
+    /// that has not started.
     pub async fn run<T, F>(
         &self,
         placement: Placement,
         tracing: Tracing,
-        text_bytes: usize,
         job: F,
     ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
     where
@@ -580,7 +586,7 @@ impl Executor {
                 "the worker has shut down".into(),
             ));
         }
-        if placement == Placement::InlineWhenIdle
+        if placement.inline_when_idle
             && COUNTERS.queue_depth.load(Ordering::Acquire) == 0
             && RUN_TOKEN
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -590,7 +596,7 @@ impl Executor {
             RUN_TOKEN.store(false, Ordering::Release);
             return result;
         }
-        self.submit(tracing, text_bytes, job)?.await
+        self.submit(tracing, placement.text_bytes, job)?.await
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
@@ -761,9 +767,8 @@ where
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
     let placement = Placement::for_request(request.borrow());
-    let text_bytes = request.borrow().text_bytes();
     global()?
-        .run(placement, Tracing::Off, text_bytes, move || {
+        .run(placement, Tracing::Off, move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
         })
         .await?
@@ -782,9 +787,8 @@ where
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
     let placement = Placement::for_request(request.borrow());
-    let text_bytes = request.borrow().text_bytes();
     let (result, trace) = global()?
-        .run(placement, tracing, text_bytes, move || {
+        .run(placement, tracing, move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
         })
         .await?;

@@ -253,7 +253,7 @@ impl AsyncWrapper for Slowdown {
         Box::pin(async move {
             let executor = worker::global()?;
             let (result, trace) = executor
-                .run(placement, tracing, request.text_bytes(), move || {
+                .run(placement, tracing, move || {
                     let start = Instant::now();
                     let result = apply_mistral_chat_template(tokenizer, request);
                     let until = start + start.elapsed().mul_f64(1.0 + fraction);
