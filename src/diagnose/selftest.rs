@@ -123,6 +123,39 @@ fn instruction_counts(
         .collect()
 }
 
+/// The async-overhead probe for `wrapper`. Callgrind's counts of one binary
+/// repeat to a few hundred instructions, but rarely one comes out far higher
+/// (a sync medium call +100 010 once in CI; the real wrapper failing this
+/// probe in one selftest run of nine); noise only adds instructions, so a
+/// failing probe counts the async side once more and keeps the lower count
+/// per payload.
+fn async_overhead(
+    options: &SelftestOptions,
+    valgrind: &str,
+    wrapper: &str,
+    payloads: &[Payload],
+    sync_counts: &[u64],
+) -> ProbeResult {
+    let count = || instruction_counts(options, valgrind, wrapper, payloads, sync_counts);
+    let mut counts = match count() {
+        Ok(counts) => counts,
+        Err(e) => return ProbeResult::skipped(Check::AsyncOverhead, &e.to_string()),
+    };
+    let first = probes::async_overhead(&counts);
+    if first.status != ProbeStatus::Fail {
+        return first;
+    }
+    let Ok(again) = count() else {
+        return first;
+    };
+    for (kept, recount) in counts.iter_mut().zip(again) {
+        kept.2 = kept.2.min(recount.2);
+    }
+    let mut result = probes::async_overhead(&counts);
+    result.evidence.push_str(" (counted twice, the lower kept)");
+    result
+}
+
 /// Runs everything; `progress` hears each step.
 pub fn run(
     options: &SelftestOptions,
@@ -201,10 +234,7 @@ pub fn run(
             }
             (Some(valgrind), Some(sync)) => {
                 progress(&format!("{name}: instruction counts under callgrind"));
-                match instruction_counts(options, valgrind, name, &payloads, sync) {
-                    Ok(counts) => probes::async_overhead(&counts),
-                    Err(e) => ProbeResult::skipped(Check::AsyncOverhead, &e.to_string()),
-                }
+                async_overhead(options, valgrind, name, &payloads, sync)
             }
             _ => ProbeResult::skipped(Check::AsyncOverhead, "valgrind is not installed"),
         });
