@@ -128,7 +128,7 @@ fn jobs_run_one_at_a_time_in_submission_order() {
                 tokio::spawn(async move {
                     worker::global()
                         .unwrap()
-                        .run(Placement::worker(0), Tracing::On, move || {
+                        .run(Placement::Worker, Tracing::On, move || {
                             std::thread::sleep(Duration::from_micros(300));
                             order.lock().unwrap().push(i);
                         })
@@ -163,7 +163,7 @@ fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
     runtime.block_on(async {
         let executor = worker::global().unwrap();
         let error = executor
-            .run(Placement::worker(0), Tracing::Off, || -> u32 {
+            .run(Placement::Worker, Tracing::Off, || -> u32 {
                 panic!("boom in a job")
             })
             .await
@@ -174,7 +174,7 @@ fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
         );
         assert!(error.to_string().contains("boom in a job"));
         let (value, _) = executor
-            .run(Placement::worker(0), Tracing::Off, || 7)
+            .run(Placement::Worker, Tracing::Off, || 7)
             .await
             .unwrap();
         assert_eq!(value, 7);
@@ -190,13 +190,13 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
         .unwrap();
     runtime.block_on(async {
         let executor = worker::global().unwrap();
-        let blocker = tokio::spawn(executor.run(Placement::worker(0), Tracing::Off, || {
+        let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, || {
             std::thread::sleep(Duration::from_millis(100));
         }));
         tokio::time::sleep(Duration::from_millis(10)).await;
         let ran = Arc::new(AtomicBool::new(false));
         let captured = ran.clone();
-        let cancelled = executor.run(Placement::worker(0), Tracing::Off, move || {
+        let cancelled = executor.run(Placement::Worker, Tracing::Off, move || {
             captured.store(true, Ordering::SeqCst);
         });
         // Times out while the worker is still busy: the future is dropped.
@@ -208,7 +208,7 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
         blocker.await.unwrap().unwrap();
         // The worker skips the abandoned job and serves the next one.
         let (after, _) = executor
-            .run(Placement::worker(0), Tracing::Off, || "after")
+            .run(Placement::Worker, Tracing::Off, || "after")
             .await
             .unwrap();
         assert_eq!(after, "after");

@@ -27,14 +27,6 @@
 //!   few dozen instructions: the runtime check is remembered per waker, the
 //!   inline count is a plain increment under the run token, and no trace is
 //!   built unless asked for ([`Tracing`]).
-//! - **A caller of a long job sleeps through most of it.** The worker
-//!   learns how long a byte of text takes; a caller whose job should run
-//!   for [`ALARM_MIN`] or more parks like any future and is woken by an
-//!   alarm shortly before the predicted end, then polls as above. A caller
-//!   polling through the whole job keeps both CPUs of a small machine busy,
-//!   so any other thread that wakes up shares a CPU with one of them, half
-//!   the time the worker's: a whole batch of large requests then ran up to
-//!   60% slower. A parked caller leaves a CPU free for such threads.
 //! - **The worker keeps its own CPU.** A caller that wakes the parked worker
 //!   often gets it placed on the caller's CPU; polling each other there, both
 //!   run at half speed until the scheduler separates them (seconds, here).
@@ -49,7 +41,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -69,14 +61,6 @@ pub const CALLER_SPIN: Duration = Duration::from_millis(5);
 /// The slowest text found costs ~180 ns a byte here (a run of spaces; plain
 /// prose ~4.5), so an inline request blocks the event loop for under 0.4 ms.
 pub const INLINE_MAX_BYTES: usize = 2 * 1024;
-/// Jobs predicted to take at least this long get their caller parked and
-/// woken by an alarm before the predicted end.
-pub const ALARM_MIN: Duration = Duration::from_millis(1);
-/// How early the alarm rings: waking a parked timer thread and then the
-/// caller's runtime takes tens of microseconds each here, and the
-/// prediction (the learned cost of a byte) is rough; the caller polls the
-/// rest of the way.
-const ALARM_LEAD: Duration = Duration::from_micros(250);
 
 /// Counters of the process-wide executor, for the diagnosis probes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -215,14 +199,11 @@ pub enum Tracing {
     On,
 }
 
-/// Where a job may run, and how much text its request has.
+/// Whether a job may run on the caller when the worker is idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Placement {
-    /// Whether the job may run on the caller when the worker is idle.
-    pub inline_when_idle: bool,
-    /// The request's text size (0 if unknown): the worker learns from it how
-    /// long a byte takes, and predicts from it how long a job will.
-    pub text_bytes: usize,
+pub enum Placement {
+    Worker,
+    InlineWhenIdle,
 }
 
 /// A job as the worker receives it.
@@ -231,25 +212,16 @@ pub type Job = Box<dyn FnOnce() + Send>;
 impl Placement {
     /// Tiny requests may run inline; the rest always go to the worker.
     pub fn for_request(request: &ChatRequest) -> Self {
-        let text_bytes = request.text_bytes();
-        Self {
-            inline_when_idle: text_bytes <= INLINE_MAX_BYTES,
-            text_bytes,
-        }
-    }
-
-    /// Always on the worker, for a request of `text_bytes` (0: unknown).
-    pub fn worker(text_bytes: usize) -> Self {
-        Self {
-            inline_when_idle: false,
-            text_bytes,
+        if request.text_bytes() <= INLINE_MAX_BYTES {
+            Placement::InlineWhenIdle
+        } else {
+            Placement::Worker
         }
     }
 }
 
 enum Message {
-    /// A job and its request's text size, to learn the cost of a byte.
-    Job(Job, usize),
+    Job(Job),
     Stop,
 }
 
@@ -381,98 +353,6 @@ fn leave_cpu(cpu: u32) {
     let _ = cpu;
 }
 
-/// The worker's running estimate of how long one byte of request text takes
-/// to tokenize, in picoseconds (0: nothing learned yet).
-static PICOS_PER_BYTE: AtomicU64 = AtomicU64::new(0);
-
-/// Folds one job's cost into [`PICOS_PER_BYTE`] (a moving average over the
-/// last few jobs: the cost of a byte varies tens of times with the text).
-fn learn_byte_cost(text_bytes: usize, took: Duration) {
-    if text_bytes == 0 {
-        return;
-    }
-    let sample = (took.as_nanos() * 1000 / text_bytes as u128).min(u64::MAX as u128) as u64;
-    let old = PICOS_PER_BYTE.load(Ordering::Relaxed);
-    let new = if old == 0 {
-        sample
-    } else {
-        (old * 3 + sample) / 4
-    };
-    PICOS_PER_BYTE.store(new, Ordering::Relaxed);
-}
-
-/// How long the worker expects a job on `text_bytes` of text to take.
-fn predicted_duration(text_bytes: usize) -> Option<Duration> {
-    let picos = PICOS_PER_BYTE.load(Ordering::Relaxed);
-    (picos > 0 && text_bytes > 0).then(|| {
-        Duration::from_nanos(
-            ((picos as u128 * text_bytes as u128) / 1000).min(u64::MAX as u128) as u64,
-        )
-    })
-}
-
-/// One thread that wakes a parked caller shortly before its job should end.
-/// One slot suffices: an alarm is set only for a job submitted to an idle
-/// worker, and jobs run one at a time; a newer alarm replaces an older one,
-/// whose caller is still woken when its job ends.
-struct Alarm {
-    slot: Mutex<Option<(Instant, Waker)>>,
-    ring: Condvar,
-}
-
-impl Alarm {
-    /// The process-wide alarm, its thread started on first use (`None` if
-    /// it cannot be started: callers then simply poll).
-    fn global() -> Option<&'static Alarm> {
-        static ALARM: OnceLock<Option<&'static Alarm>> = OnceLock::new();
-        *ALARM.get_or_init(|| {
-            let alarm: &'static Alarm = Box::leak(Box::new(Alarm {
-                slot: Mutex::new(None),
-                ring: Condvar::new(),
-            }));
-            std::thread::Builder::new()
-                .name("perfwarden-alarm".into())
-                .spawn(move || alarm.serve())
-                .ok()
-                .map(|_| alarm)
-        })
-    }
-
-    fn set(&self, at: Instant, waker: Waker) {
-        *self.lock() = Some((at, waker));
-        self.ring.notify_one();
-    }
-
-    // Nothing panics while the slot is held, so a poisoned lock is still sound.
-    fn lock(&self) -> MutexGuard<'_, Option<(Instant, Waker)>> {
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn serve(&self) {
-        let mut slot = self.lock();
-        loop {
-            match slot.take() {
-                None => slot = self.ring.wait(slot).unwrap_or_else(PoisonError::into_inner),
-                Some((at, waker)) => {
-                    let now = Instant::now();
-                    if now >= at {
-                        drop(slot);
-                        waker.wake();
-                        slot = self.lock();
-                    } else {
-                        *slot = Some((at, waker));
-                        slot = self
-                            .ring
-                            .wait_timeout(slot, at - now)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Held by whoever runs a job, worker or inline caller: jobs never overlap.
 /// One per process, like the executor; a static saves the inline path a load.
 static RUN_TOKEN: AtomicBool = AtomicBool::new(false);
@@ -513,7 +393,7 @@ fn worker_loop(receiver: mpsc::Receiver<Message>) {
             }
         };
         match message {
-            Message::Job(job, text_bytes) => {
+            Message::Job(job) => {
                 acquire(&RUN_TOKEN);
                 let mut cpu = current_cpu();
                 if let Some(shared) = cpu
@@ -525,9 +405,7 @@ fn worker_loop(receiver: mpsc::Receiver<Message>) {
                 if let Some(cpu) = cpu {
                     WORKER_CPU.store(cpu, Ordering::Relaxed);
                 }
-                let started = Instant::now();
                 run_job(job);
-                learn_byte_cost(text_bytes, started.elapsed());
                 RUN_TOKEN.store(false, Ordering::Release);
                 COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 after_job = true;
@@ -586,7 +464,7 @@ impl Executor {
                 "the worker has shut down".into(),
             ));
         }
-        if placement.inline_when_idle
+        if placement == Placement::InlineWhenIdle
             && COUNTERS.queue_depth.load(Ordering::Acquire) == 0
             && RUN_TOKEN
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -596,14 +474,13 @@ impl Executor {
             RUN_TOKEN.store(false, Ordering::Release);
             return result;
         }
-        self.submit(tracing, placement.text_bytes, job)?.await
+        self.submit(tracing, job)?.await
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
     fn submit<T, F>(
         &self,
         tracing: Tracing,
-        text_bytes: usize,
         job: F,
     ) -> Result<Reply<(T, Option<JobTrace>)>, ChatTemplateError>
     where
@@ -622,23 +499,16 @@ impl Executor {
         if let Some(cpu) = current_cpu() {
             CALLER_CPU.store(cpu, Ordering::Relaxed);
         }
-        let queued_before = COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
-        if self.sender.send(Message::Job(task, text_bytes)).is_err() {
+        COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
+        if self.sender.send(Message::Job(task)).is_err() {
             COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(ChatTemplateError::WorkerUnavailable(
                 "the worker thread has stopped".into(),
             ));
         }
-        let now = Instant::now();
-        // Behind other jobs the prediction would not hold: poll as usual.
-        let wake_at = predicted_duration(text_bytes)
-            .filter(|&d| queued_before == 0 && d >= ALARM_MIN)
-            .and_then(|d| (now + d.mul_f64(0.9)).checked_sub(ALARM_LEAD));
         Ok(Reply {
             answer,
-            wake_at,
-            alarm_set: false,
-            spin_until: wake_at.unwrap_or(now) + self.caller_spin,
+            spin_until: Instant::now() + self.caller_spin,
         })
     }
 
@@ -654,13 +524,10 @@ impl Executor {
     }
 }
 
-/// The answer of a queued job: for a long job, awaited normally until the
-/// alarm at `wake_at`; then re-polled cooperatively for [`CALLER_SPIN`]; then
-/// awaited normally.
+/// The answer of a queued job: re-polled cooperatively for [`CALLER_SPIN`],
+/// then awaited normally.
 struct Reply<T> {
     answer: oneshot::Receiver<Result<T, ChatTemplateError>>,
-    wake_at: Option<Instant>,
-    alarm_set: bool,
     spin_until: Instant,
 }
 
@@ -668,25 +535,17 @@ impl<T> Future for Reply<T> {
     type Output = Result<T, ChatTemplateError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let stopped = || {
+            Err(ChatTemplateError::WorkerUnavailable(
+                "the worker stopped before answering".into(),
+            ))
+        };
         match self.answer.try_recv() {
             Ok(result) => return Poll::Ready(result),
-            Err(oneshot::error::TryRecvError::Closed) => return Poll::Ready(Err(worker_stopped())),
+            Err(oneshot::error::TryRecvError::Closed) => return Poll::Ready(stopped()),
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
-        let now = Instant::now();
-        if let Some(wake_at) = self.wake_at
-            && now < wake_at
-        {
-            if !self.alarm_set
-                && let Some(alarm) = Alarm::global()
-            {
-                alarm.set(wake_at, cx.waker().clone());
-                self.alarm_set = true;
-            }
-            // The worker wakes this task too, should the job end early.
-            return self.poll_answer(cx);
-        }
-        if now < self.spin_until {
+        if Instant::now() < self.spin_until {
             if current_cpu().is_some_and(|cpu| cpu == WORKER_CPU.load(Ordering::Relaxed)) {
                 // Sharing the worker's CPU (the scheduler moved one of us):
                 // yielding leaves the two polling each other at half speed.
@@ -702,21 +561,12 @@ impl<T> Future for Reply<T> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        self.poll_answer(cx)
+        match Pin::new(&mut self.answer).poll(cx) {
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(_)) => Poll::Ready(stopped()),
+            Poll::Pending => Poll::Pending,
+        }
     }
-}
-
-impl<T> Reply<T> {
-    /// Polls the answer, leaving the waker with the worker if it is not there.
-    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, ChatTemplateError>> {
-        Pin::new(&mut self.answer)
-            .poll(cx)
-            .map(|answer| answer.unwrap_or_else(|_| Err(worker_stopped())))
-    }
-}
-
-fn worker_stopped() -> ChatTemplateError {
-    ChatTemplateError::WorkerUnavailable("the worker stopped before answering".into())
 }
 
 /// Whether the future is polled inside a tokio runtime (outside one, nothing
