@@ -119,8 +119,71 @@ impl StackShift {
     }
 }
 
+/// Pins the sampling thread to each CPU it may use in turn, two pairs per
+/// CPU. On a VM one CPU can run slower than another for seconds to minutes
+/// (its host core is busier; here one CPU ran 10-45% slower than the other
+/// for a few seconds at a time), and the async side's work runs on another
+/// CPU than the caller's: without rotation that difference is read as
+/// overhead. With it, each CPU hosts the caller in as many pairs as the
+/// others, so the difference cancels in the mean and widens the interval.
+struct CpuRotation {
+    #[cfg(target_os = "linux")]
+    allowed: libc::cpu_set_t,
+    cpus: Vec<usize>,
+}
+
+impl CpuRotation {
+    fn new() -> Self {
+        #[cfg(target_os = "linux")]
+        // SAFETY: the set lives on this frame; pid 0 is the calling thread.
+        unsafe {
+            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+            let cpus =
+                if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut allowed) == 0 {
+                    (0..libc::CPU_SETSIZE as usize)
+                        .filter(|&cpu| libc::CPU_ISSET(cpu, &allowed))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+            Self { allowed, cpus }
+        }
+        #[cfg(not(target_os = "linux"))]
+        Self { cpus: Vec::new() }
+    }
+
+    /// Moves the thread to the CPU whose turn pair `pair` is: two pairs per
+    /// turn, so each CPU sees both orders of the batches.
+    fn pin_for(&self, pair: usize) {
+        if self.cpus.len() < 2 {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        // SAFETY: as in `new`.
+        unsafe {
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(self.cpus[pair / 2 % self.cpus.len()], &mut one);
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one);
+        }
+    }
+}
+
+impl Drop for CpuRotation {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.cpus.len() >= 2 {
+            // SAFETY: as in `new`.
+            unsafe {
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &self.allowed);
+            }
+        }
+    }
+}
+
 /// Takes `pairs` pairs of batches, or fewer if `deadline` passes first (at
-/// least two).
+/// least two). Threads the batches start must exist before (the sampler's
+/// warm-up starts them): a thread started while the caller is pinned
+/// inherits the pin.
 pub fn sample_pairs(
     baseline: &mut Batch<'_>,
     candidate: &mut Batch<'_>,
@@ -134,10 +197,12 @@ pub fn sample_pairs(
     };
     let per_iteration = |d: Duration| d.as_nanos() as f64 / batch_iterations as f64;
     let mut shift = StackShift::new();
+    let rotation = CpuRotation::new();
     for pair in 0..pairs {
         if pair >= 2 && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
+        rotation.pin_for(pair);
         let (b, c) = if pair.is_multiple_of(2) {
             let b = shift.run(baseline, batch_iterations);
             (b, shift.run(candidate, batch_iterations))
@@ -155,19 +220,38 @@ pub fn sample_pairs(
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_batch_runs_with_the_stack_somewhere_else() {
-        let depths = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    /// Runs 8 pairs whose batches record where they ran: the CPU and the
+    /// address of a local (how deep the stack is).
+    fn placements() -> Vec<(Option<u32>, usize)> {
+        let seen = std::cell::RefCell::new(Vec::new());
         let mut record = |_: usize| {
             let local = 0u8;
-            depths
-                .borrow_mut()
-                .insert(std::hint::black_box(&local) as *const u8 as usize);
+            seen.borrow_mut().push((
+                crate::chat::worker::current_cpu(),
+                std::hint::black_box(&local) as *const u8 as usize,
+            ));
             Duration::from_micros(1)
         };
         let mut other = |_: usize| Duration::from_micros(1);
-        assert_eq!(sample_pairs(&mut record, &mut other, 1, 8, None).len(), 8);
+        let samples = sample_pairs(&mut record, &mut other, 1, 8, None);
+        assert_eq!(samples.len(), 8);
+        seen.into_inner()
+    }
+
+    #[test]
+    fn pairs_rotate_over_the_cpus_and_the_pin_is_lifted_after() {
+        let rotation = CpuRotation::new();
+        let seen = placements();
+        let cpus: std::collections::BTreeSet<_> = seen.iter().map(|(cpu, _)| *cpu).collect();
+        assert_eq!(cpus.len(), rotation.cpus.len().clamp(1, 8 / 2), "{seen:?}");
+        assert_eq!(CpuRotation::new().cpus, rotation.cpus, "the pin stayed");
+    }
+
+    #[test]
+    fn each_batch_runs_with_the_stack_somewhere_else() {
+        let depths: std::collections::BTreeSet<_> =
+            placements().iter().map(|(_, address)| *address).collect();
         // 8 draws of 256 offsets: all equal is impossible unless unshifted.
-        assert!(depths.borrow().len() > 1, "{:?}", depths.borrow());
+        assert!(depths.len() > 1, "{depths:?}");
     }
 }
