@@ -32,6 +32,10 @@ impl PairedSamples {
     }
 }
 
+/// The fewest pairs a deadline leaves: with fewer, no 95% interval on their
+/// median exists (even the extremes miss it more than 5% of the time).
+pub const MIN_PAIRS: usize = 6;
+
 /// Runs `batch(iterations)` and returns how long it took.
 pub type Batch<'a> = dyn FnMut(usize) -> Duration + 'a;
 
@@ -181,7 +185,7 @@ impl Drop for CpuRotation {
 }
 
 /// Takes `pairs` pairs of batches, or fewer if `deadline` passes first (at
-/// least two). Threads the batches start must exist before (the sampler's
+/// least [`MIN_PAIRS`]). Threads the batches start must exist before (the sampler's
 /// warm-up starts them): a thread started while the caller is pinned
 /// inherits the pin.
 pub fn sample_pairs(
@@ -199,7 +203,7 @@ pub fn sample_pairs(
     let mut shift = StackShift::new();
     let rotation = CpuRotation::new();
     for pair in 0..pairs {
-        if pair >= 2 && deadline.is_some_and(|d| Instant::now() >= d) {
+        if pair >= MIN_PAIRS && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
         rotation.pin_for(pair);
