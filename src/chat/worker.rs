@@ -25,8 +25,10 @@
 //!   counted in [`WorkerStats::jobs_inline`]. This path is what the small
 //!   request pays for, so it is kept to one atomic compare-and-swap and a
 //!   few dozen instructions: the runtime check is remembered per waker, the
-//!   inline count is a plain increment under the run token, and no trace is
-//!   built unless asked for ([`Tracing`]).
+//!   inline count is a plain increment under the run token, and
+//!   [`async_apply_mistral_chat_template`] runs the request itself instead of
+//!   going through [`Executor::run`], so the tokens come back as the sync
+//!   function returns them, without a trace slot or a nested future.
 //! - **The worker keeps its own CPU.** A caller that wakes the parked worker
 //!   often gets it placed on the caller's CPU; polling each other there, both
 //!   run at half speed until the scheduler separates them (seconds, here).
@@ -241,48 +243,65 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
-/// Runs `job` here, counting it and recording where it ran.
-#[inline]
+/// Runs a job on the worker, counting it and recording where it ran.
 fn execute<T>(
     job: impl FnOnce() -> T,
-    inline: bool,
     tracing: Tracing,
 ) -> Result<(T, Option<JobTrace>), ChatTemplateError> {
-    // Inline jobs hold the run token, which excludes every other job; only
-    // the worker's are counted for concurrency, keeping the inline path short.
-    if !inline {
-        let running = COUNTERS.running_now.fetch_add(1, Ordering::Relaxed) + 1;
-        if running > COUNTERS.max_concurrent_jobs.load(Ordering::Relaxed) {
-            COUNTERS
-                .max_concurrent_jobs
-                .fetch_max(running, Ordering::Relaxed);
-        }
+    let running = COUNTERS.running_now.fetch_add(1, Ordering::Relaxed) + 1;
+    if running > COUNTERS.max_concurrent_jobs.load(Ordering::Relaxed) {
+        COUNTERS
+            .max_concurrent_jobs
+            .fetch_max(running, Ordering::Relaxed);
     }
-    // Not `observe`: its intermediate result, carried through one more
-    // layer, cost the small request about 10 ns of copies.
     let started = trace_start(tracing);
     let result = catch_unwind(AssertUnwindSafe(job));
-    if !inline {
-        COUNTERS.running_now.fetch_sub(1, Ordering::Relaxed);
-    }
+    COUNTERS.running_now.fetch_sub(1, Ordering::Relaxed);
     match result {
         Ok(value) => {
-            let trace = trace_end(started, inline);
-            if inline {
-                // Only the run token's holder writes this counter, so a plain
+            COUNTERS.jobs_completed.fetch_add(1, Ordering::Relaxed);
+            Ok((value, trace_end(started, false)))
+        }
+        Err(panic) => Err(panicked(panic.as_ref())),
+    }
+}
+
+/// Counts a panicked job and turns its payload into the caller's error.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> ChatTemplateError {
+    COUNTERS.jobs_panicked.fetch_add(1, Ordering::Relaxed);
+    ChatTemplateError::JobPanicked(panic_message(payload))
+}
+
+/// The run token, taken by a caller that found the worker idle: it may run
+/// one job inline. Inline jobs hold the token, which excludes every other
+/// job, so they are not counted for concurrency.
+struct InlineClaim(());
+
+impl InlineClaim {
+    /// The token, if no job is queued or running.
+    #[inline]
+    fn take() -> Option<Self> {
+        let idle = COUNTERS.queue_depth.load(Ordering::Acquire) == 0
+            && RUN_TOKEN
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok();
+        idle.then_some(Self(()))
+    }
+
+    /// Runs `job` here, counts it and gives the token back.
+    #[inline]
+    fn run<T>(self, job: impl FnOnce() -> T) -> Result<T, ChatTemplateError> {
+        let result = catch_unwind(AssertUnwindSafe(job));
+        RUN_TOKEN.store(false, Ordering::Release);
+        match result {
+            Ok(value) => {
+                // Only the token's holder writes this counter, so a plain
                 // increment is exact and skips a locked instruction (~5 ns).
                 let inline_jobs = &COUNTERS.jobs_inline;
                 inline_jobs.store(inline_jobs.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            } else {
-                COUNTERS.jobs_completed.fetch_add(1, Ordering::Relaxed);
+                Ok(value)
             }
-            Ok((value, trace))
-        }
-        Err(panic) => {
-            COUNTERS.jobs_panicked.fetch_add(1, Ordering::Relaxed);
-            Err(ChatTemplateError::JobPanicked(panic_message(
-                panic.as_ref(),
-            )))
+            Err(panic) => Err(panicked(panic.as_ref())),
         }
     }
 }
@@ -456,7 +475,24 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        if !std::future::poll_fn(|cx| Poll::Ready(in_runtime(cx.waker()))).await {
+        std::future::poll_fn(|cx| Poll::Ready(self.admit(cx.waker()))).await?;
+        if placement == Placement::InlineWhenIdle
+            && let Some(claim) = InlineClaim::take()
+        {
+            return claim.run(move || {
+                let started = trace_start(tracing);
+                let value = job();
+                (value, trace_end(started, true))
+            });
+        }
+        self.submit(tracing, job)?.await
+    }
+
+    /// Whether a job may be given to the executor now: polled inside a
+    /// runtime (`waker` is the poller's), and before shutdown.
+    #[inline]
+    fn admit(&self, waker: &Waker) -> Result<(), ChatTemplateError> {
+        if !in_runtime(waker) {
             return Err(ChatTemplateError::NoRuntime);
         }
         if !self.accepting.load(Ordering::Acquire) {
@@ -464,17 +500,7 @@ impl Executor {
                 "the worker has shut down".into(),
             ));
         }
-        if placement == Placement::InlineWhenIdle
-            && COUNTERS.queue_depth.load(Ordering::Acquire) == 0
-            && RUN_TOKEN
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
-            let result = execute(job, true, tracing);
-            RUN_TOKEN.store(false, Ordering::Release);
-            return result;
-        }
-        self.submit(tracing, job)?.await
+        Ok(())
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
@@ -494,7 +520,7 @@ impl Executor {
                 COUNTERS.jobs_cancelled.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let _ = reply.send(execute(job, false, tracing));
+            let _ = reply.send(execute(job, tracing));
         });
         if let Some(cpu) = current_cpu() {
             CALLER_CPU.store(cpu, Ordering::Relaxed);
@@ -616,13 +642,19 @@ where
     Tk: Borrow<MistralTokenizer> + Send + 'static,
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
-    let placement = Placement::for_request(request.borrow());
-    global()?
-        .run(placement, Tracing::Off, move || {
-            apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
-        })
-        .await?
-        .0
+    // `Executor::run` spelled out: the inline path then returns the tokens
+    // as the sync function gives them, without a trace slot or a nested future.
+    let executor = global()?;
+    std::future::poll_fn(|cx| Poll::Ready(executor.admit(cx.waker()))).await?;
+    if Placement::for_request(request.borrow()) == Placement::InlineWhenIdle
+        && let Some(claim) = InlineClaim::take()
+    {
+        return claim
+            .run(|| apply_mistral_chat_template(tokenizer.borrow(), request.borrow()))
+            .and_then(|tokens| tokens);
+    }
+    let job = move || apply_mistral_chat_template(tokenizer.borrow(), request.borrow());
+    executor.submit(Tracing::Off, job)?.await?.0
 }
 
 /// [`async_apply_mistral_chat_template`], also telling where and when the
