@@ -45,5 +45,13 @@ fn calls_after_shutdown_fail_fast() {
             "{error}"
         );
         assert!(error.to_string().contains("shut down"), "{error}");
+        // A request small enough to run inline is refused too.
+        let small =
+            async_apply_mistral_chat_template(tokenizer, ChatRequest::single_user_message("hi"))
+                .await;
+        assert!(
+            matches!(small, Err(ChatTemplateError::WorkerUnavailable(_))),
+            "{small:?}"
+        );
     });
 }

@@ -3,7 +3,8 @@
 //!
 //! # Design
 //!
-//! One worker thread, started on first use, runs jobs one at a time in
+//! One worker thread, started when the first job needs it (an inline run
+//! does not), runs jobs one at a time in
 //! submission order. A hand-off to a sleeping thread and back costs tens of
 //! microseconds on small VMs (a futex wake each way), which is several times
 //! the small request's whole tokenization and a few percent of the large
@@ -231,7 +232,6 @@ enum Message {
 pub struct Executor {
     sender: mpsc::Sender<Message>,
     caller_spin: Duration,
-    accepting: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -267,6 +267,7 @@ fn execute<T>(
 }
 
 /// Counts a panicked job and turns its payload into the caller's error.
+#[cold]
 fn panicked(payload: &(dyn std::any::Any + Send)) -> ChatTemplateError {
     COUNTERS.jobs_panicked.fetch_add(1, Ordering::Relaxed);
     ChatTemplateError::JobPanicked(panic_message(payload))
@@ -372,6 +373,28 @@ fn leave_cpu(cpu: u32) {
     let _ = cpu;
 }
 
+/// Whether a job may be given to the executor now: polled inside a runtime
+/// (`waker` is the poller's), and before shutdown. The inline path needs no
+/// more of the executor than this, so it does not look the executor up.
+#[inline]
+fn admit(waker: &Waker) -> Result<(), ChatTemplateError> {
+    if !in_runtime(waker) {
+        return Err(ChatTemplateError::NoRuntime);
+    }
+    if SHUT_DOWN.load(Ordering::Acquire) {
+        return Err(shut_down());
+    }
+    Ok(())
+}
+
+#[cold]
+fn shut_down() -> ChatTemplateError {
+    ChatTemplateError::WorkerUnavailable("the worker has shut down".into())
+}
+
+/// Set by [`Executor::shutdown`]; there is one executor per process.
+static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
+
 /// Held by whoever runs a job, worker or inline caller: jobs never overlap.
 /// One per process, like the executor; a static saves the inline path a load.
 static RUN_TOKEN: AtomicBool = AtomicBool::new(false);
@@ -456,7 +479,6 @@ impl Executor {
         Ok(Self {
             sender,
             caller_spin,
-            accepting: AtomicBool::new(true),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -475,7 +497,7 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        std::future::poll_fn(|cx| Poll::Ready(self.admit(cx.waker()))).await?;
+        std::future::poll_fn(|cx| Poll::Ready(admit(cx.waker()))).await?;
         if placement == Placement::InlineWhenIdle
             && let Some(claim) = InlineClaim::take()
         {
@@ -486,21 +508,6 @@ impl Executor {
             });
         }
         self.submit(tracing, job)?.await
-    }
-
-    /// Whether a job may be given to the executor now: polled inside a
-    /// runtime (`waker` is the poller's), and before shutdown.
-    #[inline]
-    fn admit(&self, waker: &Waker) -> Result<(), ChatTemplateError> {
-        if !in_runtime(waker) {
-            return Err(ChatTemplateError::NoRuntime);
-        }
-        if !self.accepting.load(Ordering::Acquire) {
-            return Err(ChatTemplateError::WorkerUnavailable(
-                "the worker has shut down".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
@@ -541,7 +548,7 @@ impl Executor {
     /// Stops accepting jobs, lets the queued ones finish and joins the worker.
     /// Later calls fail with [`ChatTemplateError::WorkerUnavailable`].
     pub fn shutdown(&self) {
-        self.accepting.store(false, Ordering::Release);
+        SHUT_DOWN.store(true, Ordering::Release);
         let _ = self.sender.send(Message::Stop);
         let thread = self.thread.lock().map(|mut t| t.take()).unwrap_or(None);
         if let Some(thread) = thread {
@@ -644,8 +651,7 @@ where
 {
     // `Executor::run` spelled out: the inline path then returns the tokens
     // as the sync function gives them, without a trace slot or a nested future.
-    let executor = global()?;
-    std::future::poll_fn(|cx| Poll::Ready(executor.admit(cx.waker()))).await?;
+    std::future::poll_fn(|cx| Poll::Ready(admit(cx.waker()))).await?;
     if Placement::for_request(request.borrow()) == Placement::InlineWhenIdle
         && let Some(claim) = InlineClaim::take()
     {
@@ -654,7 +660,7 @@ where
             .and_then(|tokens| tokens);
     }
     let job = move || apply_mistral_chat_template(tokenizer.borrow(), request.borrow());
-    executor.submit(Tracing::Off, job)?.await?.0
+    global()?.submit(Tracing::Off, job)?.await?.0
 }
 
 /// [`async_apply_mistral_chat_template`], also telling where and when the
