@@ -8,4 +8,5 @@ pub mod measure;
 pub mod publish;
 pub mod render;
 pub mod report;
+pub mod stack_shift;
 pub mod store;

@@ -183,6 +183,33 @@ fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
 }
 
 #[test]
+fn the_worker_moves_its_stack_between_runs_of_jobs() {
+    // The worker draws a new stack depth every few dozen jobs, so one depth
+    // cannot bias every job of a process.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let depths: std::collections::BTreeSet<usize> = runtime.block_on(async {
+        let executor = worker::global().unwrap();
+        let mut depths = std::collections::BTreeSet::new();
+        for _ in 0..400 {
+            let (depth, _) = executor
+                .run(Placement::Worker, Tracing::Off, || {
+                    let local = 0u8;
+                    std::hint::black_box(&local) as *const u8 as usize
+                })
+                .await
+                .unwrap();
+            depths.insert(depth);
+        }
+        depths
+    });
+    // 400 jobs span at least six draws from 256 depths.
+    assert!(depths.len() >= 3, "{depths:?}");
+}
+
+#[test]
 fn a_dropped_caller_neither_wedges_nor_leaks() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

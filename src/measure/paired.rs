@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::stack_shift::StackShift;
+
 /// Per-iteration times of alternating batches: `baseline_ns[i]` and
 /// `candidate_ns[i]` form pair `i`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -91,38 +93,6 @@ pub fn calibrate(subject: &mut Batch<'_>, target: Duration) -> usize {
     }
 }
 
-/// Moves the stack down by a random multiple of 16 bytes (under 4 KiB) for
-/// each batch. Where the stack sits relative to the heap modulo the 4 KiB
-/// page changes how fast the same code runs (4K aliasing, cache-set
-/// conflicts), and address-space randomization draws that position once per
-/// process: two runs of one comparison of the small payload here differed by
-/// up to 3% while each reported a 0.2%-wide interval. Drawing it per batch
-/// turns that hidden per-process bias into batch noise the interval counts.
-struct StackShift {
-    state: u64,
-}
-
-impl StackShift {
-    fn new() -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Self { state: seed | 1 }
-    }
-
-    fn run(&mut self, batch: &mut Batch<'_>, iterations: usize) -> Duration {
-        // xorshift64: uniform enough for picking one of 256 offsets.
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        let offset = 16 * (1 + (self.state >> 32) as usize % 256);
-        alloca::with_alloca(offset, |pad| {
-            std::hint::black_box(pad.as_ptr());
-            batch(iterations)
-        })
-    }
-}
-
 /// Pins the sampling thread to each CPU it may use in turn, two pairs per
 /// CPU. On a VM one CPU can run slower than another for seconds to minutes
 /// (its host core is busier; here one CPU ran 10-45% slower than the other
@@ -200,7 +170,9 @@ pub fn sample_pairs(
         ..PairedSamples::default()
     };
     let per_iteration = |d: Duration| d.as_nanos() as f64 / batch_iterations as f64;
-    let mut shift = StackShift::new();
+    // Each batch runs at its own stack depth (see `stack_shift`): otherwise
+    // one depth, drawn per process, biases the whole comparison.
+    let mut shift = StackShift::default();
     let rotation = CpuRotation::new();
     for pair in 0..pairs {
         if pair >= MIN_PAIRS && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -208,11 +180,11 @@ pub fn sample_pairs(
         }
         rotation.pin_for(pair);
         let (b, c) = if pair.is_multiple_of(2) {
-            let b = shift.run(baseline, batch_iterations);
-            (b, shift.run(candidate, batch_iterations))
+            let b = shift.run(|| baseline(batch_iterations));
+            (b, shift.run(|| candidate(batch_iterations)))
         } else {
-            let c = shift.run(candidate, batch_iterations);
-            (shift.run(baseline, batch_iterations), c)
+            let c = shift.run(|| candidate(batch_iterations));
+            (shift.run(|| baseline(batch_iterations)), c)
         };
         samples.baseline_ns.push(per_iteration(b));
         samples.candidate_ns.push(per_iteration(c));
