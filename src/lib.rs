@@ -1,6 +1,7 @@
 //! perfwarden: a continuous performance-regression harness for the Mistral v3
 //! chat template and its async wrapper.
 
+pub mod affinity;
 pub mod chat;
 pub mod diagnose;
 pub mod judge;

@@ -8,8 +8,9 @@
 //! than the sync calls depending only on how far down its stack started
 //! (eight offsets, each steady within its process), and two runs of one
 //! comparison of the small payload differed by up to 3% while each reported
-//! a 0.2%-wide interval. Moving the stack down by a fresh random multiple of 16 bytes
-//! (under 4 KiB) each time turns that fixed bias into noise that averages out.
+//! a 0.2%-wide interval. Moving the stack down by a fresh random multiple of
+//! 16 bytes (under 4 KiB) each time turns that fixed bias into noise that
+//! averages out.
 
 /// Draws stack offsets: xorshift64, seeded from the clock.
 pub struct StackShift {

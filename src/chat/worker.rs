@@ -4,8 +4,7 @@
 //! # Design
 //!
 //! One worker thread, started when the first job needs it (an inline run
-//! does not), runs jobs one at a time in
-//! submission order. A hand-off to a sleeping thread and back costs tens of
+//! does not), runs jobs one at a time in submission order. A hand-off to a sleeping thread and back costs tens of
 //! microseconds on small VMs (a futex wake each way), which is several times
 //! the small request's whole tokenization and a few percent of the large
 //! one's, so three things keep the hand-off cheap:
@@ -54,6 +53,7 @@ use tokio::sync::oneshot;
 use super::error::ChatTemplateError;
 use super::template::{ChatRequest, apply_mistral_chat_template};
 use super::tokenizer::MistralTokenizer;
+use crate::affinity::{self, current_cpu};
 use crate::stack_shift::StackShift;
 
 /// How long the worker polls for the next job before it parks.
@@ -324,19 +324,6 @@ pub fn run_job(job: Job) {
     job()
 }
 
-/// The CPU the calling thread runs on, where the OS tells it (Linux).
-pub fn current_cpu() -> Option<u32> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: sched_getcpu takes no arguments and only reads.
-        u32::try_from(unsafe { libc::sched_getcpu() }).ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
-}
-
 /// The CPU of the last caller that queued a job, and the CPU the worker
 /// started its last job on (`u32::MAX`: none yet).
 static CALLER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -350,28 +337,17 @@ static WORKER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
 /// no one, so it steps aside, only when sharing: two affinity calls, and a
 /// sporadic request's dispatch then takes tens of microseconds more.
 fn leave_cpu(cpu: u32) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: the cpu_set_t values live on this stack frame and the calls
-    // only read or write them; pid 0 is the calling thread.
-    unsafe {
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
-            return;
-        }
-        let mut elsewhere = allowed;
-        libc::CPU_CLR(cpu as usize, &mut elsewhere);
-        if libc::CPU_COUNT(&elsewhere) == 0 {
-            return;
-        }
-        // Narrowing the set moves the thread now; widening it again does
-        // not move it back.
-        if libc::sched_setaffinity(0, size, &elsewhere) == 0 {
-            libc::sched_setaffinity(0, size, &allowed);
-        }
+    let allowed = affinity::allowed_cpus();
+    let elsewhere: Vec<usize> = allowed
+        .iter()
+        .copied()
+        .filter(|&other| other != cpu as usize)
+        .collect();
+    // Narrowing the set moves the thread now; widening it again does not
+    // move it back.
+    if !elsewhere.is_empty() && affinity::restrict_to(&elsewhere) {
+        affinity::restrict_to(&allowed);
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cpu;
 }
 
 /// Whether a job may be given to the executor now: polled inside a runtime

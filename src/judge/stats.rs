@@ -207,8 +207,10 @@ mod tests {
         assert!((interval.low - 0.01).abs() < 1e-12, "{interval:?}");
         assert!((interval.high - 0.08).abs() < 1e-12, "{interval:?}");
         assert_eq!(interval.pairs, 10);
-        assert!(paired_overhead(&[1.0; 5], &[1.0; 5], 0.95).is_none());
-        let interval = paired_overhead(&[1.0; 6], &[2.0; 6], 0.95).unwrap();
+        // The sampler's floor on pairs is the fewest that give an interval.
+        let few = crate::measure::paired::MIN_PAIRS;
+        assert!(paired_overhead(&vec![1.0; few - 1], &vec![1.0; few - 1], 0.95).is_none());
+        let interval = paired_overhead(&vec![1.0; few], &vec![2.0; few], 0.95).unwrap();
         assert_eq!((interval.low, interval.high), (1.0, 1.0));
     }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::affinity;
 use crate::stack_shift::StackShift;
 
 /// Per-iteration times of alternating batches: `baseline_ns[i]` and
@@ -99,65 +100,39 @@ pub fn calibrate(subject: &mut Batch<'_>, target: Duration) -> usize {
 /// for a few seconds at a time), and the async side's work runs on another
 /// CPU than the caller's: without rotation that difference is read as
 /// overhead. With it, each CPU hosts the caller in as many pairs as the
-/// others, so the difference cancels in the mean and widens the interval.
+/// others, so neither CPU's speed decides the median ratio.
 struct CpuRotation {
-    #[cfg(target_os = "linux")]
-    allowed: libc::cpu_set_t,
     cpus: Vec<usize>,
 }
 
 impl CpuRotation {
     fn new() -> Self {
-        #[cfg(target_os = "linux")]
-        // SAFETY: the set lives on this frame; pid 0 is the calling thread.
-        unsafe {
-            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-            let cpus =
-                if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut allowed) == 0 {
-                    (0..libc::CPU_SETSIZE as usize)
-                        .filter(|&cpu| libc::CPU_ISSET(cpu, &allowed))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-            Self { allowed, cpus }
+        Self {
+            cpus: affinity::allowed_cpus(),
         }
-        #[cfg(not(target_os = "linux"))]
-        Self { cpus: Vec::new() }
     }
 
     /// Moves the thread to the CPU whose turn pair `pair` is: two pairs per
     /// turn, so each CPU sees both orders of the batches.
     fn pin_for(&self, pair: usize) {
-        if self.cpus.len() < 2 {
-            return;
-        }
-        #[cfg(target_os = "linux")]
-        // SAFETY: as in `new`.
-        unsafe {
-            let mut one: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(self.cpus[pair / 2 % self.cpus.len()], &mut one);
-            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one);
+        if self.cpus.len() >= 2 {
+            affinity::restrict_to(&[self.cpus[pair / 2 % self.cpus.len()]]);
         }
     }
 }
 
 impl Drop for CpuRotation {
     fn drop(&mut self) {
-        #[cfg(target_os = "linux")]
         if self.cpus.len() >= 2 {
-            // SAFETY: as in `new`.
-            unsafe {
-                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &self.allowed);
-            }
+            affinity::restrict_to(&self.cpus);
         }
     }
 }
 
 /// Takes `pairs` pairs of batches, or fewer if `deadline` passes first (at
-/// least [`MIN_PAIRS`]). Threads the batches start must exist before (the sampler's
-/// warm-up starts them): a thread started while the caller is pinned
-/// inherits the pin.
+/// least [`MIN_PAIRS`]). Threads the batches start must exist before (the
+/// sampler's warm-up starts them): a thread started while the caller is
+/// pinned inherits the pin.
 pub fn sample_pairs(
     baseline: &mut Batch<'_>,
     candidate: &mut Batch<'_>,
@@ -203,7 +178,7 @@ mod tests {
         let mut record = |_: usize| {
             let local = 0u8;
             seen.borrow_mut().push((
-                crate::chat::worker::current_cpu(),
+                affinity::current_cpu(),
                 std::hint::black_box(&local) as *const u8 as usize,
             ));
             Duration::from_micros(1)
