@@ -16,6 +16,10 @@
 //!   answer and, for up to [`CALLER_SPIN`], re-schedules itself instead of
 //!   sleeping: other tasks on the event loop keep running between its polls,
 //!   and the answer is picked up without waking a parked runtime thread.
+//!   Each poll keeps checking for up to [`POLL_SPIN`] with the CPU's pause
+//!   hint before it yields: going round the event loop costs two system
+//!   calls, and a caller that did so on every check picked the answer up
+//!   later and slowed the job running on the other CPU.
 //!   After that it sleeps on the channel like any future.
 //! - **Tiny requests run inline when the worker is idle.** A request of at
 //!   most [`INLINE_MAX_BYTES`] of text blocks the event loop for well under
@@ -61,6 +65,9 @@ pub const WORKER_SPIN: Duration = Duration::from_millis(1);
 /// How long a waiting caller re-polls before it sleeps until woken;
 /// `PERFWARDEN_CALLER_SPIN_US` overrides it (read once, when the worker starts).
 pub const CALLER_SPIN: Duration = Duration::from_millis(5);
+/// How long one poll of a waiting caller checks for the answer before it
+/// gives the event loop back (well under the 1 ms it may block the loop).
+pub const POLL_SPIN: Duration = Duration::from_micros(20);
 /// Requests with at most this much text may run inline on an idle worker.
 /// The slowest text found costs ~180 ns a byte here (a run of spaces; plain
 /// prose ~4.5), so an inline request blocks the event loop for under 0.4 ms.
@@ -555,17 +562,11 @@ impl<T> Future for Reply<T> {
     type Output = Result<T, ChatTemplateError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let stopped = || {
-            Err(ChatTemplateError::WorkerUnavailable(
-                "the worker stopped before answering".into(),
-            ))
-        };
-        match self.answer.try_recv() {
-            Ok(result) => return Poll::Ready(result),
-            Err(oneshot::error::TryRecvError::Closed) => return Poll::Ready(stopped()),
-            Err(oneshot::error::TryRecvError::Empty) => {}
+        if let Some(outcome) = self.try_answer() {
+            return Poll::Ready(outcome);
         }
-        if Instant::now() < self.spin_until {
+        let now = Instant::now();
+        if now < self.spin_until {
             if current_cpu().is_some_and(|cpu| cpu == WORKER_CPU.load(Ordering::Relaxed)) {
                 // Sharing the worker's CPU (the scheduler moved one of us):
                 // yielding leaves the two polling each other at half speed.
@@ -575,6 +576,19 @@ impl<T> Future for Reply<T> {
                 // allowed.
                 std::thread::sleep(Duration::from_micros(50));
             } else {
+                // Wait here a little with the CPU's pause hint: a caller that
+                // went round the event loop on every check (a yield and the
+                // runtime's own I/O poll, two system calls) picked the answer
+                // up ~2 µs late and slowed the job on the other CPU by ~1%.
+                let give_up = now + POLL_SPIN;
+                while Instant::now() < give_up {
+                    for _ in 0..8 {
+                        std::hint::spin_loop();
+                    }
+                    if let Some(outcome) = self.try_answer() {
+                        return Poll::Ready(outcome);
+                    }
+                }
                 // Let the worker run if it comes to share this CPU.
                 std::thread::yield_now();
             }
@@ -583,10 +597,26 @@ impl<T> Future for Reply<T> {
         }
         match Pin::new(&mut self.answer).poll(cx) {
             Poll::Ready(Ok(result)) => Poll::Ready(result),
-            Poll::Ready(Err(_)) => Poll::Ready(stopped()),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(worker_stopped())),
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+impl<T> Reply<T> {
+    /// The job's outcome, if it has come (or the worker is gone).
+    fn try_answer(&mut self) -> Option<Result<T, ChatTemplateError>> {
+        match self.answer.try_recv() {
+            Ok(result) => Some(result),
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(worker_stopped())),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+        }
+    }
+}
+
+#[cold]
+fn worker_stopped() -> ChatTemplateError {
+    ChatTemplateError::WorkerUnavailable("the worker stopped before answering".into())
 }
 
 /// Whether the future is polled inside a tokio runtime (outside one, nothing
