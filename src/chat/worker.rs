@@ -27,12 +27,14 @@
 //!   no job is queued or running, and takes the same run token as the worker,
 //!   so jobs still never overlap and keep their order. Inline runs are
 //!   counted in [`WorkerStats::jobs_inline`]. This path is what the small
-//!   request pays for, so it is kept to one atomic compare-and-swap and a
-//!   few dozen instructions: the runtime check is remembered per waker, the
-//!   inline count is a plain increment under the run token, and
-//!   [`async_apply_mistral_chat_template`] runs the request itself instead of
-//!   going through [`Executor::run`], so the tokens come back as the sync
-//!   function returns them, without a trace slot or a nested future.
+//!   request pays for, so it is kept to a few dozen instructions, none of
+//!   them locked once a thread runs inline steadily (the token is then
+//!   biased toward that thread, see [`super::run_token`]): the runtime check
+//!   is remembered per waker, the inline count is a plain increment under
+//!   the run token, and [`async_apply_mistral_chat_template`] runs the
+//!   request itself instead of going through [`Executor::run`], so the tokens
+//!   come back as the sync function returns them, without a trace slot or a
+//!   nested future.
 //! - **The worker keeps its own CPU.** A caller that wakes the parked worker
 //!   often gets it placed on the caller's CPU; polling each other there, both
 //!   run at half speed until the scheduler separates them (seconds, here).
@@ -55,6 +57,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::error::ChatTemplateError;
+use super::run_token;
 use super::template::{ChatRequest, apply_mistral_chat_template};
 use super::tokenizer::MistralTokenizer;
 use crate::affinity::{self, current_cpu};
@@ -284,41 +287,44 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> ChatTemplateError {
 /// The run token, taken by a caller that found the worker idle: it may run
 /// one job inline. Inline jobs hold the token, which excludes every other
 /// job, so they are not counted for concurrency.
-struct InlineClaim(());
+struct InlineClaim(run_token::InlineHold);
 
 impl InlineClaim {
     /// The token, if no job is queued or running.
     #[inline]
     fn take() -> Option<Self> {
-        let idle = COUNTERS.queue_depth.load(Ordering::Acquire) == 0
-            && RUN_TOKEN
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok();
-        idle.then_some(Self(()))
+        if COUNTERS.queue_depth.load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        run_token::try_take_inline().map(Self)
     }
 
     /// Runs `job` here, counts it and gives the token back.
     #[inline]
     fn run<T>(self, job: impl FnOnce() -> T) -> Result<T, ChatTemplateError> {
-        let result = catch_unwind(AssertUnwindSafe(job));
-        if result.is_ok() {
+        self.run_fallible(|| Ok(job()))
+    }
+
+    /// [`InlineClaim::run`] for a job that can fail: its error comes back
+    /// as is, with no nested `Result` to move through the future.
+    #[inline]
+    fn run_fallible<T>(
+        self,
+        job: impl FnOnce() -> Result<T, ChatTemplateError>,
+    ) -> Result<T, ChatTemplateError> {
+        let outcome = catch_unwind(AssertUnwindSafe(job));
+        if outcome.is_ok() {
             // Only the token's holder writes this counter, so a plain
             // increment, made before the token is given back, is exact and
             // skips a locked instruction (~5 ns).
             let inline_jobs = &COUNTERS.jobs_inline;
             inline_jobs.store(inline_jobs.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
-        RUN_TOKEN.store(false, Ordering::Release);
-        result.map_err(|panic| panicked(panic.as_ref()))
-    }
-}
-
-fn acquire(token: &AtomicBool) {
-    while token
-        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        std::hint::spin_loop();
+        run_token::release_inline(self.0);
+        match outcome {
+            Ok(result) => result,
+            Err(panic) => Err(panicked(panic.as_ref())),
+        }
     }
 }
 
@@ -390,10 +396,6 @@ fn shut_down() -> ChatTemplateError {
 /// Set by [`Executor::shutdown`]; there is one executor per process.
 static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 
-/// Held by whoever runs a job, worker or inline caller: jobs never overlap.
-/// One per process, like the executor; a static saves the inline path a load.
-static RUN_TOKEN: AtomicBool = AtomicBool::new(false);
-
 /// How many jobs the worker runs at one stack depth before it draws another.
 const JOBS_PER_STACK_DEPTH: usize = 64;
 
@@ -415,7 +417,7 @@ fn serve(receiver: &mpsc::Receiver<Message>, jobs: usize, after_job: &mut bool) 
     for _ in 0..jobs {
         match next_message(receiver, *after_job) {
             Some(Message::Job(job)) => {
-                acquire(&RUN_TOKEN);
+                run_token::take_for_worker();
                 let mut cpu = current_cpu();
                 if let Some(shared) = cpu
                     && shared == CALLER_CPU.load(Ordering::Relaxed)
@@ -427,7 +429,7 @@ fn serve(receiver: &mpsc::Receiver<Message>, jobs: usize, after_job: &mut bool) 
                     WORKER_CPU.store(cpu, Ordering::Relaxed);
                 }
                 run_job(job);
-                RUN_TOKEN.store(false, Ordering::Release);
+                run_token::release_for_worker();
                 COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 *after_job = true;
             }
@@ -537,6 +539,7 @@ impl Executor {
         if let Some(cpu) = current_cpu() {
             CALLER_CPU.store(cpu, Ordering::Relaxed);
         }
+        run_token::give_up_bias();
         COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
         if self.sender.send(Message::Job(task)).is_err() {
             COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
@@ -694,8 +697,7 @@ where
         && let Some(claim) = InlineClaim::take()
     {
         return claim
-            .run(|| apply_mistral_chat_template(tokenizer.borrow(), request.borrow()))
-            .and_then(|tokens| tokens);
+            .run_fallible(|| apply_mistral_chat_template(tokenizer.borrow(), request.borrow()));
     }
     let job = move || apply_mistral_chat_template(tokenizer.borrow(), request.borrow());
     global()?.submit(Tracing::Off, job)?.await?.0
