@@ -53,7 +53,7 @@ async fn run_until_biased() {
     while !run_token::is_biased_to_this_thread() {
         assert!(
             Instant::now() < deadline,
-            "not biased after {runs} inline runs in a row"
+            "not biased after {runs} inline runs in a row (the bias needs the membarrier system call)"
         );
         run(Placement::InlineWhenIdle, SHORT_JOB).await;
         runs += 1;
