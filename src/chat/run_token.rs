@@ -11,7 +11,7 @@
 //! of its own. Anyone else takes the token with the compare-and-swap and then
 //! revokes the bias: a `membarrier` system call either makes the owner's
 //! raised flag visible or makes the owner see the revocation, and the revoker
-//! waits while the flag is up. That costs ~12 µs here when the owner is
+//! waits while the flag is up. That costs 12–30 µs here when the owner is
 //! running, so a thread is biased only after a long streak, and an owner that
 //! queues a job for the worker gives its bias up itself, at no cost. Without
 //! `membarrier` (old kernels, seccomp filters) no thread is ever biased.
@@ -27,8 +27,8 @@ pub const BIAS_AFTER_RUNS: u64 = 4096;
 
 /// Held by the worker, or by an inline caller that took the CAS.
 static TOKEN: AtomicBool = AtomicBool::new(false);
-/// The owner's flag, up while the owner runs a job; null when the token is
-/// not biased. Flags are leaked, one per thread ever biased, so a revoker
+/// The owner's flag, up while the owner runs a job (and briefly while it
+/// tries to take the token); null when the token is not biased. Flags are leaked, one per thread ever biased, so a revoker
 /// never reads a flag that died with its thread.
 static OWNER: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
 /// The thread of the last inline runs and how many it ran in a row. Written
@@ -58,6 +58,12 @@ pub(crate) fn try_take_inline() -> Option<InlineHold> {
     if !owner.is_null() && owner == OWN_FLAG.with(Cell::get) {
         // SAFETY: flags are leaked, so they live as long as the process.
         let flag: &'static AtomicBool = unsafe { &*owner };
+        if flag.load(Ordering::Relaxed) {
+            // A job of this thread's is running and asks for another: it
+            // must wait for the token like anyone's (only this thread
+            // writes its flag, so the load and the store below cannot race).
+            return None;
+        }
         flag.store(true, Ordering::Relaxed);
         // The flag's store stays before the check in the program; the
         // revoker's `membarrier` orders the two on the CPU.
@@ -114,8 +120,14 @@ pub(crate) fn release_for_worker() {
 #[inline]
 pub(crate) fn give_up_bias() {
     let own = OWN_FLAG.with(Cell::get);
-    if !own.is_null() && OWNER.load(Ordering::Relaxed) == own {
-        // The owner is here, not in a run: clearing is enough.
+    // SAFETY: flags are leaked, so they live as long as the process.
+    if !own.is_null()
+        && OWNER.load(Ordering::Relaxed) == own
+        && !unsafe { &*own }.load(Ordering::Relaxed)
+    {
+        // The owner is here and not running a job: clearing is enough. (A
+        // job of its own that queues another keeps the bias, so the worker
+        // revokes it and waits for that job.)
         let _ = OWNER.compare_exchange(
             own,
             std::ptr::null_mut(),
@@ -128,17 +140,23 @@ pub(crate) fn give_up_bias() {
 /// Ends the bias, if any, and waits for the owner's run in progress. Called
 /// with the token held, so no thread is biased meanwhile.
 fn revoke_bias() {
-    if OWNER.load(Ordering::Relaxed).is_null() {
+    // Acquire: an owner that gave its bias up made its last job's writes
+    // before clearing OWNER.
+    if OWNER.load(Ordering::Acquire).is_null() {
         return;
     }
     let owner = OWNER.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    if owner.is_null() || owner == OWN_FLAG.with(Cell::get) {
+    if owner.is_null() {
         return;
     }
     // The owner raises its flag, then reads OWNER, with no fence between:
     // after this call each running thread has passed a full barrier, so
     // either the raised flag shows here or the owner reads null.
-    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    if !membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) {
+        // Registered, so this cannot fail; if it did, jobs could overlap.
+        eprintln!("perfwarden: membarrier failed after registration; aborting");
+        std::process::abort();
+    }
     REVOCATIONS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: flags are leaked, so they live as long as the process.
     let flag = unsafe { &*owner };
@@ -223,4 +241,37 @@ pub fn is_biased_to_this_thread() -> bool {
 /// How many times a bias was revoked with the system call.
 pub fn revocations() -> u64 {
     REVOCATIONS.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    // The only unit test that takes the token, so no other breaks its streak.
+    #[test]
+    fn an_owner_inside_its_own_run_neither_takes_the_token_again_nor_drops_the_bias() {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !is_biased_to_this_thread() {
+            assert!(Instant::now() < deadline, "never biased");
+            if let Some(hold) = try_take_inline() {
+                release_inline(hold);
+            }
+        }
+        let outer = try_take_inline().expect("the owner takes the token");
+        assert!(matches!(outer, InlineHold::Owner(_)));
+        assert!(
+            try_take_inline().is_none(),
+            "one thread took the token twice"
+        );
+        give_up_bias();
+        assert!(
+            is_biased_to_this_thread(),
+            "the bias was given up while the owner's job runs"
+        );
+        release_inline(outer);
+        give_up_bias();
+        assert!(!is_biased_to_this_thread());
+    }
 }

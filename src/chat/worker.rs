@@ -285,8 +285,9 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> ChatTemplateError {
 }
 
 /// The run token, taken by a caller that found the worker idle: it may run
-/// one job inline. Inline jobs hold the token, which excludes every other
-/// job, so they are not counted for concurrency.
+/// one job inline. Inline jobs hold the token (or, biased, the owner's
+/// flag), which excludes every other job, so they are not counted for
+/// concurrency.
 struct InlineClaim(run_token::InlineHold);
 
 impl InlineClaim {
