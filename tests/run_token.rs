@@ -70,14 +70,14 @@ fn a_biased_token_keeps_jobs_apart_and_is_given_up_for_free() {
     runtime.block_on(run_until_biased());
 
     // The owner queues a job: it drops its bias itself, no system call.
-    let revocations = run_token::revocations();
+    let revocations = worker::stats().bias_revocations;
     runtime.block_on(run(Placement::Worker, SHORT_JOB));
     assert!(!run_token::is_biased_to_this_thread());
-    assert_eq!(run_token::revocations(), revocations);
+    assert_eq!(worker::stats().bias_revocations, revocations);
 
     // Another thread takes the token, in bursts, while this one runs inline
     // jobs back to back and regains the bias between the bursts.
-    let revocations = run_token::revocations();
+    let revocations = worker::stats().bias_revocations;
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -110,8 +110,8 @@ fn a_biased_token_keeps_jobs_apart_and_is_given_up_for_free() {
     assert_eq!(OVERLAPS.load(Ordering::SeqCst), 0, "jobs overlapped");
     // Each burst finds the owner biased again (some may not, on a busy host).
     assert!(
-        run_token::revocations() >= revocations + 2,
+        worker::stats().bias_revocations >= revocations + 2,
         "the other thread revoked the bias {} times",
-        run_token::revocations() - revocations
+        worker::stats().bias_revocations - revocations
     );
 }

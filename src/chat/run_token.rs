@@ -28,8 +28,9 @@ pub const BIAS_AFTER_RUNS: u64 = 4096;
 /// Held by the worker, or by an inline caller that took the CAS.
 static TOKEN: AtomicBool = AtomicBool::new(false);
 /// The owner's flag, up while the owner runs a job (and briefly while it
-/// tries to take the token); null when the token is not biased. Flags are leaked, one per thread ever biased, so a revoker
-/// never reads a flag that died with its thread.
+/// tries to take the token); null when the token is not biased. Flags are
+/// leaked, one per thread ever biased, so a revoker never reads a flag that
+/// died with its thread.
 static OWNER: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
 /// The thread of the last inline runs and how many it ran in a row. Written
 /// only by the token's holder.
@@ -126,8 +127,8 @@ pub(crate) fn give_up_bias() {
         && !unsafe { &*own }.load(Ordering::Relaxed)
     {
         // The owner is here and not running a job: clearing is enough. (A
-        // job of its own that queues another keeps the bias, so the worker
-        // revokes it and waits for that job.)
+        // job of its own that queues another keeps the bias: the worker
+        // revokes it and waits for that job, as the plain token would.)
         let _ = OWNER.compare_exchange(
             own,
             std::ptr::null_mut(),
@@ -238,8 +239,9 @@ pub fn is_biased_to_this_thread() -> bool {
     !own.is_null() && OWNER.load(Ordering::Relaxed) == own
 }
 
-/// How many times a bias was revoked with the system call.
-pub fn revocations() -> u64 {
+/// How many times a bias was revoked with the system call; part of
+/// [`super::worker::stats`].
+pub(crate) fn revocations() -> u64 {
     REVOCATIONS.load(Ordering::Relaxed)
 }
 

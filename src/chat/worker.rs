@@ -4,10 +4,10 @@
 //! # Design
 //!
 //! One worker thread, started when the first job needs it (an inline run
-//! does not), runs jobs one at a time in submission order. A hand-off to a sleeping thread and back costs tens of
-//! microseconds on small VMs (a futex wake each way), which is several times
-//! the small request's whole tokenization and a few percent of the large
-//! one's, so three things keep the hand-off cheap:
+//! does not), runs jobs one at a time in submission order. A hand-off to a
+//! sleeping thread and back costs tens of microseconds on small VMs (a futex
+//! wake each way), which is several times the small request's whole
+//! tokenization and a few percent of the large one's, so:
 //!
 //! - **The worker stays warm.** After each job it polls the queue for
 //!   [`WORKER_SPIN`] before it parks, so a request that follows another
@@ -91,6 +91,9 @@ pub struct WorkerStats {
     pub max_concurrent_jobs: u64,
     /// Jobs queued or running on the worker right now.
     pub queue_depth: u64,
+    /// Times the run token's bias was revoked with a system call (see
+    /// [`super::run_token`]).
+    pub bias_revocations: u64,
 }
 
 #[derive(Default)]
@@ -136,6 +139,7 @@ pub fn stats() -> WorkerStats {
         jobs_panicked: load(&c.jobs_panicked),
         max_concurrent_jobs: load(&c.max_concurrent_jobs),
         queue_depth: load(&c.queue_depth),
+        bias_revocations: run_token::revocations(),
     }
 }
 
