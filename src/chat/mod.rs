@@ -15,4 +15,4 @@ pub use acquire::load_tokenizer;
 pub use error::{ChatTemplateError, TokenizerLoadError};
 pub use template::{ChatRequest, apply_mistral_chat_template};
 pub use tokenizer::MistralTokenizer;
-pub use worker::async_apply_mistral_chat_template;
+pub use worker::{AsyncApply, async_apply_mistral_chat_template};

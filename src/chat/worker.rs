@@ -31,9 +31,10 @@
 //!   them locked once a thread runs inline steadily (the token is then
 //!   biased toward that thread, see [`super::run_token`]): the runtime check
 //!   is remembered per waker, the inline count is a plain increment under
-//!   the run token, and [`async_apply_mistral_chat_template`] runs the
-//!   request itself instead of going through [`Executor::run`], so the tokens
-//!   come back as the sync function returns them, without a trace slot or a
+//!   the run token, and [`async_apply_mistral_chat_template`]'s future is
+//!   written by hand ([`AsyncApply`]): its first poll runs the request
+//!   itself instead of going through [`Executor::run`], so the tokens come
+//!   back as the sync function returns them, without a trace slot or a
 //!   nested future.
 //! - **The worker keeps its own CPU.** A caller that wakes the parked worker
 //!   often gets it placed on the caller's CPU; polling each other there, both
@@ -687,25 +688,81 @@ pub fn global() -> Result<&'static Executor, ChatTemplateError> {
 /// [`apply_mistral_chat_template`] on the background worker: the same tokens
 /// and the same errors, without blocking the caller's event loop. Takes the
 /// tokenizer and request owned or shared (`Arc`, `&'static`); neither is copied.
-pub async fn async_apply_mistral_chat_template<Tk, Rq>(
-    tokenizer: Tk,
-    request: Rq,
-) -> Result<Vec<u32>, ChatTemplateError>
+/// Await the returned future like an `async fn`'s.
+pub fn async_apply_mistral_chat_template<Tk, Rq>(tokenizer: Tk, request: Rq) -> AsyncApply<Tk, Rq>
 where
     Tk: Borrow<MistralTokenizer> + Send + 'static,
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
-    // `Executor::run` spelled out: the inline path then returns the tokens
-    // as the sync function gives them, without a trace slot or a nested future.
-    admit(polled_in_runtime().await)?;
-    if Placement::for_request(request.borrow()) == Placement::InlineWhenIdle
-        && let Some(claim) = InlineClaim::take()
-    {
-        return claim
-            .run_fallible(|| apply_mistral_chat_template(tokenizer.borrow(), request.borrow()));
+    AsyncApply(ApplyState::Start { tokenizer, request })
+}
+
+/// The future of [`async_apply_mistral_chat_template`]. Written by hand, not
+/// as an `async fn`: the inline path then runs in its first poll with no
+/// nested future, state writes or out-of-line drop around it. Callgrind
+/// counted 20 fewer instructions a call than the `async fn`, a fifth of what
+/// the inline path added to the sync call.
+#[must_use = "futures do nothing unless awaited"]
+pub struct AsyncApply<Tk, Rq>(ApplyState<Tk, Rq>);
+
+enum ApplyState<Tk, Rq> {
+    Start { tokenizer: Tk, request: Rq },
+    Queued(TokensReply),
+    Done,
+}
+
+/// The answer of a queued tokenization (untraced: its trace is `None`).
+type TokensReply = Reply<(Result<Vec<u32>, ChatTemplateError>, Option<JobTrace>)>;
+
+// The tokenizer and request are never pinned: they are only borrowed, or
+// moved into a job, and only from an unstarted future.
+impl<Tk, Rq> Unpin for AsyncApply<Tk, Rq> {}
+
+impl<Tk, Rq> Future for AsyncApply<Tk, Rq>
+where
+    Tk: Borrow<MistralTokenizer> + Send + 'static,
+    Rq: Borrow<ChatRequest> + Send + 'static,
+{
+    type Output = Result<Vec<u32>, ChatTemplateError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let state = &mut self.get_mut().0;
+        if let ApplyState::Start { tokenizer, request } = state {
+            let (tokenizer, request) = (&*tokenizer, &*request);
+            if let Err(e) = admit(in_runtime(cx.waker())) {
+                *state = ApplyState::Done;
+                return Poll::Ready(Err(e));
+            }
+            if Placement::for_request(request.borrow()) == Placement::InlineWhenIdle
+                && let Some(claim) = InlineClaim::take()
+            {
+                let result = claim.run_fallible(|| {
+                    apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
+                });
+                *state = ApplyState::Done;
+                return Poll::Ready(result);
+            }
+            let ApplyState::Start { tokenizer, request } =
+                std::mem::replace(state, ApplyState::Done)
+            else {
+                unreachable!("matched above")
+            };
+            let job = move || apply_mistral_chat_template(tokenizer.borrow(), request.borrow());
+            match global().and_then(|executor| executor.submit(Tracing::Off, job)) {
+                Ok(reply) => *state = ApplyState::Queued(reply),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        match state {
+            ApplyState::Queued(reply) => {
+                let outcome = std::task::ready!(Pin::new(reply).poll(cx));
+                *state = ApplyState::Done;
+                Poll::Ready(outcome.and_then(|(result, _)| result))
+            }
+            _ => panic!("async_apply_mistral_chat_template's future polled after it completed"),
+        }
     }
-    let job = move || apply_mistral_chat_template(tokenizer.borrow(), request.borrow());
-    global()?.submit(Tracing::Off, job)?.await?.0
 }
 
 /// [`async_apply_mistral_chat_template`], also telling where and when the
