@@ -93,6 +93,39 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// A cargo command without the variables `cargo run` set for this program.
+/// Passed on, they read as a changed environment to build scripts that watch
+/// them (ring's watches `CARGO_MANIFEST_DIR` and `CARGO_PKG_*`): every
+/// `cargo run -- report` rebuilt ring and all that depends on it twice, for
+/// the benchmarks and then for itself again, about two minutes a report.
+fn cargo_command() -> Command {
+    let mut command = Command::new(cargo());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Whether Cargo sets `name` for the program it runs (its documented list),
+/// as opposed to a variable that configures Cargo itself.
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
 fn cargo_bin_dir() -> PathBuf {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -124,7 +157,7 @@ pub fn ensure_gungraun_runner(progress: &mut dyn FnMut(Progress)) -> Result<Path
     progress(Progress::Warning(&format!(
         "gungraun-runner {GUNGRAUN_VERSION} is not installed; installing it with `cargo install gungraun-runner --version {GUNGRAUN_VERSION} --locked` (about 2 minutes)"
     )));
-    let mut install = Command::new(cargo());
+    let mut install = cargo_command();
     install.args([
         "install",
         "gungraun-runner",
@@ -149,7 +182,7 @@ pub fn run_criterion(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<WallClock>, MeasureError> {
     let home = scratch.join("criterion");
-    let mut command = Command::new(cargo());
+    let mut command = cargo_command();
     command
         .current_dir(&options.checkout_dir)
         .args(["bench", "--bench", "wallclock", "--", "--noplot"])
@@ -181,7 +214,7 @@ pub fn run_gungraun(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<InstructionCounts>, MeasureError> {
     let home = scratch.join("gungraun");
-    let mut command = Command::new(cargo());
+    let mut command = cargo_command();
     command
         .current_dir(&options.checkout_dir)
         .args([
@@ -466,4 +499,45 @@ pub fn measure(
 
     run.finished_at_ms = environment::now_ms();
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_cargo_run_sets_is_held_back() {
+        for set in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PRIMARY_PACKAGE",
+            "OUT_DIR",
+        ] {
+            assert!(set_by_cargo_run(set), "{set}");
+        }
+        for kept in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_PROFILE_RELEASE_DEBUG",
+            "RUSTFLAGS",
+        ] {
+            assert!(!set_by_cargo_run(kept), "{kept}");
+        }
+    }
+
+    #[test]
+    fn nested_cargo_does_not_inherit_this_package() {
+        // `cargo test` sets these for this process, as `cargo run` does.
+        let removed: Vec<_> = cargo_command()
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        for name in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME"] {
+            assert!(removed.iter().any(|r| r == name), "{name} in {removed:?}");
+        }
+    }
 }
