@@ -108,8 +108,9 @@ fn cargo_command() -> Command {
     command
 }
 
-/// Whether Cargo sets `name` for the program it runs (its documented list),
-/// as opposed to a variable that configures Cargo itself.
+/// Whether Cargo sets `name` for the crates, build scripts or programs it
+/// compiles and runs (its documented list), as opposed to a variable that
+/// configures Cargo itself.
 fn set_by_cargo_run(name: &str) -> bool {
     name.starts_with("CARGO_PKG_")
         || matches!(
@@ -531,6 +532,12 @@ mod tests {
     #[test]
     fn nested_cargo_does_not_inherit_this_package() {
         // `cargo test` sets these for this process, as `cargo run` does.
+        for name in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME"] {
+            assert!(
+                std::env::var_os(name).is_some(),
+                "{name} is unset: run this test with `cargo test`, which sets it"
+            );
+        }
         let removed: Vec<_> = cargo_command()
             .get_envs()
             .filter(|(_, value)| value.is_none())
