@@ -55,10 +55,7 @@ pub(crate) enum InlineHold {
 /// Takes the token for an inline run, if no one holds it.
 #[inline]
 pub(crate) fn try_take_inline() -> Option<InlineHold> {
-    let owner = OWNER.load(Ordering::Relaxed);
-    if !owner.is_null() && owner == OWN_FLAG.with(Cell::get) {
-        // SAFETY: flags are leaked, so they live as long as the process.
-        let flag: &'static AtomicBool = unsafe { &*owner };
+    if let Some(flag) = own_flag_if_biased() {
         if flag.load(Ordering::Relaxed) {
             // A job of this thread's is running and asks for another: it
             // must wait for the token like anyone's (only this thread
@@ -69,12 +66,23 @@ pub(crate) fn try_take_inline() -> Option<InlineHold> {
         // The flag's store stays before the check in the program; the
         // revoker's `membarrier` orders the two on the CPU.
         compiler_fence(Ordering::SeqCst);
-        if OWNER.load(Ordering::Acquire) == owner {
+        if std::ptr::eq(OWNER.load(Ordering::Acquire), flag) {
             return Some(InlineHold::Owner(flag));
         }
         flag.store(false, Ordering::Release);
     }
     take_shared()
+}
+
+/// This thread's flag, if the token is biased toward it now.
+#[inline]
+fn own_flag_if_biased() -> Option<&'static AtomicBool> {
+    let owner = OWNER.load(Ordering::Relaxed);
+    if owner.is_null() || owner != OWN_FLAG.with(Cell::get) {
+        return None;
+    }
+    // SAFETY: flags are leaked, so they live as long as the process.
+    Some(unsafe { &*owner })
 }
 
 /// The way in for everyone but the owner: the compare-and-swap, then the
@@ -120,17 +128,14 @@ pub(crate) fn release_for_worker() {
 /// queues a job, so the worker need not revoke the bias with a system call.
 #[inline]
 pub(crate) fn give_up_bias() {
-    let own = OWN_FLAG.with(Cell::get);
-    // SAFETY: flags are leaked, so they live as long as the process.
-    if !own.is_null()
-        && OWNER.load(Ordering::Relaxed) == own
-        && !unsafe { &*own }.load(Ordering::Relaxed)
+    if let Some(flag) = own_flag_if_biased()
+        && !flag.load(Ordering::Relaxed)
     {
         // The owner is here and not running a job: clearing is enough. (A
         // job of its own that queues another keeps the bias: the worker
         // revokes it and waits for that job, as the plain token would.)
         let _ = OWNER.compare_exchange(
-            own,
+            std::ptr::from_ref(flag).cast_mut(),
             std::ptr::null_mut(),
             Ordering::AcqRel,
             Ordering::Relaxed,
@@ -235,8 +240,7 @@ fn membarrier_registered() -> bool {
 
 /// Whether the token is biased toward the calling thread now.
 pub fn is_biased_to_this_thread() -> bool {
-    let own = OWN_FLAG.with(Cell::get);
-    !own.is_null() && OWNER.load(Ordering::Relaxed) == own
+    own_flag_if_biased().is_some()
 }
 
 /// How many times a bias was revoked with the system call; part of
