@@ -225,6 +225,12 @@ fn open_input(input: &str) -> anyhow::Result<Box<dyn io::Read>> {
         return Ok(Box::new(io::stdin().lock()));
     }
     let file = std::fs::File::open(input).with_context(|| format!("cannot open {input}"))?;
+    // Opening a directory succeeds; reading it fails later with a bare EISDIR.
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!(
+            "{input} is a directory: give a file of requests, or - to read standard input"
+        );
+    }
     Ok(Box::new(file))
 }
 
@@ -292,9 +298,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let checkout_dir = checkout_root()?;
             let search = ModelSearch::from_env(cli.tokenizer);
             let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
-                perfwarden::chat::MistralTokenizer::from_file(&located.path)?,
-            ));
+            let tokenizer: &'static perfwarden::chat::MistralTokenizer =
+                Box::leak(Box::new(located.load()?));
             let options = RunOptions {
                 checkout_dir,
                 quick,
@@ -352,9 +357,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let contract = Contract::load(&contract)?;
             let search = ModelSearch::from_env(cli.tokenizer);
             let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
-                perfwarden::chat::MistralTokenizer::from_file(&located.path)?,
-            ));
+            let tokenizer: &'static perfwarden::chat::MistralTokenizer =
+                Box::leak(Box::new(located.load()?));
             let valgrind = perfwarden::measure::environment::valgrind_version()
                 .map(|_| perfwarden::measure::environment::valgrind_program());
             if valgrind.is_none() {
@@ -469,9 +473,7 @@ fn run_report(
     if let ReportSource::Measure(options) = &mut source {
         let located =
             ModelSearch::from_env(tokenizer).locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-        loaded = Some(&*Box::leak(Box::new(
-            perfwarden::chat::MistralTokenizer::from_file(&located.path)?,
-        )));
+        loaded = Some(&*Box::leak(Box::new(located.load()?)));
         options.tokenizer_path = located.path;
         options.base_commit = judging
             .base_commit

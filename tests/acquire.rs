@@ -92,6 +92,56 @@ fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 #[test]
+fn the_bytes_loaded_are_the_bytes_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.v3");
+    std::fs::copy(common::model_path(), &model).unwrap();
+    let mut search = search_in(dir.path(), "/nonexistent/python3");
+    search.explicit = Some(model.clone());
+    let located = search.locate(&mut no_notes()).unwrap();
+    // Swapped after the check: loading must not read the file again.
+    std::fs::write(&model, b"not a model").unwrap();
+    located.load().expect("the verified bytes load");
+}
+
+#[test]
+fn pip_runs_isolated_in_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pip-call.log");
+    // A stand-in for python that records where and how it was started, then
+    // fails: the call is what is checked.
+    let python = write_script(
+        dir.path(),
+        "python-recorder",
+        &format!(
+            "#!/bin/sh\n{{ pwd; ls -A; echo \"$@\"; }} > '{}'\nexit 1\n",
+            log.display()
+        ),
+    );
+    search_in(dir.path(), python.to_str().unwrap())
+        .locate(&mut no_notes())
+        .unwrap_err();
+    let call = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = call.lines().collect();
+    let cwd = Path::new(lines[0]);
+    assert!(
+        cwd.starts_with(dir.path().join("cache")) && cwd != dir.path().join("cache"),
+        "pip ran in {}, not in a directory of its own under the cache",
+        cwd.display()
+    );
+    assert_eq!(
+        lines.len(),
+        2,
+        "the directory pip ran in was not empty: {call}"
+    );
+    assert!(
+        lines[1].starts_with("-I -m pip download "),
+        "pip was not run in isolated mode: {}",
+        lines[1]
+    );
+}
+
+#[test]
 fn python_without_pip_reports_pips_error() {
     let dir = tempfile::tempdir().unwrap();
     let python = write_script(

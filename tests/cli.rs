@@ -88,6 +88,13 @@ fn usage_and_io_errors_exit_2() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/model"));
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["tokenize"][..], &["tokenize", "--jsonl"]] {
+        let output = perfwarden().args(args).arg(dir.path()).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("is a directory"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

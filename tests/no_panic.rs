@@ -152,3 +152,49 @@ proptest! {
         prop_assert_eq!(direct, common::tokenizer().encode_with_pipeline(&text).unwrap());
     }
 }
+
+/// A document built in code can be deeper than any JSON text; building,
+/// cloning, applying and dropping the request must not recurse through it.
+#[test]
+fn a_document_of_any_depth_is_refused_without_recursing() {
+    let mut deep = PyValue::Null;
+    for _ in 0..1_000_000 {
+        deep = PyValue::List(vec![deep]);
+    }
+    let request = ChatRequest::from_value(PyValue::Dict(vec![("messages".into(), deep)]));
+    let copy = request.clone();
+    let error = apply_mistral_chat_template(common::tokenizer(), &copy).unwrap_err();
+    assert!(error.to_string().contains("nested deeper"), "{error}");
+}
+
+/// The deepest JSON text accepted is tokenized, on the caller's thread and on
+/// the async wrapper's worker (the long content sends it there); one level
+/// more is refused.
+#[test]
+fn the_deepest_accepted_json_is_tokenized_on_every_thread() {
+    let limit = perfwarden::chat::pyjson::MAX_DEPTH;
+    let request = |levels: usize| {
+        format!(
+            r#"{{"messages":[{{"role":"user","content":"{}"}},{{"role":"assistant","tool_calls":[{{"id":"abcDEF123","function":{{"name":"f","arguments":{{"a":{}{}}}}}}}]}},{{"role":"tool","tool_call_id":"abcDEF123","content":"r"}}],"pad":{}{}}}"#,
+            "q ".repeat(perfwarden::chat::worker::INLINE_MAX_BYTES),
+            "[".repeat(levels - 7),
+            "]".repeat(levels - 7),
+            "[".repeat(levels - 1),
+            "]".repeat(levels - 1),
+        )
+    };
+    let deepest = ChatRequest::from_json(&request(limit)).unwrap();
+    let tokens = apply_mistral_chat_template(common::tokenizer(), &deepest).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let queued = runtime
+        .block_on(perfwarden::chat::async_apply_mistral_chat_template(
+            common::tokenizer(),
+            std::sync::Arc::new(deepest),
+        ))
+        .unwrap();
+    assert_eq!(queued, tokens);
+    assert!(ChatRequest::from_json(&request(limit + 1)).is_err());
+}

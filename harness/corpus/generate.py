@@ -10,7 +10,9 @@ keys and number spellings reach both implementations unchanged. Run by hand
 
 import argparse
 import json
+import math
 import random
+import struct
 
 from oracle import oracle
 
@@ -254,6 +256,110 @@ def handcrafted():
     return cases
 
 
+def tool_with(parameters):
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
+def call_result(arguments, result="r"):
+    return [user("q"), assistant(tool_calls=[call("f", arguments)]), tool_result(result)]
+
+
+def adversarial():
+    """Hostile JSON, Unicode and tool schemas: each case is a class of input
+    where perfwarden and mistral-common once disagreed, or could."""
+    cases = []
+    add = lambda name, body: cases.append((name, json.dumps(body, ensure_ascii=False)))
+    # Escaped with ensure_ascii, so lone surrogates survive as \uXXXX.
+    escaped = lambda name, body: cases.append((name, json.dumps(body)))
+    raw = lambda name, text: cases.append((name, text))
+
+    # Floats on a rounding tie: Python's repr keeps the even digit.
+    add("float/tie_in_tool", req([user("")], tools=[{"function": {"name": "f", "parameters": {"x": 1000000000000000.2}}}]))
+    add("float/tie_in_result", req(call_result("{}", "123456789012345.625")))
+    add("float/tie_in_arguments", req(call_result('{"x": 4503599627370497.5, "y": 123456789012345.625}')))
+    add("float/extremes", req([user("")], tools=[tool_with({"default": [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 9007199254740993.0, 0.1, 1e16, 1e-5, 0.0001, 123e300]})]))
+
+    # Lone surrogates count only where the text reaches the tokenizer.
+    escaped("surrogate/ignored_key_value", {"messages": [user("")], "": "\ud800"})
+    escaped("surrogate/ignored_key_name", {"messages": [user("x")], "\udfff": 1})
+    raw("surrogate/overwritten_duplicate", '{"messages":[{"role":"user","content":"ok"}],"x":"\\ud800","x":1}')
+    raw("surrogate/overwritten_in_message", '{"messages":[{"role":"user","content":"\\udc00","content":"fine"}]}')
+    escaped("surrogate/ignored_message_key", {"messages": [{"role": "user", "content": "x", "note": "\ud83d"}]})
+    escaped("surrogate/in_content", {"messages": [user("a\ud800b")]})
+    escaped("surrogate/in_system", {"messages": [system("\udbff"), user("x")]})
+    escaped("surrogate/in_description", {"messages": [user("x")], "tools": [{"type": "function", "function": {"name": "f", "description": "\ud800", "parameters": {}}}]})
+    escaped("surrogate/in_schema_key", {"messages": [user("x")], "tools": [tool_with({"properties": {"\ud800": {}}})]})
+    escaped("surrogate/in_result", {"messages": call_result("{}", "r\ud800")})
+    add("surrogate/escaped_in_arguments", req(call_result('{"a": "\\ud800"}')))
+    add("surrogate/overwritten_in_arguments", req(call_result('{"a": "\\ud800", "a": 1}')))
+    add("surrogate/overwritten_in_result", req(call_result("{}", '{"a": "\\udc00", "a": 2}')))
+    add("surrogate/escaped_in_result", req(call_result("{}", '["\\ud800"]')))
+    escaped("surrogate/pair_is_fine", {"messages": [user("\ud83d\ude00")]})
+    escaped("surrogate/stand_in_collision", {"messages": [user("\U0010fffd \U0010fffc")], "x": "\ud800"})
+
+    # Schema keywords.
+    add("schema/multiple_of_nan", req([user("x")], tools=[tool_with({"multipleOf": float("nan")})]))
+    add("schema/multiple_of_inf", req([user("x")], tools=[tool_with({"multipleOf": float("inf")})]))
+    add("schema/multiple_of_neg_inf", req([user("x")], tools=[tool_with({"multipleOf": float("-inf")})]))
+    add("schema/items_empty", req([user("x")], tools=[tool_with({"items": []})]))
+    add("schema/items_empty_nested", req([user("x")], tools=[tool_with({"properties": {"a": {"items": [{"items": []}]}}})]))
+    add("schema/items_list", req([user("x")], tools=[tool_with({"items": [{"type": "string"}, True]})]))
+    add("schema/required_many", req([user("x")], tools=[tool_with({"required": [f"n{i}" for i in range(2000)]})]))
+    add("schema/required_duplicate_far", req([user("x")], tools=[tool_with({"required": [f"n{i}" for i in range(2000)] + ["n7"]})]))
+    for i, pattern in enumerate(["[", "(?<n>a)", "\\p{L}", "a{2,1}", "*a", "a**", "x(?i)", "(?<=a+)b", "\\1", "(?P<1>x)", "[z-a]", "(?P=q)", "a)"]):
+        add(f"schema/pattern_invalid_{i}", req([user("x")], tools=[tool_with({"pattern": pattern})]))
+        add(f"schema/pattern_properties_invalid_{i}", req([user("x")], tools=[tool_with({"patternProperties": {pattern: {}}})]))
+    for i, pattern in enumerate(["(?P<n>a)(?P=n)", "(?i)abc", "(?i:a)b", "\\d{2,}$", "a{,3}", "(?>a+)b", "a++", "(?<=ab|cd)x", "[]a]", "\\u00e9\\x41", "(?#note)x", "(a)(?(1)b|c)", "(?x) a b # c", "x{", "^[a-zA-Z0-9_-]{1,64}$", "\\Z\\A\\b"]):
+        add(f"schema/pattern_valid_{i}", req([user("x")], tools=[tool_with({"pattern": pattern})]))
+        add(f"schema/pattern_properties_valid_{i}", req([user("x")], tools=[tool_with({"patternProperties": {pattern: {"type": "string"}}})]))
+
+    # Nesting, away from the exact limits (they move with the caller's stack).
+    nest = lambda opening, leaf, closing, n: json.loads(opening * n + leaf + closing * n)
+    add("depth/json_ignored_900", req([user("x")]) | {"pad": nest("[", "", "]", 900)})
+    raw("depth/json_ignored_1100", '{"messages":[{"role":"user","content":"x"}],"pad":' + "[" * 1100 + "]" * 1100 + "}")
+    add("depth/arguments_900", req(call_result("[" * 900 + "]" * 900)))
+    add("depth/arguments_1100", req(call_result("[" * 1100 + "]" * 1100)))
+    add("depth/schema_not_200", req([user("x")], tools=[tool_with(nest('{"not":', "{}", "}", 200))]))
+    add("depth/schema_not_300", req([user("x")], tools=[tool_with(nest('{"not":', "{}", "}", 300))]))
+    add("depth/schema_properties_130", req([user("x")], tools=[tool_with(nest('{"properties":{"a":', "{}", "}}", 130))]))
+    add("depth/schema_properties_200", req([user("x")], tools=[tool_with(nest('{"properties":{"a":', "{}", "}}", 200))]))
+    add("depth/schema_value_500", req([user("x")], tools=[tool_with({"default": nest("[", "", "]", 500)})]))
+
+    # Whitespace, long words and digits (the tokenizer's slow paths once).
+    add("text/space_run_5000", req([user("a" + " " * 5000 + "b")]))
+    add("text/space_runs_varied", req([user("".join("x" + " " * n for n in range(1, 300)))]))
+    add("text/long_word_8000", req([user("".join(random.Random(7).choice("abcdefghij") for _ in range(8000)))]))
+    add("text/one_letter_run", req([user("a" * 5000)]))
+    add("text/digits_5000", req([user("0123456789" * 500)]))
+    add("text/u2581_run", req([user("\u2581" * 2000)]))
+    add("text/newline_run", req([user("\n" * 3000 + "x")]))
+    add("text/tab_space_mix", req([user(" \t" * 2000)]))
+    return cases
+
+
+def float_fuzz(rng, count):
+    """Requests full of doubles printed by Python's repr: random bit patterns,
+    large numbers with short fractions (ties), subnormals."""
+    cases = []
+    for i in range(count):
+        values = []
+        for _ in range(40):
+            roll = rng.random()
+            if roll < 0.4:
+                value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+            elif roll < 0.8:
+                value = float(f"{rng.randrange(10**12, 10**16)}.{rng.randrange(1000):03d}"[: rng.randint(15, 21)])
+            elif roll < 0.9:
+                value = struct.unpack("<d", rng.getrandbits(52).to_bytes(8, "little"))[0]
+            else:
+                value = rng.randrange(1 << 53) + rng.choice([0.5, 0.25, 0.125, 0.75])
+            if math.isfinite(value):
+                values.append(value)
+        body = req(call_result(json.dumps({"v": values[:20]}), json.dumps(values[20:])), tools=[tool_with({"default": values})])
+        cases.append((f"float_fuzz/{i}", json.dumps(body)))
+    return cases
+
+
 # Random text, weighted toward the characters that trip tokenizers.
 POOLS = [
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -327,16 +433,19 @@ def main():
     parser.add_argument("--seed", type=int, default=2581)
     parser.add_argument("--random", type=int, default=200, help="random requests to add")
     parser.add_argument("--no-handcrafted", action="store_true")
+    parser.add_argument("--float-fuzz", type=int, default=40, help="requests of random doubles to add")
     parser.add_argument("--out", default="conformance.jsonl")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    cases = [] if args.no_handcrafted else handcrafted()
+    cases = [] if args.no_handcrafted else handcrafted() + adversarial()
     for i in range(args.random):
         if i % 2:
             body = req([user(random_text(rng, 200))])
         else:
             body = random_conversation(rng)
         cases.append((f"random/{args.seed}/{i}", json.dumps(body, ensure_ascii=rng.random() < 0.3)))
+    # A second generator, so the cases above stay the same for a given seed.
+    cases += float_fuzz(random.Random(args.seed + 1), args.float_fuzz)
     with open(args.out, "w", encoding="utf-8") as out:
         for name, text in cases:
             line = {"name": name, "request": text, "expected": oracle(text.encode("utf-8", "surrogatepass"))}

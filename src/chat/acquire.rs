@@ -32,10 +32,20 @@ pub enum ModelOrigin {
     Fetched,
 }
 
+/// The model found, with the bytes that were verified: those are the ones
+/// to load, so a file changed after its hash was checked cannot slip in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocatedModel {
     pub path: PathBuf,
     pub origin: ModelOrigin,
+    pub bytes: Vec<u8>,
+}
+
+impl LocatedModel {
+    /// Parses the verified bytes.
+    pub fn load(&self) -> Result<super::MistralTokenizer, TokenizerLoadError> {
+        super::MistralTokenizer::from_model_bytes(&self.bytes)
+    }
 }
 
 /// The places searched, resolved from the environment once.
@@ -106,8 +116,8 @@ impl ModelSearch {
     /// `notify` hears about slow steps (the download).
     pub fn locate(&self, notify: &mut dyn FnMut(&str)) -> Result<LocatedModel, TokenizerLoadError> {
         if let Some(path) = &self.explicit {
-            verify_file(path)?;
             return Ok(LocatedModel {
+                bytes: verify_file(path)?,
                 path: path.clone(),
                 origin: ModelOrigin::Explicit,
             });
@@ -115,20 +125,22 @@ impl ModelSearch {
         // A hub snapshot of another revision may hold another file; the first
         // one that verifies wins.
         for path in self.hub_candidates() {
-            if verify_file(&path).is_ok() {
+            if let Ok(bytes) = verify_file(&path) {
                 return Ok(LocatedModel {
                     path,
                     origin: ModelOrigin::HubCache,
+                    bytes,
                 });
             }
         }
         let cached = self.cached_model();
         if cached.is_file() {
             match verify_file(&cached) {
-                Ok(()) => {
+                Ok(bytes) => {
                     return Ok(LocatedModel {
                         path: cached,
                         origin: ModelOrigin::Cache,
+                        bytes,
                     });
                 }
                 Err(e) => notify(&format!(
@@ -140,16 +152,17 @@ impl ModelSearch {
             "fetching the Mistral v3 tokenizer model ({ORACLE_REQUIREMENT} from PyPI) into {}",
             self.cache_dir.display()
         ));
-        self.fetch()?;
+        let bytes = self.fetch()?;
         Ok(LocatedModel {
             path: cached,
             origin: ModelOrigin::Fetched,
+            bytes,
         })
     }
 
     /// Downloads the wheel, extracts and verifies the model, and renames it
-    /// into the cache.
-    pub fn fetch(&self) -> Result<(), TokenizerLoadError> {
+    /// into the cache; returns the verified bytes.
+    pub fn fetch(&self) -> Result<Vec<u8>, TokenizerLoadError> {
         let cache_error = |source| TokenizerLoadError::Cache {
             dir: self.cache_dir.clone(),
             source,
@@ -159,8 +172,13 @@ impl ModelSearch {
             .prefix(".download-")
             .tempdir_in(&self.cache_dir)
             .map_err(cache_error)?;
+        // Isolated mode (`-I`) and an empty working directory: `-m pip`
+        // would otherwise import a `pip.py` from the caller's directory or
+        // from `PYTHONPATH`, running whatever code a checkout holds.
         let output = Command::new(&self.python)
+            .current_dir(download.path())
             .args([
+                "-I",
                 "-m",
                 "pip",
                 "download",
@@ -213,7 +231,7 @@ impl ModelSearch {
         staged
             .persist(self.cached_model())
             .map_err(|e| cache_error(e.error))?;
-        Ok(())
+        Ok(bytes)
     }
 }
 
@@ -240,15 +258,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Checks a model file against [`MODEL_SHA256`].
-pub fn verify_file(path: &Path) -> Result<(), TokenizerLoadError> {
+/// Reads a model file and checks it against [`MODEL_SHA256`]; returns the
+/// bytes that were hashed.
+pub fn verify_file(path: &Path) -> Result<Vec<u8>, TokenizerLoadError> {
     let bytes = std::fs::read(path).map_err(|source| TokenizerLoadError::Read {
         path: path.to_owned(),
         source,
     })?;
     let actual = sha256_hex(&bytes);
     if actual == MODEL_SHA256 {
-        Ok(())
+        Ok(bytes)
     } else {
         Err(TokenizerLoadError::HashMismatch {
             path: path.to_owned(),
@@ -265,6 +284,5 @@ pub fn load_tokenizer(
     notify: &mut dyn FnMut(&str),
 ) -> Result<super::MistralTokenizer, TokenizerLoadError> {
     let explicit = explicit.or_else(|| env_path("PERFWARDEN_TOKENIZER"));
-    let located = ModelSearch::from_env(explicit).locate(notify)?;
-    super::MistralTokenizer::from_file(&located.path)
+    ModelSearch::from_env(explicit).locate(notify)?.load()
 }

@@ -3,6 +3,7 @@
 pub mod acquire;
 pub mod error;
 pub mod pyjson;
+pub mod pyre;
 pub mod run_token;
 pub mod schema;
 pub mod sentencepiece;

@@ -27,18 +27,34 @@ pub enum PyValue {
 pub enum PyJsonError {
     /// Python raises `json.JSONDecodeError`.
     Decode(String),
-    /// Python accepts it but the text cannot be UTF-8 (a lone surrogate).
-    LoneSurrogate,
     /// Python raises another `ValueError` (an integer over 4300 digits) or a
     /// `RecursionError`.
     Limit(String),
 }
 
+/// What `json.loads` returns, with the stand-in for lone surrogates.
+///
+/// Python keeps a lone surrogate (`"\ud800"`) in its `str`, and fails only
+/// when that text is encoded to UTF-8 for the tokenizer; a surrogate in a key
+/// nobody reads, or in a value a later duplicate key replaces, costs nothing.
+/// A Rust `String` cannot hold one, so each is parsed as `lone_surrogate`: a
+/// character chosen per text that occurs nowhere else in it. Whoever turns
+/// strings into tokens must refuse text that contains it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    pub value: PyValue,
+    pub lone_surrogate: Option<char>,
+}
+
 /// Python limits `int()` of decimal text to 4300 digits.
 const MAX_INT_DIGITS: usize = 4300;
-/// Nesting deeper than this is refused rather than risking the stack; Python
-/// itself stops near 1000 with a `RecursionError`.
-pub const MAX_DEPTH: usize = 512;
+/// The deepest nesting of arrays and objects accepted. Python's `json.loads`
+/// stops with a `RecursionError` where the interpreter's recursion limit
+/// (1000 frames by default) runs out: a request nested 992 levels deep is
+/// the deepest mistral-common's own caller parses (measured with
+/// `harness/corpus/oracle.py`). Deeper text is refused before it can exhaust
+/// the stack; see `docs/limits.md`.
+pub const MAX_DEPTH: usize = 992;
 
 impl PyValue {
     pub fn get(&self, key: &str) -> Option<&PyValue> {
@@ -147,13 +163,9 @@ pub fn float_repr(f: f64) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0.0" } else { "0.0" }.into();
     }
-    // Rust's `{:e}` is the shortest round-trip form too: "d.ddde-N".
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
-    let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, decpt) = shortest_digits(f.abs());
     let sign = if f < 0.0 { "-" } else { "" };
-    let decpt = exp + 1;
+    let exp = decpt - 1;
     if (-4 < decpt) && (decpt <= 16) {
         let n = digits.len() as i32;
         let body = if decpt <= 0 {
@@ -179,21 +191,119 @@ pub fn float_repr(f: f64) -> String {
     }
 }
 
+/// The shortest decimal digits that round-trip to `f` (finite, positive) and
+/// the position of the decimal point: `f == 0.digits × 10^decpt`.
+///
+/// Of the shortest candidates Python takes the one nearest `f` and, on a tie,
+/// the one with an even last digit (David Gay's `dtoa` mode 0). Ryu makes the
+/// same choice; Rust's own `{:e}` rounds a tie up (`1000000000000000.25`
+/// would print `.3`, Python prints `.2`).
+fn shortest_digits(f: f64) -> (String, i32) {
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(f);
+    let (mantissa, exp) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().expect("ryu writes an integer exponent")),
+        None => (text, 0),
+    };
+    let point = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let all: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let leading_zeros = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0').to_owned();
+    (digits, point - leading_zeros as i32 + exp)
+}
+
 /// `json.loads(text)`.
-pub fn loads(text: &str) -> Result<PyValue, PyJsonError> {
-    let mut parser = Parser {
+pub fn loads(text: &str) -> Result<Loaded, PyJsonError> {
+    // Almost no text has a lone surrogate: parse once without a stand-in, and
+    // a second time, with one, only when a surrogate turns up.
+    let failure = match parse(text, None) {
+        Ok(value) => {
+            return Ok(Loaded {
+                value,
+                lone_surrogate: None,
+            });
+        }
+        Err(failure) => failure,
+    };
+    match failure {
+        ParseFailure::Json(error) => Err(error),
+        ParseFailure::NeedsStandIn => {
+            let stand_in = unused_character(text).ok_or_else(|| {
+                PyJsonError::Limit(
+                    "the text holds a lone surrogate and spells every Unicode character, \
+                     leaving none to stand in for it"
+                        .into(),
+                )
+            })?;
+            match parse(text, Some(stand_in)) {
+                Ok(value) => Ok(Loaded {
+                    value,
+                    lone_surrogate: Some(stand_in),
+                }),
+                Err(ParseFailure::Json(error)) => Err(error),
+                Err(ParseFailure::NeedsStandIn) => {
+                    unreachable!("a parser with a stand-in never asks for one")
+                }
+            }
+        }
+    }
+}
+
+fn parse(text: &str, stand_in: Option<char>) -> Result<PyValue, ParseFailure> {
+    Parser {
         bytes: text.as_bytes(),
         text,
         pos: 0,
         depth: 0,
-    };
-    parser.skip_ws();
-    let value = parser.value()?;
-    parser.skip_ws();
-    if parser.pos != parser.bytes.len() {
-        return Err(parser.error("Extra data"));
+        stand_in,
     }
-    Ok(value)
+    .document()
+}
+
+/// A character that `text` spells nowhere, literally or as a `\u` escape
+/// pair: private-use characters first, from the top of plane 16.
+fn unused_character(text: &str) -> Option<char> {
+    const SCALARS: usize = 0x11_0000;
+    let mut used = vec![false; SCALARS];
+    for c in text.chars() {
+        used[c as usize] = true;
+    }
+    // Every `\uXXXX` and pair of them, whether or not it is really an
+    // escape: marking too many only skips a candidate.
+    let hex = |at: usize| {
+        text.get(at..at + 4)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    for (at, _) in text.match_indices("\\u") {
+        let Some(first) = hex(at + 2) else { continue };
+        used[first as usize] = true;
+        if (0xD800..0xDC00).contains(&first)
+            && text[at + 6..].starts_with("\\u")
+            && let Some(second @ 0xDC00..0xE000) = hex(at + 8)
+        {
+            used[(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)) as usize] = true;
+        }
+    }
+    let private_use = (0x10_0000..=0x10_FFFD)
+        .rev()
+        .chain((0xF_0000..=0xF_FFFD).rev());
+    private_use
+        .chain(0..SCALARS as u32)
+        .filter(|&code| !used[code as usize])
+        .find_map(char::from_u32)
+}
+
+enum ParseFailure {
+    Json(PyJsonError),
+    /// A lone surrogate met with no stand-in chosen yet.
+    NeedsStandIn,
+}
+
+impl From<PyJsonError> for ParseFailure {
+    fn from(error: PyJsonError) -> Self {
+        ParseFailure::Json(error)
+    }
 }
 
 struct Parser<'a> {
@@ -201,14 +311,25 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
+    stand_in: Option<char>,
 }
 
 impl Parser<'_> {
-    fn error(&self, what: &str) -> PyJsonError {
-        PyJsonError::Decode(format!(
+    fn document(&mut self) -> Result<PyValue, ParseFailure> {
+        self.skip_ws();
+        let value = self.value()?;
+        self.skip_ws();
+        if self.pos != self.bytes.len() {
+            return Err(self.error("Extra data"));
+        }
+        Ok(value)
+    }
+
+    fn error(&self, what: &str) -> ParseFailure {
+        ParseFailure::Json(PyJsonError::Decode(format!(
             "{what} at char {}",
             self.text[..self.pos.min(self.text.len())].chars().count()
-        ))
+        )))
     }
 
     fn skip_ws(&mut self) {
@@ -226,7 +347,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<PyValue, PyJsonError> {
+    fn value(&mut self) -> Result<PyValue, ParseFailure> {
         match self.bytes.get(self.pos) {
             None => Err(self.error("Expecting value")),
             Some(b'"') => Ok(PyValue::Str(self.string()?)),
@@ -248,20 +369,20 @@ impl Parser<'_> {
 
     fn nested(
         &mut self,
-        parse: fn(&mut Self) -> Result<PyValue, PyJsonError>,
-    ) -> Result<PyValue, PyJsonError> {
+        parse: fn(&mut Self) -> Result<PyValue, ParseFailure>,
+    ) -> Result<PyValue, ParseFailure> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(PyJsonError::Limit(format!(
-                "JSON nested deeper than {MAX_DEPTH} levels"
-            )));
+            return Err(
+                PyJsonError::Limit(format!("JSON nested deeper than {MAX_DEPTH} levels")).into(),
+            );
         }
         let value = parse(self);
         self.depth -= 1;
         value
     }
 
-    fn number(&mut self) -> Result<PyValue, PyJsonError> {
+    fn number(&mut self) -> Result<PyValue, ParseFailure> {
         let start = self.pos;
         if self.bytes[self.pos] == b'-' {
             self.pos += 1;
@@ -314,7 +435,8 @@ impl Parser<'_> {
             if digits.len() > MAX_INT_DIGITS {
                 return Err(PyJsonError::Limit(format!(
                     "Exceeds the limit ({MAX_INT_DIGITS} digits) for integer string conversion"
-                )));
+                ))
+                .into());
             }
             let negative = start != int_start && digits != "0";
             Ok(PyValue::Int(if negative {
@@ -325,7 +447,7 @@ impl Parser<'_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, PyJsonError> {
+    fn hex4(&mut self) -> Result<u32, ParseFailure> {
         let hex = self
             .text
             .get(self.pos..self.pos + 4)
@@ -335,7 +457,7 @@ impl Parser<'_> {
         Ok(u32::from_str_radix(hex, 16).expect("checked hex digits"))
     }
 
-    fn string(&mut self) -> Result<String, PyJsonError> {
+    fn string(&mut self) -> Result<String, ParseFailure> {
         self.pos += 1; // opening quote
         let mut out = String::new();
         loop {
@@ -386,7 +508,11 @@ impl Parser<'_> {
                             } else {
                                 first
                             };
-                            out.push(char::from_u32(code).ok_or(PyJsonError::LoneSurrogate)?);
+                            match (char::from_u32(code), self.stand_in) {
+                                (Some(c), _) => out.push(c),
+                                (None, Some(stand_in)) => out.push(stand_in),
+                                (None, None) => return Err(ParseFailure::NeedsStandIn),
+                            }
                         }
                         _ => {
                             self.pos -= 1;
@@ -399,7 +525,7 @@ impl Parser<'_> {
         }
     }
 
-    fn list(&mut self) -> Result<PyValue, PyJsonError> {
+    fn list(&mut self) -> Result<PyValue, ParseFailure> {
         self.pos += 1;
         let mut items = Vec::new();
         self.skip_ws();
@@ -422,7 +548,7 @@ impl Parser<'_> {
         }
     }
 
-    fn dict(&mut self) -> Result<PyValue, PyJsonError> {
+    fn dict(&mut self) -> Result<PyValue, ParseFailure> {
         self.pos += 1;
         let mut entries: Vec<(String, PyValue)> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -489,6 +615,13 @@ mod tests {
         for (value, text) in cases {
             assert_eq!(float_repr(value), text, "{value}");
         }
+        // Two shortest candidates equally near: Python keeps the even digit.
+        for (exact, text) in [
+            ("1000000000000000.25", "1000000000000000.2"),
+            ("123456789012345.625", "123456789012345.62"),
+        ] {
+            assert_eq!(float_repr(exact.parse().unwrap()), text, "{exact}");
+        }
     }
 
     #[test]
@@ -511,7 +644,7 @@ mod tests {
             ("1e400", "Infinity"),
         ];
         for (input, output) in cases {
-            assert_eq!(loads(input).unwrap().dumps(), output, "{input}");
+            assert_eq!(loads(input).unwrap().value.dumps(), output, "{input}");
         }
     }
 
@@ -531,7 +664,6 @@ mod tests {
         ] {
             assert!(matches!(loads(bad), Err(PyJsonError::Decode(_))), "{bad:?}");
         }
-        assert_eq!(loads(r#""\ud800""#), Err(PyJsonError::LoneSurrogate));
         assert!(matches!(
             loads(&"1".repeat(4301)),
             Err(PyJsonError::Limit(_))
@@ -540,5 +672,28 @@ mod tests {
             loads(&"[".repeat(100_000)),
             Err(PyJsonError::Limit(_))
         ));
+    }
+
+    #[test]
+    fn lone_surrogates_get_a_stand_in_the_text_does_not_use() {
+        let plain = loads(r#"["\ud83d\ude00"]"#).unwrap();
+        assert_eq!(plain.lone_surrogate, None);
+        let loaded = loads(r#"{"a": "x\ud800y", "b": "\udc00"}"#).unwrap();
+        let stand_in = loaded.lone_surrogate.expect("a stand-in");
+        assert_eq!(
+            loaded.value.dumps(),
+            format!(r#"{{"a": "x{stand_in}y", "b": "{stand_in}"}}"#)
+        );
+        // The top candidate, spelled literally and as an escape pair, is skipped.
+        let top = '\u{10FFFD}';
+        let next = '\u{10FFFC}';
+        let literal = format!(r#"["{top}", "\ud800"]"#);
+        assert_eq!(loads(&literal).unwrap().lone_surrogate, Some(next));
+        let escaped = r#"["\udbff\udffd", "\udbff\udffc", "\ud800"]"#;
+        assert_eq!(loads(escaped).unwrap().lone_surrogate, Some('\u{10FFFB}'));
+        // A high surrogate before an escape that is not a low one stays alone.
+        let split = loads(r#""\ud800\u0041""#).unwrap();
+        let stand_in = split.lone_surrogate.unwrap();
+        assert_eq!(split.value, PyValue::Str(format!("{stand_in}A")));
     }
 }

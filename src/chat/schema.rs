@@ -1,8 +1,12 @@
 //! The Draft 7 meta-schema check mistral-common runs on every tool's
 //! `parameters` (`jsonschema.Draft7Validator.check_schema`): each keyword's
-//! value must have the type the meta-schema gives it.
+//! value must have the type the meta-schema gives it, and every regular
+//! expression must compile with Python's `re`.
+
+use std::collections::HashSet;
 
 use super::pyjson::PyValue;
+use super::pyre::check_python_regex;
 
 const SIMPLE_TYPES: [&str; 7] = [
     "array", "boolean", "integer", "null", "number", "object", "string",
@@ -10,7 +14,27 @@ const SIMPLE_TYPES: [&str; 7] = [
 
 /// Checks that `schema` is a valid Draft 7 schema; the error names the keyword.
 pub fn check_draft7(schema: &PyValue) -> Result<(), String> {
-    check_schema(schema, "parameters", 0)
+    check_schema(schema, "parameters", FRAME_BUDGET)
+}
+
+/// jsonschema checks a schema recursively, and Python stops it with a
+/// `RecursionError` (the request is refused) when its 1000 frames run out.
+/// Each keyword costs the frames jsonschema spends descending through it
+/// ([`descent_frames`]); a path of schemas may spend this many. Measured
+/// with `harness/corpus/oracle.py`: paths costing 982 frames pass, 984 fail
+/// (e.g. 245 nested `not` pass and 246 fail; 163 nested `properties` pass).
+/// See `docs/limits.md`.
+const FRAME_BUDGET: usize = 982;
+
+/// The Python frames jsonschema's meta-schema check spends to descend
+/// through `keyword` into a subschema (measured, see [`FRAME_BUDGET`]).
+fn descent_frames(keyword: &str, into_array: bool) -> usize {
+    match keyword {
+        "items" if into_array => 10,
+        "items" | "properties" | "definitions" | "patternProperties" => 6,
+        "allOf" | "anyOf" | "oneOf" | "dependencies" => 8,
+        _ => 4,
+    }
 }
 
 fn is_number(v: &PyValue) -> bool {
@@ -26,10 +50,7 @@ fn is_non_negative_integer(v: &PyValue) -> bool {
     }
 }
 
-fn check_schema(schema: &PyValue, at: &str, depth: usize) -> Result<(), String> {
-    if depth > super::pyjson::MAX_DEPTH {
-        return Err(format!("{at} is nested too deeply"));
-    }
+fn check_schema(schema: &PyValue, at: &str, frames_left: usize) -> Result<(), String> {
     let entries = match schema {
         PyValue::Bool(_) => return Ok(()),
         PyValue::Dict(entries) => entries,
@@ -51,19 +72,34 @@ fn check_schema(schema: &PyValue, at: &str, depth: usize) -> Result<(), String> 
     };
     for (key, value) in entries {
         let sub = |name: &str| format!("{at}.{key}{name}");
+        let descend = |into_array: bool| {
+            frames_left
+                .checked_sub(descent_frames(key, into_array))
+                .ok_or_else(|| {
+                    format!("{at}.{key} is nested too deeply (maximum recursion depth exceeded)")
+                })
+        };
         match key.as_str() {
             "$id" | "$schema" | "$ref" | "$comment" | "title" | "description" | "format"
-            | "contentMediaType" | "contentEncoding" | "pattern" => {
+            | "contentMediaType" | "contentEncoding" => {
                 need(matches!(value, PyValue::Str(_)), key, "a string", value)?
             }
+            "pattern" => match value {
+                PyValue::Str(pattern) => check_python_regex(pattern).map_err(|why| {
+                    format!("{} is not a 'regex': {why} (at {at})", value.dumps())
+                })?,
+                other => return fail(key, "a string", other),
+            },
             "readOnly" | "uniqueItems" => {
                 need(matches!(value, PyValue::Bool(_)), key, "a boolean", value)?
             }
             "examples" | "enum" => need(matches!(value, PyValue::List(_)), key, "an array", value)?,
             "multipleOf" => {
+                // `exclusiveMinimum: 0` fails only when `value <= 0`, which
+                // NaN never is.
                 let positive = match value {
                     PyValue::Int(d) => !d.starts_with('-') && d != "0",
-                    PyValue::Float(f) => *f > 0.0,
+                    PyValue::Float(f) => f.is_nan() || *f > 0.0,
                     _ => false,
                 };
                 if !positive {
@@ -87,27 +123,27 @@ fn check_schema(schema: &PyValue, at: &str, depth: usize) -> Result<(), String> 
             | "if"
             | "then"
             | "else"
-            | "not" => check_schema(value, &sub(""), depth + 1)?,
-            "items" => match value {
-                PyValue::List(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        check_schema(item, &sub(&format!("[{i}]")), depth + 1)?;
-                    }
-                }
-                other => check_schema(other, &sub(""), depth + 1)?,
-            },
-            "allOf" | "anyOf" | "oneOf" => match value {
+            | "not" => check_schema(value, &sub(""), descend(false)?)?,
+            // Draft 7's schemaArray has `minItems: 1`.
+            "items" | "allOf" | "anyOf" | "oneOf" => match value {
                 PyValue::List(items) if !items.is_empty() => {
                     for (i, item) in items.iter().enumerate() {
-                        check_schema(item, &sub(&format!("[{i}]")), depth + 1)?;
+                        check_schema(item, &sub(&format!("[{i}]")), descend(true)?)?;
                     }
                 }
+                PyValue::List(_) => return fail(key, "a non-empty array of schemas", value),
+                other if key == "items" => check_schema(other, &sub(""), descend(false)?)?,
                 other => return fail(key, "a non-empty array of schemas", other),
             },
             "definitions" | "properties" | "patternProperties" => match value {
                 PyValue::Dict(props) => {
                     for (name, prop) in props {
-                        check_schema(prop, &sub(&format!(".{name}")), depth + 1)?;
+                        if key == "patternProperties" {
+                            check_python_regex(name).map_err(|why| {
+                                format!("'{name}' is not a 'regex': {why} (at {at}.{key})")
+                            })?;
+                        }
+                        check_schema(prop, &sub(&format!(".{name}")), descend(false)?)?;
                     }
                 }
                 other => return fail(key, "an object", other),
@@ -121,7 +157,9 @@ fn check_schema(schema: &PyValue, at: &str, depth: usize) -> Result<(), String> 
                                     return fail(key, "schemas or arrays of unique strings", dep);
                                 }
                             }
-                            other => check_schema(other, &sub(&format!(".{name}")), depth + 1)?,
+                            other => {
+                                check_schema(other, &sub(&format!(".{name}")), descend(false)?)?
+                            }
                         }
                     }
                 }
@@ -138,7 +176,7 @@ fn check_schema(schema: &PyValue, at: &str, depth: usize) -> Result<(), String> 
                         && names.iter().all(
                             |n| matches!(n, PyValue::Str(s) if SIMPLE_TYPES.contains(&s.as_str())),
                         )
-                        && unique(names),
+                        && string_array_unique(names),
                     _ => false,
                 };
                 if !valid {
@@ -155,15 +193,14 @@ fn check_schema(schema: &PyValue, at: &str, depth: usize) -> Result<(), String> 
     Ok(())
 }
 
-fn unique(items: &[PyValue]) -> bool {
-    items
-        .iter()
-        .enumerate()
-        .all(|(i, a)| items[..i].iter().all(|b| a != b))
-}
-
+/// An array of distinct strings (`uniqueItems`), in linear time: a tool may
+/// list 100,000 `required` names.
 fn string_array_unique(items: &[PyValue]) -> bool {
-    items.iter().all(|v| matches!(v, PyValue::Str(_))) && unique(items)
+    let mut seen = HashSet::with_capacity(items.len());
+    items.iter().all(|v| match v {
+        PyValue::Str(s) => seen.insert(s.as_str()),
+        _ => false,
+    })
 }
 
 #[cfg(test)]
@@ -174,7 +211,9 @@ mod tests {
     #[test]
     fn accepts_ordinary_schemas() {
         let schema = loads(r#"{"type":"object","properties":{"city":{"type":"string","description":"x"},"n":{"type":["integer","null"],"minimum":0}},"required":["city"]}"#).unwrap();
-        check_draft7(&schema).unwrap();
+        check_draft7(&schema.value).unwrap();
+        // `exclusiveMinimum: 0` lets NaN through, as in jsonschema.
+        check_draft7(&loads(r#"{"multipleOf":NaN}"#).unwrap().value).unwrap();
     }
 
     #[test]
@@ -186,8 +225,39 @@ mod tests {
             r#"{"minLength":-1}"#,
             r#"{"anyOf":[]}"#,
             r#"{"type":["string","string"]}"#,
+            r#"{"items":[]}"#,
+            r#"{"properties":{"a":{"items":[{"items":[]}]}}}"#,
+            r#"{"multipleOf":-Infinity}"#,
+            r#"{"required":["a","b","a"]}"#,
         ] {
-            assert!(check_draft7(&loads(bad).unwrap()).is_err(), "{bad}");
+            assert!(check_draft7(&loads(bad).unwrap().value).is_err(), "{bad}");
         }
+    }
+
+    fn nested(open: &str, leaf: &str, close: &str, levels: usize) -> PyValue {
+        let text = format!("{}{leaf}{}", open.repeat(levels), close.repeat(levels));
+        loads(&text).unwrap().value
+    }
+
+    #[test]
+    fn nesting_stops_where_pythons_recursion_limit_does() {
+        // The deepest paths mistral-common's check accepts, and one more.
+        for (open, close, deepest) in [
+            (r#"{"not":"#, "}", 245),
+            (r#"{"properties":{"a":"#, "}}", 163),
+            (r#"{"items":["#, "]}", 98),
+            (r#"{"anyOf":["#, "]}", 122),
+            (r#"{"not":{"anyOf":["#, "]}}", 81),
+        ] {
+            check_draft7(&nested(open, "{}", close, deepest)).unwrap();
+            assert!(check_draft7(&nested(open, "{}", close, deepest + 1)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_long_required_list_is_checked_in_one_pass() {
+        let names: Vec<String> = (0..100_000).map(|i| format!("\"n{i}\"")).collect();
+        let schema = loads(&format!(r#"{{"required":[{}]}}"#, names.join(","))).unwrap();
+        check_draft7(&schema.value).unwrap();
     }
 }

@@ -19,28 +19,63 @@ use super::tokenizer::MistralTokenizer;
 pub struct ChatRequest {
     document: PyValue,
     text_bytes: usize,
+    /// Stands for each lone surrogate in the document's strings (see
+    /// [`pyjson::Loaded`]): text holding it cannot reach the tokenizer.
+    lone_surrogate: Option<char>,
+    /// The document was nested deeper than [`pyjson::MAX_DEPTH`]; it has been
+    /// taken apart, and applying the template refuses the request.
+    too_deep: bool,
 }
 
 impl ChatRequest {
     /// Parses a request from JSON text.
     pub fn from_json(text: &str) -> Result<Self, ChatTemplateError> {
-        pyjson::loads(text)
-            .map(Self::from_value)
-            .map_err(|e| ChatTemplateError::InvalidJson(json_error_text(&e)))
+        let loaded =
+            pyjson::loads(text).map_err(|e| ChatTemplateError::InvalidJson(json_error_text(&e)))?;
+        let mut request = Self::from_value(loaded.value);
+        request.lone_surrogate = loaded.lone_surrogate;
+        Ok(request)
     }
 
+    /// A request from a document built in code. Any depth is safe: the walk
+    /// is iterative, and a document deeper than JSON text may be is taken
+    /// apart here (dropping, cloning or comparing it would recurse) and
+    /// refused when the template is applied.
     pub fn from_value(document: PyValue) -> Self {
-        fn walk(value: &PyValue) -> usize {
+        let mut text_bytes = 0;
+        let mut too_deep = false;
+        let mut pending = vec![(&document, 0)];
+        while let Some((value, depth)) = pending.pop() {
             match value {
-                PyValue::Str(s) => s.len(),
-                PyValue::List(items) => items.iter().map(walk).sum(),
-                PyValue::Dict(entries) => entries.iter().map(|(k, v)| k.len() + walk(v)).sum(),
-                _ => 8,
+                PyValue::Str(s) => text_bytes += s.len(),
+                PyValue::List(_) | PyValue::Dict(_) if depth == pyjson::MAX_DEPTH => {
+                    too_deep = true;
+                    break;
+                }
+                PyValue::List(items) => pending.extend(items.iter().map(|v| (v, depth + 1))),
+                PyValue::Dict(entries) => {
+                    for (key, value) in entries {
+                        text_bytes += key.len();
+                        pending.push((value, depth + 1));
+                    }
+                }
+                _ => text_bytes += 8,
             }
         }
+        if too_deep {
+            dismantle(document);
+            return Self {
+                document: PyValue::Null,
+                text_bytes: 0,
+                lone_surrogate: None,
+                too_deep,
+            };
+        }
         Self {
-            text_bytes: walk(&document),
+            text_bytes,
             document,
+            lone_surrogate: None,
+            too_deep,
         }
     }
 
@@ -69,7 +104,18 @@ impl ChatRequest {
 fn json_error_text(error: &PyJsonError) -> String {
     match error {
         PyJsonError::Decode(m) | PyJsonError::Limit(m) => m.clone(),
-        PyJsonError::LoneSurrogate => "a \\u escape encodes a lone surrogate".into(),
+    }
+}
+
+/// Drops a value of any depth without recursing.
+fn dismantle(value: PyValue) {
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            PyValue::List(items) => pending.extend(items),
+            PyValue::Dict(entries) => pending.extend(entries.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
     }
 }
 
@@ -653,23 +699,20 @@ fn system_prompt<'a>(messages: &'a [Message<'a>]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
-fn json_error(error: PyJsonError) -> ChatTemplateError {
-    match error {
-        PyJsonError::LoneSurrogate => ChatTemplateError::LoneSurrogate,
-        PyJsonError::Decode(m) | PyJsonError::Limit(m) => ChatTemplateError::Malformed(m),
-    }
-}
-
 /// `_normalize_json_content` followed by `_parse_json_content`: JSON text
-/// becomes its value, anything else stays a string, empty becomes `{}`.
-fn parse_json_content(text: &str) -> Result<PyValue, ChatTemplateError> {
+/// becomes its value, anything else stays a string, empty becomes `{}`. The
+/// stand-in for a lone surrogate the text spells, if any, joins `stand_ins`.
+fn parse_json_content(text: &str, stand_ins: &mut Vec<char>) -> Result<PyValue, ChatTemplateError> {
     if text.is_empty() {
         return Ok(PyValue::Dict(Vec::new()));
     }
     match pyjson::loads(text) {
-        Ok(value) => Ok(value),
+        Ok(loaded) => {
+            stand_ins.extend(loaded.lone_surrogate);
+            Ok(loaded.value)
+        }
         Err(PyJsonError::Decode(_)) => Ok(PyValue::Str(text.to_owned())),
-        Err(other) => Err(json_error(other)),
+        Err(PyJsonError::Limit(m)) => Err(ChatTemplateError::Malformed(m)),
     }
 }
 
@@ -695,11 +738,14 @@ fn tools_json(tools: &[ToolDef<'_>]) -> String {
     .dumps()
 }
 
-fn tool_calls_json(calls: &[&ToolCall<'_>]) -> Result<String, ChatTemplateError> {
+fn tool_calls_json(
+    calls: &[&ToolCall<'_>],
+    stand_ins: &mut Vec<char>,
+) -> Result<String, ChatTemplateError> {
     let mut prepared = Vec::with_capacity(calls.len());
     for call in calls {
         let arguments = match &call.arguments {
-            Arguments::Text(text) => parse_json_content(text)?,
+            Arguments::Text(text) => parse_json_content(text, stand_ins)?,
             Arguments::Value(value) => (*value).clone(),
         };
         prepared.push(PyValue::Dict(vec![
@@ -711,11 +757,14 @@ fn tool_calls_json(calls: &[&ToolCall<'_>]) -> Result<String, ChatTemplateError>
     Ok(PyValue::List(prepared).dumps())
 }
 
-fn tool_result_json(message: &Message<'_>) -> Result<String, ChatTemplateError> {
+fn tool_result_json(
+    message: &Message<'_>,
+    stand_ins: &mut Vec<char>,
+) -> Result<String, ChatTemplateError> {
     let content = join_texts(message.content.texts());
     let call_id = message.tool_call_id.unwrap_or_default();
     Ok(PyValue::Dict(vec![
-        ("content".into(), parse_json_content(&content)?),
+        ("content".into(), parse_json_content(&content, stand_ins)?),
         ("call_id".into(), PyValue::Str(call_id.into())),
     ])
     .dumps())
@@ -730,6 +779,12 @@ pub fn apply_mistral_chat_template(
     tokenizer: &MistralTokenizer,
     request: &ChatRequest,
 ) -> Result<Vec<u32>, ChatTemplateError> {
+    if request.too_deep {
+        return Err(malformed(format!(
+            "the request is nested deeper than {} levels",
+            pyjson::MAX_DEPTH
+        )));
+    }
     let document = &request.document;
     as_dict(document, || "the request".into())?;
     let raw_messages = match document.get("messages") {
@@ -759,6 +814,16 @@ pub fn apply_mistral_chat_template(
         .rposition(|t| matches!(t, Turn::User(_)))
         .expect("merge_turns always starts with a user turn");
 
+    // Python fails only when a lone surrogate reaches the tokenizer, so
+    // every text is checked for the stand-ins there and nowhere else.
+    let mut stand_ins: Vec<char> = request.lone_surrogate.into_iter().collect();
+    let encode = |text: &str, stand_ins: &[char], tokens: &mut Vec<u32>| {
+        if stand_ins.iter().any(|c| text.contains(*c)) {
+            return Err(ChatTemplateError::LoneSurrogate);
+        }
+        tokenizer.encode(text, tokens);
+        Ok(())
+    };
     let control = tokenizer.control();
     let mut tokens = vec![control.bos];
     for (index, turn) in turns.iter().enumerate() {
@@ -767,15 +832,15 @@ pub fn apply_mistral_chat_template(
                 let is_last = index == last_user;
                 if is_last && !tools.is_empty() {
                     tokens.push(control.begin_available_tools);
-                    tokenizer.encode(&tools_json(&tools), &mut tokens);
+                    encode(&tools_json(&tools), &stand_ins, &mut tokens)?;
                     tokens.push(control.end_available_tools);
                 }
                 tokens.push(control.begin_inst);
                 match system_prompt.as_deref() {
                     Some(prompt) if is_last && !prompt.is_empty() => {
-                        tokenizer.encode(&format!("{prompt}\n\n{content}"), &mut tokens)
+                        encode(&format!("{prompt}\n\n{content}"), &stand_ins, &mut tokens)?
                     }
-                    _ => tokenizer.encode(content, &mut tokens),
+                    _ => encode(content, &stand_ins, &mut tokens)?,
                 }
                 tokens.push(control.end_inst);
             }
@@ -788,9 +853,10 @@ pub fn apply_mistral_chat_template(
                 }
                 if !tool_calls.is_empty() {
                     tokens.push(control.tool_calls);
-                    tokenizer.encode(&tool_calls_json(tool_calls)?, &mut tokens);
+                    let text = tool_calls_json(tool_calls, &mut stand_ins)?;
+                    encode(&text, &stand_ins, &mut tokens)?;
                 } else if !content.is_empty() {
-                    tokenizer.encode(content.trim_end_matches(' '), &mut tokens);
+                    encode(content.trim_end_matches(' '), &stand_ins, &mut tokens)?;
                 } else {
                     return Err(malformed("an assistant message has only empty text".into()));
                 }
@@ -798,7 +864,8 @@ pub fn apply_mistral_chat_template(
             }
             Turn::Tool(message) => {
                 tokens.push(control.begin_tool_results);
-                tokenizer.encode(&tool_result_json(message)?, &mut tokens);
+                let text = tool_result_json(message, &mut stand_ins)?;
+                encode(&text, &stand_ins, &mut tokens)?;
                 tokens.push(control.end_tool_results);
             }
         }

@@ -1,8 +1,6 @@
 //! The Mistral v3 tokenizer: the SentencePiece model wrapped in a `tokenizers`
 //! pipeline (prepend the dummy prefix, escape spaces, split into words, encode).
 
-use std::path::Path;
-
 use tokenizers::normalizers::{Prepend, Replace, Sequence};
 use tokenizers::{DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, TokenizerImpl};
 
@@ -88,15 +86,6 @@ impl MistralTokenizer {
             .with_normalizer(Some(NormalizerWrapper::Sequence(normalizer)))
             .with_pre_tokenizer(Some(SentencePieceWords));
         Ok(Self { pipeline, control })
-    }
-
-    /// Loads a SentencePiece `.model` file.
-    pub fn from_file(path: &Path) -> Result<Self, TokenizerLoadError> {
-        let bytes = std::fs::read(path).map_err(|source| TokenizerLoadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_model_bytes(&bytes)
     }
 
     /// Encodes plain text as SentencePiece does (`encode(text)`, no BOS/EOS);

@@ -2,28 +2,29 @@
 //! per test binary (concurrent fetches are safe: the cache is renamed in whole).
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use perfwarden::chat::MistralTokenizer;
-use perfwarden::chat::acquire::ModelSearch;
+use perfwarden::chat::acquire::{LocatedModel, ModelSearch};
 
-/// The verified model file, located (or fetched) as the CLI would.
-pub fn model_path() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
+/// The verified model, located (or fetched) as the CLI would.
+fn located() -> &'static LocatedModel {
+    static LOCATED: OnceLock<LocatedModel> = OnceLock::new();
+    LOCATED.get_or_init(|| {
         ModelSearch::from_env(std::env::var_os("PERFWARDEN_TOKENIZER").map(Into::into))
             .locate(&mut |note| eprintln!("{note}"))
             .expect("the tokenizer model must be available or fetchable")
-            .path
     })
+}
+
+pub fn model_path() -> &'static Path {
+    &located().path
 }
 
 pub fn tokenizer() -> &'static MistralTokenizer {
     static TOKENIZER: OnceLock<MistralTokenizer> = OnceLock::new();
-    TOKENIZER.get_or_init(|| {
-        MistralTokenizer::from_file(model_path()).expect("the tokenizer model loads")
-    })
+    TOKENIZER.get_or_init(|| located().load().expect("the tokenizer model loads"))
 }
 
 /// One case of `harness/corpus/conformance.jsonl`.
