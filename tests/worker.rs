@@ -291,3 +291,26 @@ fn outside_a_runtime_it_is_a_clear_error() {
         other => panic!("expected an immediate error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_inline_decision_counts_every_byte_the_template_may_process() {
+    // 3 MB of empty arrays and 1 MB of long integers in tool arguments hold
+    // almost no text, but all of it is written out and tokenized.
+    let arrays = format!("[{}[]]", "[], ".repeat(750_000));
+    let integers = format!("[{}1]", format!("{}, ", "9".repeat(4000)).repeat(250));
+    for arguments in [arrays, integers] {
+        let text = format!(
+            r#"{{"messages":[{{"role":"user","content":"q"}},{{"role":"assistant","tool_calls":[{{"id":"abcDEF123","function":{{"name":"f","arguments":{{"a":{arguments}}}}}}}]}},{{"role":"tool","tool_call_id":"abcDEF123","content":"r"}}]}}"#
+        );
+        let request = ChatRequest::from_json(&text).unwrap();
+        assert!(
+            request.work_bytes() >= arguments.len(),
+            "{} estimated for {} bytes of arguments",
+            request.work_bytes(),
+            arguments.len()
+        );
+        assert_eq!(Placement::for_request(&request), Placement::Worker);
+    }
+    let small = ChatRequest::single_user_message("Hello ".repeat(50));
+    assert_eq!(Placement::for_request(&small), Placement::InlineWhenIdle);
+}

@@ -96,4 +96,8 @@ pub enum ChatTemplateError {
     NoRuntime,
     #[error("the tokenization worker is unavailable: {0}")]
     WorkerUnavailable(String),
+    #[error(
+        "async_apply_mistral_chat_template was called from inside a tokenization job (for example from a Borrow implementation), where it would wait for itself forever; call apply_mistral_chat_template there instead"
+    )]
+    CalledFromJob,
 }

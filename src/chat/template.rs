@@ -18,7 +18,7 @@ use super::tokenizer::MistralTokenizer;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatRequest {
     document: PyValue,
-    text_bytes: usize,
+    work_bytes: usize,
     /// Stands for each lone surrogate in the document's strings (see
     /// [`pyjson::Loaded`]): text holding it cannot reach the tokenizer.
     lone_surrogate: Option<char>,
@@ -42,37 +42,46 @@ impl ChatRequest {
     /// apart here (dropping, cloning or comparing it would recurse) and
     /// refused when the template is applied.
     pub fn from_value(document: PyValue) -> Self {
-        let mut text_bytes = 0;
+        // The work estimate is about the length of the document written as
+        // JSON: strings, numbers, brackets and separators all reach the
+        // tokenizer when they sit in tool schemas, arguments or results.
+        let mut work_bytes = 0;
         let mut too_deep = false;
         let mut pending = vec![(&document, 0)];
         while let Some((value, depth)) = pending.pop() {
             match value {
-                PyValue::Str(s) => text_bytes += s.len(),
+                PyValue::Str(s) => work_bytes += s.len() + 2,
+                PyValue::Int(digits) => work_bytes += digits.len(),
+                PyValue::Float(_) => work_bytes += 24,
+                PyValue::Null | PyValue::Bool(_) => work_bytes += 5,
                 PyValue::List(_) | PyValue::Dict(_) if depth == pyjson::MAX_DEPTH => {
                     too_deep = true;
                     break;
                 }
-                PyValue::List(items) => pending.extend(items.iter().map(|v| (v, depth + 1))),
+                PyValue::List(items) => {
+                    work_bytes += 2 + 2 * items.len();
+                    pending.extend(items.iter().map(|v| (v, depth + 1)));
+                }
                 PyValue::Dict(entries) => {
+                    work_bytes += 2;
                     for (key, value) in entries {
-                        text_bytes += key.len();
+                        work_bytes += key.len() + 6;
                         pending.push((value, depth + 1));
                     }
                 }
-                _ => text_bytes += 8,
             }
         }
         if too_deep {
             dismantle(document);
             return Self {
                 document: PyValue::Null,
-                text_bytes: 0,
+                work_bytes: 0,
                 lone_surrogate: None,
                 too_deep,
             };
         }
         Self {
-            text_bytes,
+            work_bytes,
             document,
             lone_surrogate: None,
             too_deep,
@@ -94,10 +103,13 @@ impl ChatRequest {
         &self.document
     }
 
-    /// Bytes of text in the request (keys and strings), a cheap estimate of
-    /// the work it takes to tokenize; computed once, when the request is built.
-    pub fn text_bytes(&self) -> usize {
-        self.text_bytes
+    /// About how many bytes of text the template may process for this
+    /// request: the document's length as JSON, so megabytes of `[]` or of
+    /// digits count as what they are. Computed once, when the request is
+    /// built; the async wrapper decides from it whether a request is small
+    /// enough to run on the caller's event loop.
+    pub fn work_bytes(&self) -> usize {
+        self.work_bytes
     }
 }
 

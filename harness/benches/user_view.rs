@@ -1,0 +1,290 @@
+//! The async wrapper as a user's server runs it: a plain tokio runtime
+//! (current-thread and multi-thread), no CPU pinning, no stack shifting.
+//! Prints, per payload, what the wrapper costs over the sync call in wall
+//! clock and in process CPU time (all threads), the longest an event-loop
+//! ticker waited while requests ran, and the throughput of concurrent
+//! callers against one thread calling the sync function back to back.
+//!
+//! `cargo bench --bench user_view [-- --quick]`. The caller's spin budget is
+//! the knob between wall clock and CPU: `PERFWARDEN_CALLER_SPIN_US`
+//! (`docs/async-wrapper.md` has the curve).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use perfwarden::chat::{
+    ChatRequest, MistralTokenizer, apply_mistral_chat_template, async_apply_mistral_chat_template,
+};
+
+/// CPU time of the whole process, every thread.
+fn process_cpu() -> Duration {
+    let mut spec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a pointer to a live timespec.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut spec) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    Duration::new(spec.tv_sec as u64, spec.tv_nsec as u32)
+}
+
+#[derive(Clone, Copy)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Runs `calls` requests and returns the wall and process CPU time they took.
+fn measure(calls: usize, mut run: impl FnMut(usize)) -> Cost {
+    let (wall, cpu) = (Instant::now(), process_cpu());
+    run(calls);
+    Cost {
+        wall: wall.elapsed(),
+        cpu: process_cpu() - cpu,
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn quartiles(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.25), at(0.75))
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:+.1}%", (ratio - 1.0) * 100.0)
+}
+
+/// Alternating batches of sync and async calls on `runtime`: the median and
+/// quartiles of the per-pair ratios, for wall clock and for CPU time.
+fn overhead(
+    runtime: &tokio::runtime::Runtime,
+    tokenizer: &'static MistralTokenizer,
+    request: &Arc<ChatRequest>,
+    pairs: usize,
+    batch: Duration,
+) -> String {
+    let sync = |calls: usize| {
+        let request = request.clone();
+        runtime.block_on(async move {
+            for _ in 0..calls {
+                std::hint::black_box(apply_mistral_chat_template(tokenizer, &request).unwrap());
+            }
+        })
+    };
+    let asynchronous = |calls: usize| {
+        let request = request.clone();
+        runtime.block_on(async move {
+            for _ in 0..calls {
+                std::hint::black_box(
+                    async_apply_mistral_chat_template(tokenizer, request.clone())
+                        .await
+                        .unwrap(),
+                );
+            }
+        })
+    };
+    // Warm both, then size batches on the sync call.
+    let probe = measure(3, sync);
+    measure(3, asynchronous);
+    let calls = ((batch.as_secs_f64() / (probe.wall.as_secs_f64() / 3.0)) as usize).max(1);
+    let (mut wall, mut cpu, mut busy) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in 0..pairs {
+        let (s, a) = if pair % 2 == 0 {
+            let s = measure(calls, sync);
+            (s, measure(calls, asynchronous))
+        } else {
+            let a = measure(calls, asynchronous);
+            (measure(calls, sync), a)
+        };
+        wall.push(a.wall.as_secs_f64() / s.wall.as_secs_f64());
+        cpu.push(a.cpu.as_secs_f64() / s.cpu.as_secs_f64());
+        busy.push(a.cpu.as_secs_f64() / a.wall.as_secs_f64());
+    }
+    let (wall_q1, wall_q3) = quartiles(&mut wall);
+    let (cpu_q1, cpu_q3) = quartiles(&mut cpu);
+    format!(
+        "wall {} [{}, {}]  cpu {} [{}, {}]  async keeps {:.2} CPUs busy  ({calls} calls a batch, {pairs} pairs)",
+        percent(median(&mut wall)),
+        percent(wall_q1),
+        percent(wall_q3),
+        percent(median(&mut cpu)),
+        percent(cpu_q1),
+        percent(cpu_q3),
+        median(&mut busy),
+    )
+}
+
+/// The longest a 100 µs ticker on a current-thread runtime was late while
+/// `work` ran on the same runtime.
+fn longest_stall<F>(work: F) -> Duration
+where
+    F: std::future::Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut worst = Duration::ZERO;
+                let mut last = Instant::now();
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_micros(100)).await;
+                    let now = Instant::now();
+                    worst = worst.max(now - last);
+                    last = now;
+                }
+                worst
+            })
+        };
+        tokio::task::yield_now().await;
+        work.await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        ticker.await.unwrap()
+    })
+}
+
+/// Requests per second of `callers` concurrent callers on a multi-thread
+/// runtime, against one thread calling the sync function back to back, and
+/// the callers' p99 latency.
+fn throughput(
+    tokenizer: &'static MistralTokenizer,
+    request: &Arc<ChatRequest>,
+    callers: usize,
+    span: Duration,
+) -> String {
+    let started = Instant::now();
+    let mut dedicated = 0u64;
+    while started.elapsed() < span {
+        std::hint::black_box(apply_mistral_chat_template(tokenizer, request).unwrap());
+        dedicated += 1;
+    }
+    let dedicated_rate = dedicated as f64 / started.elapsed().as_secs_f64();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (count, mut latencies) = runtime.block_on(async {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let request = request.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    while started.elapsed() < span {
+                        let call = Instant::now();
+                        async_apply_mistral_chat_template(tokenizer, request.clone())
+                            .await
+                            .unwrap();
+                        latencies.push(call.elapsed().as_secs_f64());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        (all.len(), all)
+    });
+    let rate = count as f64 / span.as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let p99 = latencies[(latencies.len() - 1) * 99 / 100];
+    format!(
+        "{callers} callers {rate:.0}/s against one sync thread {dedicated_rate:.0}/s: {:.1}% (p99 latency {:.2} ms)",
+        rate / dedicated_rate * 100.0,
+        p99 * 1e3
+    )
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let tokenizer: &'static MistralTokenizer = Box::leak(Box::new(
+        perfwarden::chat::load_tokenizer(None, &mut |note| eprintln!("{note}"))
+            .expect("the tokenizer model"),
+    ));
+    let payloads = [
+        ("small", "Hello ".repeat(50)),
+        ("medium", "Test content ".repeat(5000)),
+        ("large", "Large test content ".repeat(20000)),
+    ];
+    let (pairs, batch) = if quick {
+        (6, Duration::from_millis(10))
+    } else {
+        (30, Duration::from_millis(20))
+    };
+    println!(
+        "caller spin: {} µs (PERFWARDEN_CALLER_SPIN_US)",
+        std::env::var("PERFWARDEN_CALLER_SPIN_US")
+            .unwrap_or_else(|_| format!("{}", perfwarden::chat::worker::CALLER_SPIN.as_micros()))
+    );
+    for (flavor, runtime) in [
+        (
+            "current-thread",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        ),
+        (
+            "multi-thread",
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        ),
+    ] {
+        for (name, content) in &payloads {
+            let request = Arc::new(ChatRequest::single_user_message(content.clone()));
+            println!(
+                "{flavor:14} {name:6} {}",
+                overhead(&runtime, tokenizer, &request, pairs, batch)
+            );
+        }
+    }
+    let large = Arc::new(ChatRequest::single_user_message(payloads[2].1.clone()));
+    let stall = longest_stall({
+        let large = large.clone();
+        async move {
+            for _ in 0..20 {
+                async_apply_mistral_chat_template(tokenizer, large.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let sync_stall = longest_stall({
+        let large = large.clone();
+        async move {
+            for _ in 0..20 {
+                apply_mistral_chat_template(tokenizer, &large).unwrap();
+            }
+        }
+    });
+    println!(
+        "event loop, 20 large requests: longest ticker delay async {:.3} ms, sync {:.3} ms (reference)",
+        stall.as_secs_f64() * 1e3,
+        sync_stall.as_secs_f64() * 1e3
+    );
+    let medium = Arc::new(ChatRequest::single_user_message(payloads[1].1.clone()));
+    let span = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(2)
+    };
+    println!("load, medium: {}", throughput(tokenizer, &medium, 8, span));
+}
