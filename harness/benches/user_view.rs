@@ -211,6 +211,59 @@ fn throughput(
     )
 }
 
+/// CPU time per request when requests come one at a time, `gap` apart (a
+/// server that is mostly idle): sync, async and `tokio::task::spawn_blocking`.
+fn sporadic(
+    tokenizer: &'static MistralTokenizer,
+    request: &Arc<ChatRequest>,
+    requests: usize,
+    gap: Duration,
+) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let per_request = |mode: u8| {
+        let request = request.clone();
+        let cost = measure(requests, |n| {
+            runtime.block_on(async {
+                for _ in 0..n {
+                    match mode {
+                        0 => {
+                            apply_mistral_chat_template(tokenizer, &request).unwrap();
+                        }
+                        1 => {
+                            async_apply_mistral_chat_template(tokenizer, request.clone())
+                                .await
+                                .unwrap();
+                        }
+                        _ => {
+                            let request = request.clone();
+                            tokio::task::spawn_blocking(move || {
+                                apply_mistral_chat_template(tokenizer, &request).unwrap()
+                            })
+                            .await
+                            .unwrap();
+                        }
+                    }
+                    tokio::time::sleep(gap).await;
+                }
+            })
+        });
+        cost.cpu.as_secs_f64() / requests as f64
+    };
+    let (sync, asynchronous, blocking) = (per_request(0), per_request(1), per_request(2));
+    format!(
+        "CPU per request, one every {} ms: sync {:.0} µs, async {:.0} µs ({}), spawn_blocking {:.0} µs ({})",
+        gap.as_millis(),
+        sync * 1e6,
+        asynchronous * 1e6,
+        percent(asynchronous / sync),
+        blocking * 1e6,
+        percent(blocking / sync)
+    )
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let tokenizer: &'static MistralTokenizer = Box::leak(Box::new(
@@ -287,4 +340,9 @@ fn main() {
         Duration::from_secs(2)
     };
     println!("load, medium: {}", throughput(tokenizer, &medium, 8, span));
+    let requests = if quick { 30 } else { 200 };
+    println!(
+        "sporadic, medium: {}",
+        sporadic(tokenizer, &medium, requests, Duration::from_millis(10))
+    );
 }

@@ -18,13 +18,16 @@
 //!   their order.
 //! - **The worker polls briefly after a job** ([`WORKER_SPIN`]) before it
 //!   parks, so a request that follows another starts without a wake-up.
-//! - **The waiting caller polls cooperatively for a bounded time**
-//!   ([`CALLER_SPIN`], `PERFWARDEN_CALLER_SPIN_US`): it checks for the answer
-//!   and re-schedules itself instead of sleeping, so the answer is picked up
-//!   without waking a parked runtime thread, and other tasks on the event
-//!   loop run between its polls. After that it sleeps until woken. This is
-//!   the knob between wall clock and CPU time: `docs/async-wrapper.md` has
-//!   the measured curve and why the default is where it is.
+//! - **The waiting caller wakes shortly before its answer.** It sleeps until
+//!   [`CALLER_SPIN`] before its job is predicted to end (from the worker's
+//!   recent pace per work byte and the jobs queued ahead), woken by an alarm
+//!   thread, then checks for the answer and re-schedules itself instead of
+//!   sleeping, for at most twice that budget: the answer is picked up
+//!   without waking a parked runtime thread, other tasks on the event loop
+//!   run between its polls, and the CPU it spends is bounded by the budget,
+//!   not by the job's length. The budget is the knob between wall clock and
+//!   CPU time (`PERFWARDEN_CALLER_SPIN_US`); `docs/async-wrapper.md` has the
+//!   measured curve and why the default is where it is.
 //! - **Nothing waits forever and nothing is left held.** A job runs inside
 //!   `catch_unwind`, its captured request and tokenizer are dropped there
 //!   too, and the run token and queue depth are given back on every path. A
