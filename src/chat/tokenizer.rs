@@ -174,22 +174,21 @@ impl MistralTokenizer {
     }
 }
 
-/// The first byte of `▁` in UTF-8: with `' '`, the only bytes a space starts with.
-const SPACE_LEAD_BYTE: u8 = {
-    let mut utf8 = [0; 4];
+/// `▁` in UTF-8.
+const SPACE_SYMBOL_UTF8: [u8; 3] = {
+    let mut utf8 = [0; 3];
     SPACE_SYMBOL.encode_utf8(&mut utf8);
-    utf8[0]
+    utf8
 };
+/// With `' '`, the only byte a space starts with.
+const SPACE_LEAD_BYTE: u8 = SPACE_SYMBOL_UTF8[0];
 
 /// The length of the space at `at` (`' '`, or `▁` already in the text), if
 /// one starts there.
 fn space_at(bytes: &[u8], at: usize) -> Option<usize> {
-    let rest = bytes.get(at..)?;
-    if rest.first() == Some(&b' ') {
-        Some(1)
-    } else {
-        let mut utf8 = [0; 4];
-        let symbol = SPACE_SYMBOL.encode_utf8(&mut utf8).as_bytes();
-        rest.starts_with(symbol).then_some(symbol.len())
+    match bytes.get(at..at + SPACE_SYMBOL_UTF8.len()) {
+        _ if bytes.get(at) == Some(&b' ') => Some(1),
+        Some(rest) if rest == SPACE_SYMBOL_UTF8 => Some(SPACE_SYMBOL_UTF8.len()),
+        _ => None,
     }
 }
