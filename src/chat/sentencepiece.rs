@@ -8,9 +8,10 @@
 //! `bpe_model.cc` exactly; the `tokenizers` normalizer and pre-tokenizer around
 //! it reproduce the dummy prefix, whitespace escaping and word splitting.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::FxHashMap;
 use tokenizers::tokenizer::{
@@ -355,19 +356,23 @@ impl PreTokenizer for SentencePieceWords {
 pub struct SentencePieceBpe {
     /// Symbol ids of ASCII characters.
     ascii_ids: [u32; 128],
+    /// The merge of each pair of ASCII characters (`NONE` if none), indexed
+    /// by `left * 128 + right`: most initial pairs, without hashing.
+    ascii_pairs: Box<[u32]>,
     /// Symbol ids of the other characters that are normal pieces; any other
     /// character's id is `CHAR_TAG | char`. Only the model's characters are
     /// ever inserted; the input only looks up, so it cannot lengthen probes.
     char_ids: FxHashMap<char, u32>,
-    /// `(left << 32) | right` → `(rank << 32) | merged`. The keys are the
-    /// model's own ids, fixed at load and never chosen by the input, so a fast
-    /// unkeyed hash cannot be steered into collisions.
-    pairs: FxHashMap<u64, u64>,
+    /// (left, right) → (merged, rank). The keys are the model's own ids,
+    /// fixed at load and never chosen by the input, so a fast unkeyed hash
+    /// cannot be steered into collisions.
+    pairs: PairTable,
     /// Per piece id: the rank of its score among normal pieces.
     ranks: Vec<u32>,
     /// Per piece id: how many initial symbols it covers (its characters for a
-    /// normal piece, one for a user-defined piece).
-    spans: Vec<u32>,
+    /// normal piece, one for a user-defined piece). Read for every symbol, so
+    /// kept small enough to stay in cache.
+    spans: Vec<u16>,
     /// Distinct ranks, for sizing the counting sort.
     rank_count: usize,
     /// Sizes that choose between equivalent agenda strategies; they change
@@ -383,12 +388,74 @@ pub struct SentencePieceBpe {
     byte_ids: [u32; 256],
     unk_id: u32,
     cache: RwLock<HashMap<String, Vec<u32>>>,
+    /// Hashes of recently encoded uncached words, one per slot: a word is
+    /// cached when it is met a second time, so text of novel words does not
+    /// pay for (and fill the cache with) entries that are never used again.
+    seen: Box<[AtomicU64]>,
+    /// Keyed at random, as the input chooses the words.
+    seen_hasher: RandomState,
 }
 
 /// Words longer than this are not cached, so one huge unbroken word cannot
 /// pin memory.
 const CACHE_MAX_WORD_BYTES: usize = 256;
 const CACHE_MAX_ENTRIES: usize = 100_000;
+const SEEN_SLOTS: usize = 4096;
+
+/// The merges, by pair of symbol ids. When every id and rank a merge involves
+/// fits in 16 bits (the Mistral model: 32,768 pieces, no character inside a
+/// piece that is not a piece itself) an entry is 8 bytes, half the size, so
+/// more of the table stays in cache.
+enum PairTable {
+    /// `left << 16 | right` → `rank << 16 | merged`.
+    Compact(FxHashMap<u32, u32>),
+    /// `left << 32 | right` → `rank << 32 | merged`.
+    Wide(FxHashMap<u64, u64>),
+}
+
+impl PairTable {
+    /// From (left, right, merged, rank). Distinct ids spell distinct strings,
+    /// so a key has one merge.
+    fn new(merges: Vec<(u32, u32, u32, u32)>) -> Self {
+        let small = |id: u32| id <= u32::from(u16::MAX);
+        if merges.iter().all(|&(left, right, merged, rank)| {
+            small(left) && small(right) && small(merged) && small(rank)
+        }) {
+            Self::Compact(
+                merges
+                    .into_iter()
+                    .map(|(left, right, merged, rank)| (left << 16 | right, rank << 16 | merged))
+                    .collect(),
+            )
+        } else {
+            let wide = |high: u32, low: u32| u64::from(high) << 32 | u64::from(low);
+            Self::Wide(
+                merges
+                    .into_iter()
+                    .map(|(left, right, merged, rank)| (wide(left, right), wide(rank, merged)))
+                    .collect(),
+            )
+        }
+    }
+
+    /// The piece `left` and `right` merge into, with its rank.
+    #[inline]
+    fn get(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        match self {
+            Self::Compact(map) => {
+                // Larger ids (tagged characters) are in no compact key.
+                if (left | right) > u32::from(u16::MAX) {
+                    return None;
+                }
+                map.get(&(left << 16 | right))
+                    .map(|value| (value & 0xFFFF, value >> 16))
+            }
+            Self::Wide(map) => map
+                .get(&(u64::from(left) << 32 | u64::from(right)))
+                .map(|value| (*value as u32, (value >> 32) as u32)),
+        }
+    }
+}
 
 /// A symbol of `encode_uncached`: its id (`NONE` once merged into the
 /// symbol on its left) and the piece that the pair it starts would merge
@@ -505,7 +572,7 @@ impl SentencePieceBpe {
         scores.dedup();
         let rank_of = |score: f32| scores.partition_point(|s| *s > score) as u32;
         let mut ranks = vec![NONE; proto.pieces.len()];
-        let mut spans = vec![1u32; proto.pieces.len()];
+        let mut spans = vec![1u16; proto.pieces.len()];
         let mut ascii_ids = [0u32; 128];
         for (byte, id) in ascii_ids.iter_mut().enumerate() {
             *id = CHAR_TAG | byte as u32;
@@ -513,7 +580,10 @@ impl SentencePieceBpe {
         let mut char_ids = FxHashMap::default();
         for (&text, &id) in &normal {
             ranks[id as usize] = rank_of(proto.pieces[id as usize].score);
-            spans[id as usize] = text.chars().count() as u32;
+            spans[id as usize] = match u16::try_from(text.chars().count()) {
+                Ok(span) => span,
+                Err(_) => return unsupported(format!("piece {id} is too long")),
+            };
             let mut chars = text.chars();
             if let (Some(ch), None) = (chars.next(), chars.next()) {
                 match u8::try_from(ch) {
@@ -538,7 +608,7 @@ impl SentencePieceBpe {
                 _ => normal.get(half).copied(),
             }
         };
-        let mut pairs = FxHashMap::default();
+        let mut pairs = Vec::new();
         for (&text, &merged) in &normal {
             for (split, _) in text.char_indices().skip(1) {
                 let (Some(left), Some(right)) =
@@ -546,11 +616,17 @@ impl SentencePieceBpe {
                 else {
                     continue;
                 };
-                let value = (u64::from(ranks[merged as usize]) << 32) | u64::from(merged);
-                // Distinct ids spell distinct strings, so a key has one piece.
-                pairs.insert((u64::from(left) << 32) | u64::from(right), value);
+                pairs.push((left, right, merged, ranks[merged as usize]));
             }
         }
+        let pairs = PairTable::new(pairs);
+        let ascii_pairs = (0..128 * 128)
+            .map(|i| {
+                pairs
+                    .get(ascii_ids[i / 128], ascii_ids[i % 128])
+                    .map_or(NONE, |(merged, _)| merged)
+            })
+            .collect();
         let mut user_defined_first_bytes = [false; 256];
         for (text, _) in &user_defined {
             user_defined_first_bytes[text.as_bytes()[0] as usize] = true;
@@ -559,6 +635,7 @@ impl SentencePieceBpe {
         user_defined.sort_by_key(|(text, _)| std::cmp::Reverse(text.len()));
         Ok(Self {
             ascii_ids,
+            ascii_pairs,
             char_ids,
             pairs,
             ranks,
@@ -574,6 +651,8 @@ impl SentencePieceBpe {
             byte_ids,
             unk_id: proto.unk_id,
             cache: RwLock::new(HashMap::new()),
+            seen: (0..SEEN_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            seen_hasher: RandomState::new(),
         })
     }
 
@@ -591,6 +670,7 @@ impl SentencePieceBpe {
         self.encode_uncached(word, out);
         // A contended or full cache is skipped, never waited on.
         if cacheable
+            && self.seen_before(word)
             && let Ok(mut cache) = self.cache.try_write()
             && cache.len() < CACHE_MAX_ENTRIES
         {
@@ -598,12 +678,17 @@ impl SentencePieceBpe {
         }
     }
 
+    /// Whether `word` was the last word noted in its slot; notes it.
+    fn seen_before(&self, word: &str) -> bool {
+        let hash = self.seen_hasher.hash_one(word);
+        let slot = &self.seen[hash as usize % SEEN_SLOTS];
+        slot.swap(hash, Ordering::Relaxed) == hash
+    }
+
     /// The piece `left` and `right` merge into, with its rank.
     #[inline]
     fn pair(&self, left: u32, right: u32) -> Option<(u32, u32)> {
-        self.pairs
-            .get(&((u64::from(left) << 32) | u64::from(right)))
-            .map(|v| (*v as u32, (v >> 32) as u32))
+        self.pairs.get(left, right)
     }
 
     #[inline]
@@ -615,38 +700,46 @@ impl SentencePieceBpe {
         }
     }
 
-    /// The initial symbols of `word`: user-defined pieces (longest match)
-    /// and single characters, as SentencePiece's prefix matcher splits it.
+    /// The initial symbols of `word`, as SentencePiece's prefix matcher
+    /// splits it (user-defined pieces by longest match, else one character
+    /// each), with the merge each adjacent pair would make.
     fn initial_symbols(&self, word: &str) -> Vec<Symbol> {
         let bytes = word.as_bytes();
-        let mut ids = Vec::with_capacity(word.chars().count());
-        let mut push = |id: u32| ids.push(Symbol { id, merge: NONE });
+        let mut symbols: Vec<Symbol> = Vec::with_capacity(word.chars().count());
+        // The last symbol's character when it is ASCII, for `ascii_pairs`.
+        let mut last_ascii = None;
         let mut pos = 0;
         while pos < bytes.len() {
             let byte = bytes[pos];
-            if self.user_defined_first_bytes[byte as usize]
+            let (id, ascii, len) = if self.user_defined_first_bytes[byte as usize]
                 && let Some((text, id)) = self
                     .user_defined
                     .iter()
                     .find(|(text, _)| bytes[pos..].starts_with(text.as_bytes()))
             {
-                push(*id);
-                pos += text.len();
+                (*id, None, text.len())
             } else if byte.is_ascii() {
-                push(self.ascii_ids[byte as usize]);
-                pos += 1;
+                (self.ascii_ids[byte as usize], Some(byte as usize), 1)
             } else {
                 let ch = word[pos..].chars().next().expect("pos is a char boundary");
-                push(
-                    self.char_ids
-                        .get(&ch)
-                        .copied()
-                        .unwrap_or(CHAR_TAG | ch as u32),
-                );
-                pos += ch.len_utf8();
+                let id = self
+                    .char_ids
+                    .get(&ch)
+                    .copied()
+                    .unwrap_or(CHAR_TAG | ch as u32);
+                (id, None, ch.len_utf8())
+            };
+            if let Some(last) = symbols.last_mut() {
+                last.merge = match (last_ascii, ascii) {
+                    (Some(left), Some(right)) => self.ascii_pairs[left * 128 + right],
+                    _ => self.pair(last.id, id).map_or(NONE, |(merged, _)| merged),
+                };
             }
+            symbols.push(Symbol { id, merge: NONE });
+            last_ascii = ascii;
+            pos += len;
         }
-        ids
+        symbols
     }
 
     /// `bpe_model.cc`'s `Encode` on piece ids. A symbol lives at the index of
@@ -661,17 +754,15 @@ impl SentencePieceBpe {
             n < NONE as usize,
             "a word of {n} symbols is beyond 32-bit positions"
         );
-        for i in 1..n {
-            if let Some((merged, _)) = self.pair(symbols[i - 1].id, symbols[i].id) {
-                symbols[i - 1].merge = merged;
-            }
-        }
         let mut agenda = Agenda::new(self, &symbols);
         while let Some((rank, left)) = agenda.pop() {
             // The agenda's order is a walk over the whole word; fetching a
             // coming symbol early hides most of the cache misses of long words.
-            if let Some(coming) = agenda.coming(PREFETCH_DISTANCE) {
-                prefetch(&symbols[coming]);
+            // The merge reads up to the longest piece on either side.
+            for coming in agenda.coming(PREFETCH_DISTANCE) {
+                for at in [coming.saturating_sub(8), coming, (coming + 8).min(n - 1)] {
+                    prefetch(&symbols[at]);
+                }
             }
             let left = left as usize;
             let merged = symbols[left].merge;
@@ -777,10 +868,84 @@ struct Agenda {
     runs: Vec<(u32, u32)>,
     run: usize,
     cursor: usize,
-    heap: BinaryHeap<Reverse<u64>>,
+    heap: MinHeap,
     /// The heap length at which `bound` compacts it, and its floor.
     limit: usize,
     min_limit: usize,
+}
+
+/// A 4-ary min-heap of agenda keys: half the levels of a binary heap, and a
+/// node's children share a cache line, which matters once a long word's heap
+/// outgrows the cache.
+#[derive(Default)]
+struct MinHeap(Vec<u64>);
+
+impl MinHeap {
+    const ARITY: usize = 4;
+
+    fn from_vec(keys: Vec<u64>) -> Self {
+        let mut heap = Self(keys);
+        for i in (0..heap.0.len() / Self::ARITY + 1).rev() {
+            heap.sift_down(i);
+        }
+        heap
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn peek(&self) -> Option<u64> {
+        self.0.first().copied()
+    }
+
+    fn push(&mut self, key: u64) {
+        let keys = &mut self.0;
+        let mut i = keys.len();
+        keys.push(key);
+        while i > 0 {
+            let parent = (i - 1) / Self::ARITY;
+            if keys[parent] <= key {
+                break;
+            }
+            keys[i] = keys[parent];
+            i = parent;
+        }
+        keys[i] = key;
+    }
+
+    fn pop(&mut self) -> Option<u64> {
+        let last = self.0.pop()?;
+        let Some(top) = self.0.first_mut() else {
+            return Some(last);
+        };
+        let top = std::mem::replace(top, last);
+        self.sift_down(0);
+        Some(top)
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let keys = &mut self.0;
+        let Some(&key) = keys.get(i) else {
+            return;
+        };
+        loop {
+            let first = i * Self::ARITY + 1;
+            let Some(children) = keys.get(first..keys.len().min(first + Self::ARITY)) else {
+                break;
+            };
+            let Some((offset, &child)) = children.iter().enumerate().min_by_key(|(_, k)| **k)
+            else {
+                break;
+            };
+            if child >= key {
+                break;
+            }
+            keys[i] = child;
+            i = first + offset;
+        }
+        keys[i] = key;
+    }
 }
 
 /// Below this the heap is never compacted: it is small and compaction would
@@ -802,9 +967,11 @@ impl Agenda {
             .filter(|(_, m)| *m != NONE);
         let pairs = queued.clone().count();
         if pairs < model.counting_sort_min_pairs {
-            let heap: BinaryHeap<_> = queued
-                .map(|(i, m)| Reverse(agenda_key(ranks[m as usize], i)))
-                .collect();
+            let heap = MinHeap::from_vec(
+                queued
+                    .map(|(i, m)| agenda_key(ranks[m as usize], i))
+                    .collect(),
+            );
             return Self {
                 sorted: Vec::new(),
                 runs: Vec::new(),
@@ -845,22 +1012,31 @@ impl Agenda {
             runs,
             run: 0,
             cursor: 0,
-            heap: BinaryHeap::new(),
+            heap: MinHeap::default(),
             min_limit: model.heap_min_limit,
             limit: model.heap_min_limit,
         }
     }
 
-    /// The position of the entry `distance` places ahead in the sorted
-    /// pairs, if any (heap entries are not predicted).
-    fn coming(&self, distance: usize) -> Option<usize> {
-        self.sorted
-            .get(self.cursor + distance)
-            .map(|position| *position as usize)
+    /// Positions likely to be popped soon: the sorted entry `distance`
+    /// places ahead, and the heap's top and its children (the next smallest
+    /// heap key is among them).
+    fn coming(&self, distance: usize) -> impl Iterator<Item = usize> + '_ {
+        let sorted = self.sorted.get(self.cursor + distance).copied();
+        let heap = self
+            .heap
+            .0
+            .iter()
+            .take(1 + MinHeap::ARITY)
+            .map(|key| *key as u32);
+        sorted
+            .into_iter()
+            .chain(heap)
+            .map(|position| position as usize)
     }
 
     fn push(&mut self, rank: u32, position: usize) {
-        self.heap.push(Reverse(agenda_key(rank, position)));
+        self.heap.push(agenda_key(rank, position));
     }
 
     /// The smallest (rank, position) queued, removed.
@@ -876,7 +1052,7 @@ impl Agenda {
             .runs
             .get(self.run)
             .map(|(rank, _)| agenda_key(*rank, self.sorted[self.cursor] as usize));
-        let from_heap = self.heap.peek().map(|Reverse(key)| *key);
+        let from_heap = self.heap.peek();
         let key = match (from_sorted, from_heap) {
             (Some(sorted), Some(heap)) if heap < sorted => {
                 self.heap.pop();
@@ -903,9 +1079,9 @@ impl Agenda {
         if self.heap.len() < self.limit {
             return;
         }
-        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        let mut entries = std::mem::take(&mut self.heap).0;
         // Merged ids are pieces, so CHAR_TAG is free to mark a pair as kept.
-        entries.retain(|Reverse(key)| {
+        entries.retain(|key| {
             let position = *key as u32 as usize;
             let merged = symbols[position].merge;
             let keep = merged & CHAR_TAG == 0 && u64::from(ranks[merged as usize]) == key >> 32;
@@ -914,10 +1090,10 @@ impl Agenda {
             }
             keep
         });
-        for Reverse(key) in &entries {
+        for key in &entries {
             symbols[*key as u32 as usize].merge &= !CHAR_TAG;
         }
-        self.heap = BinaryHeap::from(entries);
+        self.heap = MinHeap::from_vec(entries);
         self.limit = self.min_limit.max(2 * self.heap.len());
     }
 }
@@ -978,6 +1154,7 @@ impl Model for SentencePieceBpe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BinaryHeap;
 
     fn words(text: &str) -> Vec<&str> {
         word_ranges(text).map(|(s, e)| &text[s..e]).collect()
@@ -1352,6 +1529,8 @@ mod tests {
             model.pair(CHAR_TAG | 'x' as u32, id("a")),
             Some((id("xa"), model.ranks[id("xa") as usize]))
         );
+        // Tagged characters in keys need the wide table.
+        assert!(matches!(model.pairs, PairTable::Wide(_)));
         // A frozen user-defined character never merges.
         assert_eq!(model.pair(id("a"), id("§")), None);
         // Equal scores share a rank.
@@ -1407,6 +1586,7 @@ mod tests {
         let proto = mistral_model();
         let reference = Reference::new(&proto);
         let models = variants(&proto);
+        assert!(matches!(models[0].pairs, PairTable::Compact(_)));
         let normal: Vec<&str> = proto
             .pieces
             .iter()
