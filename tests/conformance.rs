@@ -80,3 +80,32 @@ fn control_tokens_never_come_from_text() {
     assert!(!ids.is_empty());
     assert!(ids.iter().all(|id| !controls.contains(id)), "{ids:?}");
 }
+
+#[test]
+fn direct_encoding_splits_words_as_the_pipeline_does() {
+    let tokenizer = common::tokenizer();
+    let long_word = "x".repeat(5000);
+    let spaces = " ".repeat(5000);
+    let texts = [
+        " ",
+        "  ",
+        "a",
+        " a",
+        "a ",
+        "a  b",
+        "▁",
+        "▁ ▁x",
+        "x▁▁y ",
+        " \n \t ",
+        "  [REFERENCE_DOC_3]  x",
+        "héllo wörld ▁ 日本 😀 ",
+        long_word.as_str(),
+        spaces.as_str(),
+    ];
+    for text in texts {
+        let mut direct = Vec::new();
+        tokenizer.encode(text, &mut direct);
+        let piped = tokenizer.encode_with_pipeline(text).unwrap();
+        assert_eq!(direct, piped, "{text:?}");
+    }
+}

@@ -9,8 +9,11 @@
 //! it reproduce the dummy prefix, whitespace escaping and word splitting.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustc_hash::FxHashMap;
 use tokenizers::tokenizer::{
     Model, NormalizedString, PreTokenizedString, PreTokenizer, Result as TkResult, Token,
 };
@@ -328,50 +331,214 @@ impl PreTokenizer for SentencePieceWords {
 }
 
 /// SentencePiece's BPE encoder (`bpe_model.cc`) as a `tokenizers` model.
+///
+/// `bpe_model.cc` repeatedly merges the adjacent pair of symbols whose
+/// concatenation is a piece with the highest score, leftmost first on ties.
+/// This runs the same rule on piece ids instead of strings:
+///
+/// - A symbol is named by a *symbol id*: the id of its piece, or
+///   `CHAR_TAG | char` for a single character that is not a piece (such a
+///   character is emitted as bytes unless it merges). Ids and strings are in
+///   one-to-one correspondence because piece strings are unique (checked at
+///   load, as SentencePiece does).
+/// - `pairs` maps two symbol ids to the piece their concatenation spells, for
+///   every split of every normal piece into two halves that can be symbols:
+///   a single character (a piece or not) or a normal piece. No other symbol
+///   can arise: initial symbols are single characters or user-defined pieces,
+///   and merged symbols are pieces. User-defined pieces are frozen, so their
+///   ids are never keys, and no merge can spell one: where the text starts
+///   with a user-defined piece the initial split already took it (longest
+///   match) as one frozen symbol. Hence `pairs` answers "is this
+///   concatenation a mergeable piece" exactly as SentencePiece's string
+///   lookup does, for every pair the algorithm can meet.
+/// - Scores become ranks (0 = highest score; equal scores share a rank), so
+///   the agenda's order is the order of (rank, position).
 pub struct SentencePieceBpe {
-    /// Normal, user-defined and unused pieces: the ones merges may produce.
-    mergeable: HashMap<String, (u32, f32)>,
-    user_defined: Vec<String>,
+    /// Symbol ids of ASCII characters.
+    ascii_ids: [u32; 128],
+    /// The merge of each pair of ASCII characters (`NONE` if none), indexed
+    /// by `left * 128 + right`: most initial pairs, without hashing.
+    ascii_pairs: Box<[u32]>,
+    /// Symbol ids of the other characters that are normal pieces; any other
+    /// character's id is `CHAR_TAG | char`. Only the model's characters are
+    /// ever inserted; the input only looks up, so it cannot lengthen probes.
+    char_ids: FxHashMap<char, u32>,
+    /// (left, right) → (merged, rank). The keys are the model's own ids,
+    /// fixed at load and never chosen by the input, so a fast unkeyed hash
+    /// cannot be steered into collisions.
+    pairs: PairTable,
+    /// Per piece id: the rank of its score among normal pieces.
+    ranks: Vec<u32>,
+    /// Per piece id: how many initial symbols it covers (its characters for a
+    /// normal piece, one for a user-defined piece). Read for every symbol, so
+    /// kept small enough to stay in cache.
+    spans: Vec<u16>,
+    /// Distinct ranks, for sizing the counting sort.
+    rank_count: usize,
+    /// Sizes that choose between equivalent agenda strategies; they change
+    /// the speed, never the result (tests lower them to run every path).
+    counting_sort_min_pairs: usize,
+    heap_min_limit: usize,
+    /// User-defined pieces with their ids, longest first, and a mark on the
+    /// bytes they can start with so most positions skip the prefix match.
+    user_defined: Vec<(String, u32)>,
+    user_defined_first_bytes: [bool; 256],
     vocab: Vec<Piece>,
     vocab_index: HashMap<String, u32>,
     byte_ids: [u32; 256],
     unk_id: u32,
     cache: RwLock<HashMap<String, Vec<u32>>>,
+    /// Hashes of recently encoded uncached words, one per slot: a word is
+    /// cached when it is met a second time, so text of novel words does not
+    /// pay for (and fill the cache with) entries that are never used again.
+    seen: Box<[AtomicU64]>,
+    /// Keyed at random, as the input chooses the words.
+    seen_hasher: RandomState,
 }
 
 /// Words longer than this are not cached, so one huge unbroken word cannot
 /// pin memory.
 const CACHE_MAX_WORD_BYTES: usize = 256;
 const CACHE_MAX_ENTRIES: usize = 100_000;
+const SEEN_SLOTS: usize = 4096;
+
+/// The merges, by pair of symbol ids. When every id and rank a merge involves
+/// fits in 16 bits (the Mistral model: 32,768 pieces, no character inside a
+/// piece that is not a piece itself) an entry is 8 bytes, half the size, so
+/// more of the table stays in cache.
+enum PairTable {
+    /// `left << 16 | right` → `rank << 16 | merged`.
+    Compact(FxHashMap<u32, u32>),
+    /// `left << 32 | right` → `rank << 32 | merged`.
+    Wide(FxHashMap<u64, u64>),
+}
+
+impl PairTable {
+    /// From (left, right, merged, rank). Distinct ids spell distinct strings,
+    /// so a key has one merge.
+    fn new(merges: Vec<(u32, u32, u32, u32)>) -> Self {
+        let small = |id: u32| id <= u32::from(u16::MAX);
+        if merges.iter().all(|&(left, right, merged, rank)| {
+            small(left) && small(right) && small(merged) && small(rank)
+        }) {
+            Self::Compact(
+                merges
+                    .into_iter()
+                    .map(|(left, right, merged, rank)| (left << 16 | right, rank << 16 | merged))
+                    .collect(),
+            )
+        } else {
+            let wide = |high: u32, low: u32| u64::from(high) << 32 | u64::from(low);
+            Self::Wide(
+                merges
+                    .into_iter()
+                    .map(|(left, right, merged, rank)| (wide(left, right), wide(rank, merged)))
+                    .collect(),
+            )
+        }
+    }
+
+    /// The piece `left` and `right` merge into, with its rank.
+    #[inline]
+    fn get(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        match self {
+            Self::Compact(map) => {
+                // Larger ids (tagged characters) are in no compact key.
+                if (left | right) > u32::from(u16::MAX) {
+                    return None;
+                }
+                map.get(&(left << 16 | right))
+                    .map(|value| (value & 0xFFFF, value >> 16))
+            }
+            Self::Wide(map) => map
+                .get(&(u64::from(left) << 32 | u64::from(right)))
+                .map(|value| (*value as u32, (value >> 32) as u32)),
+        }
+    }
+}
+
+/// A symbol of `encode_uncached`: its id (`NONE` once merged into the
+/// symbol on its left) and the piece that the pair it starts would merge
+/// into (`NONE` if none). One struct, so a symbol costs one cache miss.
+#[derive(Clone, Copy)]
+struct Symbol {
+    id: u32,
+    merge: u32,
+}
+
+/// How many sorted agenda entries ahead `encode_uncached` prefetches.
+const PREFETCH_DISTANCE: usize = 16;
+
+/// Asks the CPU to start loading `item` into the cache.
+#[inline]
+fn prefetch<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address, and SSE is part
+    // of every x86_64 CPU.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (item as *const T).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
+}
+
+/// Marks a symbol id that is a character (in the low bits), not a piece.
+const CHAR_TAG: u32 = 1 << 31;
+/// The id of a symbol merged into the one on its left; also "no pair".
+const NONE: u32 = u32::MAX;
 
 impl SentencePieceBpe {
     pub fn new(proto: &ModelProto) -> Result<Self, TokenizerLoadError> {
         proto.check_supported()?;
-        let mut mergeable = HashMap::new();
-        let mut user_defined = Vec::new();
+        let malformed = |what: String| Err(TokenizerLoadError::Malformed(what));
+        let unsupported = |what: String| Err(TokenizerLoadError::Unsupported(what));
+        if proto.pieces.len() >= CHAR_TAG as usize {
+            return unsupported(format!("{} pieces", proto.pieces.len()));
+        }
         let mut vocab_index = HashMap::new();
+        let mut normal: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut user_defined = Vec::new();
         let mut byte_ids = [u32::MAX; 256];
+        let mut scores = Vec::new();
         for (id, piece) in proto.pieces.iter().enumerate() {
             let id = id as u32;
-            vocab_index.entry(piece.text.clone()).or_insert(id);
+            if vocab_index.insert(piece.text.clone(), id).is_some() {
+                // SentencePiece refuses such a model ("is already defined").
+                return malformed(format!("piece '{}' is defined twice", piece.text));
+            }
+            if piece.text.is_empty() {
+                return malformed(format!("piece {id} is empty"));
+            }
+            let single_char = piece.text.chars().nth(1).is_none();
             match piece.kind {
-                PieceType::Normal | PieceType::UserDefined | PieceType::Unused => {
-                    mergeable.insert(piece.text.clone(), (id, piece.score));
-                    if piece.kind == PieceType::UserDefined {
-                        user_defined.push(piece.text.clone());
-                    }
+                PieceType::Normal | PieceType::UserDefined => {
                     // Word-by-word encoding is exact only if no piece joins a
                     // non-space character to a following space.
                     let mut prev_is_word_char = false;
                     for ch in piece.text.chars() {
                         if ch == SPACE_SYMBOL && prev_is_word_char {
-                            return Err(TokenizerLoadError::Unsupported(format!(
+                            return unsupported(format!(
                                 "piece {id} ('{}') spans a word boundary",
                                 piece.text
-                            )));
+                            ));
                         }
                         prev_is_word_char = ch != SPACE_SYMBOL;
                     }
+                    if piece.kind == PieceType::UserDefined {
+                        user_defined.push((piece.text.clone(), id));
+                    } else if piece.score.is_nan() {
+                        return malformed(format!("piece {id} has no numeric score"));
+                    } else {
+                        normal.insert(&piece.text, id);
+                        scores.push(piece.score);
+                    }
+                }
+                PieceType::Unused => {
+                    // bpe_model.cc merges into unused pieces, then splits them
+                    // again by the merge that made them; not reproduced here.
+                    return unsupported(format!("unused piece {id} ('{}')", piece.text));
                 }
                 PieceType::Byte => {
                     let byte = parse_byte_piece(&piece.text).ok_or_else(|| {
@@ -382,24 +549,110 @@ impl SentencePieceBpe {
                     })?;
                     byte_ids[byte as usize] = id;
                 }
+                PieceType::Unknown | PieceType::Control if single_char => {
+                    // SentencePiece would emit this id for the bare character;
+                    // here a character is a normal piece or bytes.
+                    return unsupported(format!(
+                        "reserved piece {id} is the single character '{}'",
+                        piece.text
+                    ));
+                }
                 PieceType::Unknown | PieceType::Control => {}
             }
         }
         if let Some(missing) = byte_ids.iter().position(|id| *id == u32::MAX) {
-            return Err(TokenizerLoadError::Malformed(format!(
+            return malformed(format!(
                 "byte fallback is on but there is no piece for byte 0x{missing:02X}"
-            )));
+            ));
+        }
+
+        // Equal scores share a rank: ties go to the leftmost pair, as in
+        // `bpe_model.cc`, which compares scores with `<`.
+        scores.sort_by(|a, b| b.partial_cmp(a).expect("no NaN scores"));
+        scores.dedup();
+        let rank_of = |score: f32| scores.partition_point(|s| *s > score) as u32;
+        let mut ranks = vec![NONE; proto.pieces.len()];
+        let mut spans = vec![1u16; proto.pieces.len()];
+        let mut ascii_ids = [0u32; 128];
+        for (byte, id) in ascii_ids.iter_mut().enumerate() {
+            *id = CHAR_TAG | byte as u32;
+        }
+        let mut char_ids = FxHashMap::default();
+        for (&text, &id) in &normal {
+            ranks[id as usize] = rank_of(proto.pieces[id as usize].score);
+            spans[id as usize] = match u16::try_from(text.chars().count()) {
+                Ok(span) => span,
+                Err(_) => return unsupported(format!("piece {id} is too long")),
+            };
+            let mut chars = text.chars();
+            if let (Some(ch), None) = (chars.next(), chars.next()) {
+                match u8::try_from(ch) {
+                    Ok(byte) if byte.is_ascii() => ascii_ids[byte as usize] = id,
+                    _ => {
+                        char_ids.insert(ch, id);
+                    }
+                }
+            }
+        }
+        let symbol_of = |half: &str| -> Option<u32> {
+            let mut chars = half.chars();
+            match (chars.next(), chars.next()) {
+                // A user-defined character is always a frozen symbol.
+                (Some(ch), None) if !user_defined.iter().any(|(u, _)| u == half) => {
+                    Some(match normal.get(half) {
+                        Some(&id) => id,
+                        None => CHAR_TAG | ch as u32,
+                    })
+                }
+                (Some(_), None) => None,
+                _ => normal.get(half).copied(),
+            }
+        };
+        let mut pairs = Vec::new();
+        for (&text, &merged) in &normal {
+            for (split, _) in text.char_indices().skip(1) {
+                let (Some(left), Some(right)) =
+                    (symbol_of(&text[..split]), symbol_of(&text[split..]))
+                else {
+                    continue;
+                };
+                pairs.push((left, right, merged, ranks[merged as usize]));
+            }
+        }
+        let pairs = PairTable::new(pairs);
+        let ascii_pairs = (0..128 * 128)
+            .map(|i| {
+                pairs
+                    .get(ascii_ids[i / 128], ascii_ids[i % 128])
+                    .map_or(NONE, |(merged, _)| merged)
+            })
+            .collect();
+        let mut user_defined_first_bytes = [false; 256];
+        for (text, _) in &user_defined {
+            user_defined_first_bytes[text.as_bytes()[0] as usize] = true;
         }
         // Longest first, so the prefix match below is the longest match.
-        user_defined.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        user_defined.sort_by_key(|(text, _)| std::cmp::Reverse(text.len()));
         Ok(Self {
-            mergeable,
+            ascii_ids,
+            ascii_pairs,
+            char_ids,
+            pairs,
+            ranks,
+            spans,
+            rank_count: scores.len(),
+            // Fewer pairs than ranks: a heap is cheaper than a counting sort.
+            counting_sort_min_pairs: scores.len(),
+            heap_min_limit: HEAP_MIN_LIMIT,
             user_defined,
+            user_defined_first_bytes,
             vocab: proto.pieces.clone(),
             vocab_index,
             byte_ids,
             unk_id: proto.unk_id,
             cache: RwLock::new(HashMap::new()),
+            seen: (0..SEEN_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            seen_hasher: RandomState::new(),
         })
     }
 
@@ -417,6 +670,7 @@ impl SentencePieceBpe {
         self.encode_uncached(word, out);
         // A contended or full cache is skipped, never waited on.
         if cacheable
+            && self.seen_before(word)
             && let Ok(mut cache) = self.cache.try_write()
             && cache.len() < CACHE_MAX_ENTRIES
         {
@@ -424,113 +678,170 @@ impl SentencePieceBpe {
         }
     }
 
-    fn encode_uncached(&self, word: &str, out: &mut Vec<u32>) {
-        #[derive(Clone, Copy)]
-        struct Symbol {
-            prev: Option<usize>,
-            next: Option<usize>,
-            start: usize,
-            len: usize,
-            frozen: bool,
-        }
-        #[derive(PartialEq)]
-        struct Candidate {
-            score: f32,
-            left: usize,
-            right: usize,
-            size: usize,
-        }
-        impl Eq for Candidate {}
-        impl Ord for Candidate {
-            // Highest score first; on a tie, the leftmost pair.
-            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                self.score
-                    .total_cmp(&other.score)
-                    .then_with(|| other.left.cmp(&self.left))
-            }
-        }
-        impl PartialOrd for Candidate {
-            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-                Some(self.cmp(other))
-            }
-        }
+    /// Whether `word` was the last word noted in its slot; notes it.
+    fn seen_before(&self, word: &str) -> bool {
+        let hash = self.seen_hasher.hash_one(word);
+        let slot = &self.seen[hash as usize % SEEN_SLOTS];
+        slot.swap(hash, Ordering::Relaxed) == hash
+    }
 
-        let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
+    /// The piece `left` and `right` merge into, with its rank.
+    #[inline]
+    fn pair(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        self.pairs.get(left, right)
+    }
+
+    #[inline]
+    fn span(&self, symbol: u32) -> usize {
+        if symbol & CHAR_TAG != 0 {
+            1
+        } else {
+            self.spans[symbol as usize] as usize
+        }
+    }
+
+    /// The initial symbols of `word`, as SentencePiece's prefix matcher
+    /// splits it (user-defined pieces by longest match, else one character
+    /// each), with the merge each adjacent pair would make.
+    fn initial_symbols(&self, word: &str) -> Vec<Symbol> {
+        let bytes = word.as_bytes();
+        let mut symbols: Vec<Symbol> = Vec::with_capacity(word.chars().count());
+        // The last symbol's character when it is ASCII, for `ascii_pairs`.
+        let mut last_ascii = None;
         let mut pos = 0;
-        while pos < word.len() {
-            let rest = &word[pos..];
-            let (len, frozen) = match self
-                .user_defined
-                .iter()
-                .find(|u| rest.starts_with(u.as_str()))
+        while pos < bytes.len() {
+            let byte = bytes[pos];
+            let (id, ascii, len) = if self.user_defined_first_bytes[byte as usize]
+                && let Some((text, id)) = self
+                    .user_defined
+                    .iter()
+                    .find(|(text, _)| bytes[pos..].starts_with(text.as_bytes()))
             {
-                Some(u) => (u.len(), true),
-                None => (rest.chars().next().map_or(1, char::len_utf8), false),
+                (*id, None, text.len())
+            } else if byte.is_ascii() {
+                (self.ascii_ids[byte as usize], Some(byte as usize), 1)
+            } else {
+                let ch = word[pos..].chars().next().expect("pos is a char boundary");
+                let id = self
+                    .char_ids
+                    .get(&ch)
+                    .copied()
+                    .unwrap_or(CHAR_TAG | ch as u32);
+                (id, None, ch.len_utf8())
             };
-            let index = symbols.len();
-            symbols.push(Symbol {
-                prev: index.checked_sub(1),
-                next: None,
-                start: pos,
-                len,
-                frozen,
-            });
-            if index > 0 {
-                symbols[index - 1].next = Some(index);
+            if let Some(last) = symbols.last_mut() {
+                last.merge = match (last_ascii, ascii) {
+                    (Some(left), Some(right)) => self.ascii_pairs[left * 128 + right],
+                    _ => self.pair(last.id, id).map_or(NONE, |(merged, _)| merged),
+                };
             }
+            symbols.push(Symbol { id, merge: NONE });
+            last_ascii = ascii;
             pos += len;
         }
+        symbols
+    }
 
-        let mut agenda = std::collections::BinaryHeap::new();
-        let try_pair = |agenda: &mut std::collections::BinaryHeap<Candidate>,
-                        symbols: &[Symbol],
-                        left: Option<usize>,
-                        right: Option<usize>| {
-            let (Some(left), Some(right)) = (left, right) else {
-                return;
-            };
-            let (l, r) = (symbols[left], symbols[right]);
-            if l.frozen || r.frozen {
-                return;
+    /// `bpe_model.cc`'s `Encode` on piece ids. A symbol lives at the index of
+    /// its first initial symbol; the indices it absorbed hold `NONE`, so the
+    /// next symbol is `span` away and the previous one is the nearest live
+    /// index to the left (at most the longest piece away). Memory: 8 bytes
+    /// per initial symbol, plus the agenda.
+    fn encode_uncached(&self, word: &str, out: &mut Vec<u32>) {
+        let mut symbols = self.initial_symbols(word);
+        let n = symbols.len();
+        assert!(
+            n < NONE as usize,
+            "a word of {n} symbols is beyond 32-bit positions"
+        );
+        let mut agenda = Agenda::new(self, &symbols);
+        while let Some((rank, left)) = agenda.pop() {
+            // The agenda's order is a walk over the whole word; fetching a
+            // coming symbol early hides most of the cache misses of long words.
+            // The merge reads up to the longest piece on either side.
+            for coming in agenda.coming(PREFETCH_DISTANCE) {
+                for at in [coming.saturating_sub(8), coming, (coming + 8).min(n - 1)] {
+                    prefetch(&symbols[at]);
+                }
             }
-            let size = l.len + r.len;
-            if let Some((_, score)) = self.mergeable.get(&word[l.start..l.start + size]) {
-                agenda.push(Candidate {
-                    score: *score,
-                    left,
-                    right,
-                    size,
-                });
-            }
-        };
-        for i in 1..symbols.len() {
-            try_pair(&mut agenda, &symbols, Some(i - 1), Some(i));
-        }
-        while let Some(top) = agenda.pop() {
-            let (l, r) = (symbols[top.left], symbols[top.right]);
-            // Stale: one side was merged away or grew since this pair was queued.
-            if l.len == 0 || r.len == 0 || l.len + r.len != top.size {
+            let left = left as usize;
+            let merged = symbols[left].merge;
+            // Stale: the pair at `left` changed since this entry was queued.
+            // An equal-ranked newer pair there is valid, and has an entry of
+            // the same key, so taking it now is what SentencePiece does.
+            if merged == NONE || self.ranks[merged as usize] != rank {
                 continue;
             }
-            symbols[top.left].len += r.len;
-            symbols[top.right].len = 0;
-            symbols[top.left].next = r.next;
-            if let Some(next) = r.next {
-                symbols[next].prev = Some(top.left);
+            let right = left + self.span(symbols[left].id);
+            let after = right + self.span(symbols[right].id);
+            symbols[left] = Symbol {
+                id: merged,
+                merge: NONE,
+            };
+            symbols[right] = Symbol {
+                id: NONE,
+                merge: NONE,
+            };
+            if after < n
+                && let Some((next, next_rank)) = self.pair(merged, symbols[after].id)
+            {
+                symbols[left].merge = next;
+                agenda.push(next_rank, left);
             }
-            try_pair(&mut agenda, &symbols, l.prev, Some(top.left));
-            try_pair(&mut agenda, &symbols, Some(top.left), r.next);
+            if left > 0 {
+                let mut prev = left - 1;
+                while symbols[prev].id == NONE {
+                    prev -= 1;
+                }
+                symbols[prev].merge = NONE;
+                if let Some((next, next_rank)) = self.pair(symbols[prev].id, merged) {
+                    symbols[prev].merge = next;
+                    agenda.push(next_rank, prev);
+                }
+            }
+            agenda.bound(&mut symbols, &self.ranks);
         }
+        drop(agenda);
+        self.emit(&symbols, out);
+    }
 
-        let mut cursor = if symbols.is_empty() { None } else { Some(0) };
-        while let Some(i) = cursor {
-            let s = symbols[i];
-            let text = &word[s.start..s.start + s.len];
-            match self.mergeable.get(text) {
-                Some((id, _)) => out.push(*id),
-                None => out.extend(text.bytes().map(|b| self.byte_ids[b as usize])),
+    /// Appends the ids of the final symbols: a piece's id, or a character's
+    /// bytes as byte pieces (byte fallback).
+    fn emit(&self, symbols: &[Symbol], out: &mut Vec<u32>) {
+        let symbols = || {
+            let mut i = 0;
+            std::iter::from_fn(move || {
+                let symbol = symbols.get(i)?.id;
+                i += self.span(symbol);
+                Some(symbol)
+            })
+        };
+        let chars = |symbol: u32| char::from_u32(symbol & !CHAR_TAG).expect("a tagged char");
+        let count: usize = symbols()
+            .map(|s| {
+                if s & CHAR_TAG != 0 {
+                    chars(s).len_utf8()
+                } else {
+                    1
+                }
+            })
+            .sum();
+        // A long word's ids are reserved at once, with a little room for what
+        // the caller appends next, instead of doubling into up to twice the
+        // memory they need.
+        out.reserve(count + count / 16);
+        for symbol in symbols() {
+            if symbol & CHAR_TAG != 0 {
+                let mut utf8 = [0; 4];
+                out.extend(
+                    chars(symbol)
+                        .encode_utf8(&mut utf8)
+                        .bytes()
+                        .map(|b| self.byte_ids[b as usize]),
+                );
+            } else {
+                out.push(symbol);
             }
-            cursor = s.next;
         }
     }
 
@@ -540,6 +851,250 @@ impl SentencePieceBpe {
 
     pub fn unk_id(&self) -> u32 {
         self.unk_id
+    }
+}
+
+/// The agenda of candidate pairs, SentencePiece's priority queue: smallest
+/// (rank, position) first. Entries stay when their pair changes; the caller
+/// skips stale ones, as `bpe_model.cc` does.
+///
+/// A long word's initial pairs are counting-sorted by rank (positions stay
+/// ascending within a rank) into `sorted`, 4 bytes each, and read in order.
+/// Pairs formed by merges go to a binary heap of packed keys, which
+/// [`Agenda::bound`] compacts so stale entries cannot pile up.
+struct Agenda {
+    sorted: Vec<u32>,
+    /// (rank, end in `sorted`) of each run of one rank, in rank order.
+    runs: Vec<(u32, u32)>,
+    run: usize,
+    cursor: usize,
+    heap: MinHeap,
+    /// The heap length at which `bound` compacts it, and its floor.
+    limit: usize,
+    min_limit: usize,
+}
+
+/// A 4-ary min-heap of agenda keys: half the levels of a binary heap, and a
+/// node's children share a cache line, which matters once a long word's heap
+/// outgrows the cache.
+#[derive(Default)]
+struct MinHeap(Vec<u64>);
+
+impl MinHeap {
+    const ARITY: usize = 4;
+
+    fn from_vec(keys: Vec<u64>) -> Self {
+        let mut heap = Self(keys);
+        for i in (0..heap.0.len() / Self::ARITY + 1).rev() {
+            heap.sift_down(i);
+        }
+        heap
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn peek(&self) -> Option<u64> {
+        self.0.first().copied()
+    }
+
+    fn push(&mut self, key: u64) {
+        let keys = &mut self.0;
+        let mut i = keys.len();
+        keys.push(key);
+        while i > 0 {
+            let parent = (i - 1) / Self::ARITY;
+            if keys[parent] <= key {
+                break;
+            }
+            keys[i] = keys[parent];
+            i = parent;
+        }
+        keys[i] = key;
+    }
+
+    fn pop(&mut self) -> Option<u64> {
+        let last = self.0.pop()?;
+        let Some(top) = self.0.first_mut() else {
+            return Some(last);
+        };
+        let top = std::mem::replace(top, last);
+        self.sift_down(0);
+        Some(top)
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let keys = &mut self.0;
+        let Some(&key) = keys.get(i) else {
+            return;
+        };
+        loop {
+            let first = i * Self::ARITY + 1;
+            let Some(children) = keys.get(first..keys.len().min(first + Self::ARITY)) else {
+                break;
+            };
+            let Some((offset, &child)) = children.iter().enumerate().min_by_key(|(_, k)| **k)
+            else {
+                break;
+            };
+            if child >= key {
+                break;
+            }
+            keys[i] = child;
+            i = first + offset;
+        }
+        keys[i] = key;
+    }
+}
+
+/// Below this the heap is never compacted: it is small and compaction would
+/// cost more than it saves.
+const HEAP_MIN_LIMIT: usize = 1024;
+
+fn agenda_key(rank: u32, position: usize) -> u64 {
+    (u64::from(rank) << 32) | position as u64
+}
+
+impl Agenda {
+    /// The agenda of the symbols' pairs.
+    fn new(model: &SentencePieceBpe, symbols: &[Symbol]) -> Self {
+        let ranks = &model.ranks;
+        let queued = symbols
+            .iter()
+            .map(|s| s.merge)
+            .enumerate()
+            .filter(|(_, m)| *m != NONE);
+        let pairs = queued.clone().count();
+        if pairs < model.counting_sort_min_pairs {
+            let heap = MinHeap::from_vec(
+                queued
+                    .map(|(i, m)| agenda_key(ranks[m as usize], i))
+                    .collect(),
+            );
+            return Self {
+                sorted: Vec::new(),
+                runs: Vec::new(),
+                run: 0,
+                cursor: 0,
+                min_limit: model.heap_min_limit,
+                limit: model.heap_min_limit.max(2 * heap.len()),
+                heap,
+            };
+        }
+        let mut next_slot = vec![0u32; model.rank_count];
+        for (_, m) in queued.clone() {
+            next_slot[ranks[m as usize] as usize] += 1;
+        }
+        let mut total = 0;
+        for slot in &mut next_slot {
+            let count = *slot;
+            *slot = total;
+            total += count;
+        }
+        let mut sorted = vec![0u32; pairs];
+        for (i, m) in queued {
+            let slot = &mut next_slot[ranks[m as usize] as usize];
+            sorted[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        // Each slot now holds the end of its rank's run.
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for (rank, end) in next_slot.into_iter().enumerate() {
+            if end > start {
+                runs.push((rank as u32, end));
+            }
+            start = end;
+        }
+        Self {
+            sorted,
+            runs,
+            run: 0,
+            cursor: 0,
+            heap: MinHeap::default(),
+            min_limit: model.heap_min_limit,
+            limit: model.heap_min_limit,
+        }
+    }
+
+    /// Positions likely to be popped soon: the sorted entry `distance`
+    /// places ahead, and the heap's top and its children (the next smallest
+    /// heap key is among them).
+    fn coming(&self, distance: usize) -> impl Iterator<Item = usize> + '_ {
+        let sorted = self.sorted.get(self.cursor + distance).copied();
+        let heap = self
+            .heap
+            .0
+            .iter()
+            .take(1 + MinHeap::ARITY)
+            .map(|key| *key as u32);
+        sorted
+            .into_iter()
+            .chain(heap)
+            .map(|position| position as usize)
+    }
+
+    fn push(&mut self, rank: u32, position: usize) {
+        self.heap.push(agenda_key(rank, position));
+    }
+
+    /// The smallest (rank, position) queued, removed.
+    fn pop(&mut self) -> Option<(u32, u32)> {
+        while self
+            .runs
+            .get(self.run)
+            .is_some_and(|(_, end)| self.cursor == *end as usize)
+        {
+            self.run += 1;
+        }
+        let from_sorted = self
+            .runs
+            .get(self.run)
+            .map(|(rank, _)| agenda_key(*rank, self.sorted[self.cursor] as usize));
+        let from_heap = self.heap.peek();
+        let key = match (from_sorted, from_heap) {
+            (Some(sorted), Some(heap)) if heap < sorted => {
+                self.heap.pop();
+                heap
+            }
+            (Some(sorted), _) => {
+                self.cursor += 1;
+                sorted
+            }
+            (None, Some(heap)) => {
+                self.heap.pop();
+                heap
+            }
+            (None, None) => return None,
+        };
+        Some(((key >> 32) as u32, key as u32))
+    }
+
+    /// Drops the heap's stale and duplicate entries once it reaches `limit`,
+    /// then doubles what is left for the next limit: each compaction removes
+    /// at least half of the entries, so the work stays linear, and the heap
+    /// never holds more than twice the live pairs of its last compaction.
+    fn bound(&mut self, symbols: &mut [Symbol], ranks: &[u32]) {
+        if self.heap.len() < self.limit {
+            return;
+        }
+        let mut entries = std::mem::take(&mut self.heap).0;
+        // Merged ids are pieces, so CHAR_TAG is free to mark a pair as kept.
+        entries.retain(|key| {
+            let position = *key as u32 as usize;
+            let merged = symbols[position].merge;
+            let keep = merged & CHAR_TAG == 0 && u64::from(ranks[merged as usize]) == key >> 32;
+            if keep {
+                symbols[position].merge |= CHAR_TAG;
+            }
+            keep
+        });
+        for key in &entries {
+            symbols[*key as u32 as usize].merge &= !CHAR_TAG;
+        }
+        self.heap = MinHeap::from_vec(entries);
+        self.limit = self.min_limit.max(2 * self.heap.len());
     }
 }
 
@@ -599,6 +1154,7 @@ impl Model for SentencePieceBpe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BinaryHeap;
 
     fn words(text: &str) -> Vec<&str> {
         word_ranges(text).map(|(s, e)| &text[s..e]).collect()
@@ -626,5 +1182,469 @@ mod tests {
         assert_eq!(parse_byte_piece("<0xFF>"), Some(255));
         assert_eq!(parse_byte_piece("<0x1>"), None);
         assert_eq!(parse_byte_piece("0x10"), None);
+    }
+
+    /// The string-based algorithm this module replaced, kept as the
+    /// reference: a line-by-line port of `bpe_model.cc`'s `Encode` that looks
+    /// every pair up by its concatenated text.
+    struct Reference {
+        mergeable: HashMap<String, (u32, f32)>,
+        user_defined: Vec<String>,
+        byte_ids: [u32; 256],
+    }
+
+    impl Reference {
+        fn new(proto: &ModelProto) -> Self {
+            let mut mergeable = HashMap::new();
+            let mut user_defined = Vec::new();
+            let mut byte_ids = [0; 256];
+            for (id, piece) in proto.pieces.iter().enumerate() {
+                match piece.kind {
+                    PieceType::Normal | PieceType::UserDefined | PieceType::Unused => {
+                        mergeable.insert(piece.text.clone(), (id as u32, piece.score));
+                        if piece.kind == PieceType::UserDefined {
+                            user_defined.push(piece.text.clone());
+                        }
+                    }
+                    PieceType::Byte => {
+                        byte_ids[parse_byte_piece(&piece.text).unwrap() as usize] = id as u32
+                    }
+                    _ => {}
+                }
+            }
+            user_defined.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            Self {
+                mergeable,
+                user_defined,
+                byte_ids,
+            }
+        }
+
+        fn encode(&self, word: &str) -> Vec<u32> {
+            #[derive(Clone, Copy)]
+            struct Symbol {
+                prev: Option<usize>,
+                next: Option<usize>,
+                start: usize,
+                len: usize,
+                frozen: bool,
+            }
+            #[derive(PartialEq)]
+            struct Candidate {
+                score: f32,
+                left: usize,
+                right: usize,
+                size: usize,
+            }
+            impl Eq for Candidate {}
+            impl Ord for Candidate {
+                // Highest score first; on a tie, the leftmost pair.
+                fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                    self.score
+                        .total_cmp(&other.score)
+                        .then_with(|| other.left.cmp(&self.left))
+                }
+            }
+            impl PartialOrd for Candidate {
+                fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                    Some(self.cmp(other))
+                }
+            }
+
+            let mut symbols: Vec<Symbol> = Vec::new();
+            let mut pos = 0;
+            while pos < word.len() {
+                let rest = &word[pos..];
+                let (len, frozen) = match self
+                    .user_defined
+                    .iter()
+                    .find(|u| rest.starts_with(u.as_str()))
+                {
+                    Some(u) => (u.len(), true),
+                    None => (rest.chars().next().map_or(1, char::len_utf8), false),
+                };
+                let index = symbols.len();
+                symbols.push(Symbol {
+                    prev: index.checked_sub(1),
+                    next: None,
+                    start: pos,
+                    len,
+                    frozen,
+                });
+                if index > 0 {
+                    symbols[index - 1].next = Some(index);
+                }
+                pos += len;
+            }
+
+            let mut agenda = BinaryHeap::new();
+            let try_pair = |agenda: &mut BinaryHeap<Candidate>,
+                            symbols: &[Symbol],
+                            left: Option<usize>,
+                            right: Option<usize>| {
+                let (Some(left), Some(right)) = (left, right) else {
+                    return;
+                };
+                let (l, r) = (symbols[left], symbols[right]);
+                if l.frozen || r.frozen {
+                    return;
+                }
+                let size = l.len + r.len;
+                if let Some((_, score)) = self.mergeable.get(&word[l.start..l.start + size]) {
+                    agenda.push(Candidate {
+                        score: *score,
+                        left,
+                        right,
+                        size,
+                    });
+                }
+            };
+            for i in 1..symbols.len() {
+                try_pair(&mut agenda, &symbols, Some(i - 1), Some(i));
+            }
+            while let Some(top) = agenda.pop() {
+                let (l, r) = (symbols[top.left], symbols[top.right]);
+                if l.len == 0 || r.len == 0 || l.len + r.len != top.size {
+                    continue;
+                }
+                symbols[top.left].len += r.len;
+                symbols[top.right].len = 0;
+                symbols[top.left].next = r.next;
+                if let Some(next) = r.next {
+                    symbols[next].prev = Some(top.left);
+                }
+                try_pair(&mut agenda, &symbols, l.prev, Some(top.left));
+                try_pair(&mut agenda, &symbols, Some(top.left), r.next);
+            }
+
+            let mut out = Vec::new();
+            let mut cursor = if symbols.is_empty() { None } else { Some(0) };
+            while let Some(i) = cursor {
+                let s = symbols[i];
+                let text = &word[s.start..s.start + s.len];
+                match self.mergeable.get(text) {
+                    Some((id, _)) => out.push(*id),
+                    None => out.extend(text.bytes().map(|b| self.byte_ids[b as usize])),
+                }
+                cursor = s.next;
+            }
+            out
+        }
+    }
+
+    /// SplitMix64, so every run sees the same words.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, bound: usize) -> usize {
+            (self.next() % bound as u64) as usize
+        }
+
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+    }
+
+    /// A word of up to `max_chars` characters, from one of several shapes:
+    /// random characters of `alphabet`, a run of one character, a repeated
+    /// short pattern, or a concatenation of `fragments` (pieces of the model,
+    /// user-defined pieces, parts of them).
+    fn random_word(
+        rng: &mut Rng,
+        alphabet: &[char],
+        fragments: &[&str],
+        max_chars: usize,
+    ) -> String {
+        let len = 1 + rng.below(max_chars);
+        match rng.below(4) {
+            0 => (0..len).map(|_| *rng.pick(alphabet)).collect(),
+            1 => std::iter::repeat_n(*rng.pick(alphabet), len).collect(),
+            2 => {
+                let pattern: String = (0..1 + rng.below(3)).map(|_| *rng.pick(alphabet)).collect();
+                pattern.repeat(len.div_ceil(pattern.chars().count()))
+            }
+            _ => {
+                let mut word = String::new();
+                while word.chars().count() < len {
+                    word.push_str(fragments[rng.below(fragments.len())]);
+                }
+                word
+            }
+        }
+    }
+
+    /// The model's encoding of `word`, with each agenda strategy: the
+    /// defaults, then every initial pair counting-sorted and the heap
+    /// compacted from 4 entries on.
+    fn encodings(models: &[&SentencePieceBpe], word: &str) -> Vec<Vec<u32>> {
+        models
+            .iter()
+            .map(|model| {
+                let mut ids = Vec::new();
+                model.encode_uncached(word, &mut ids);
+                ids
+            })
+            .collect()
+    }
+
+    /// The model with its defaults, and with every agenda path forced.
+    fn variants(proto: &ModelProto) -> [SentencePieceBpe; 2] {
+        let default = SentencePieceBpe::new(proto).unwrap();
+        let mut forced = SentencePieceBpe::new(proto).unwrap();
+        forced.counting_sort_min_pairs = 0;
+        forced.heap_min_limit = 4;
+        [default, forced]
+    }
+
+    fn assert_agrees(reference: &Reference, models: &[SentencePieceBpe; 2], word: &str) {
+        let expected = reference.encode(word);
+        for (ids, name) in encodings(&[&models[0], &models[1]], word)
+            .into_iter()
+            .zip(["default", "forced paths"])
+        {
+            assert_eq!(ids, expected, "{name} differs on {word:?}");
+        }
+    }
+
+    fn piece(text: &str, score: f32, kind: PieceType) -> Piece {
+        Piece {
+            text: text.into(),
+            score,
+            kind,
+        }
+    }
+
+    /// A small model with every case the id-based lookup must get right:
+    /// equal scores, characters inside pieces that are not pieces themselves
+    /// (`x`, `ü`), pieces that split into a frozen user-defined character
+    /// (`a§`), user-defined pieces overlapping normal ones, and characters in
+    /// no piece at all, which fall back to bytes.
+    fn synthetic_model() -> ModelProto {
+        let mut pieces = vec![
+            piece("<unk>", 0.0, PieceType::Unknown),
+            piece("<s>", 0.0, PieceType::Control),
+            piece("</s>", 0.0, PieceType::Control),
+        ];
+        pieces.extend((0..=255).map(|b| piece(&format!("<0x{b:02X}>"), 0.0, PieceType::Byte)));
+        for text in ["[U]", "[UU]", "§"] {
+            pieces.push(piece(text, 0.0, PieceType::UserDefined));
+        }
+        for (text, score) in [
+            ("▁", -1.0),
+            ("a", -1.0),
+            ("b", -1.5),
+            ("c", -2.0),
+            ("é", -2.0),
+            ("[", -1.0),
+            ("U", -1.0),
+            ("]", -1.0),
+            ("ab", -3.0),
+            ("bc", -3.0),
+            ("abc", -4.0),
+            ("bca", -4.0),
+            ("abca", -9.0),
+            ("▁a", -2.5),
+            ("▁ab", -2.5),
+            ("aa", -5.0),
+            ("aaa", -5.0),
+            ("aaaa", -5.0),
+            ("▁▁", -100.0),
+            ("▁▁▁", -100.0),
+            ("▁▁▁▁", -100.0),
+            ("xa", -6.0),
+            ("ax", -6.0),
+            ("xx", -7.0),
+            ("xxa", -3.0),
+            ("éa", -3.5),
+            ("üb", -2.0),
+            ("a§", -1.0),
+            ("[U", -8.0),
+            ("U]", -8.0),
+            ("UU", -8.0),
+        ] {
+            pieces.push(piece(text, score, PieceType::Normal));
+        }
+        ModelProto {
+            pieces,
+            model_type: MODEL_TYPE_BPE,
+            byte_fallback: true,
+            treat_whitespace_as_suffix: false,
+            unk_id: 0,
+            bos_id: 1,
+            eos_id: 2,
+            normalizer_name: "identity".into(),
+            precompiled_charsmap_len: 0,
+            add_dummy_prefix: true,
+            remove_extra_whitespaces: false,
+            escape_whitespaces: true,
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_reference_on_a_synthetic_model() {
+        let proto = synthetic_model();
+        let reference = Reference::new(&proto);
+        let models = variants(&proto);
+        let alphabet: Vec<char> = "abcxéü▁§[U]z😀".chars().collect();
+        let fragments = [
+            "a",
+            "ab",
+            "bca",
+            "▁",
+            "▁▁▁",
+            "x",
+            "[U]",
+            "[UU",
+            "§",
+            "ü",
+            "😀",
+            "aaaa",
+        ];
+        let mut rng = Rng(11);
+        for _ in 0..4000 {
+            let word = random_word(&mut rng, &alphabet, &fragments, 600);
+            assert_agrees(&reference, &models, &word);
+        }
+        for word in [
+            "", "a", "x", "😀", "§", "[U]", "[UU]]", "a§", "xxa", "ü", "üb",
+        ] {
+            assert_agrees(&reference, &models, word);
+        }
+    }
+
+    #[test]
+    fn synthetic_pairs_cover_every_mergeable_split() {
+        let model = SentencePieceBpe::new(&synthetic_model()).unwrap();
+        let id = |text: &str| model.vocab_index[text];
+        // `x` is no piece, but `xa` is: its id is the tagged character.
+        assert_eq!(
+            model.pair(CHAR_TAG | 'x' as u32, id("a")),
+            Some((id("xa"), model.ranks[id("xa") as usize]))
+        );
+        // Tagged characters in keys need the wide table.
+        assert!(matches!(model.pairs, PairTable::Wide(_)));
+        // A frozen user-defined character never merges.
+        assert_eq!(model.pair(id("a"), id("§")), None);
+        // Equal scores share a rank.
+        assert_eq!(
+            model.ranks[id("ab") as usize],
+            model.ranks[id("bc") as usize]
+        );
+        assert!(model.ranks[id("b") as usize] > model.ranks[id("a") as usize]);
+    }
+
+    #[test]
+    fn models_it_cannot_reproduce_are_refused() {
+        let refused = |edit: &dyn Fn(&mut ModelProto)| {
+            let mut proto = synthetic_model();
+            edit(&mut proto);
+            SentencePieceBpe::new(&proto).err().map(|e| e.to_string())
+        };
+        assert!(
+            refused(&|p| p.pieces.push(piece("ab", -1.0, PieceType::Normal)))
+                .unwrap()
+                .contains("defined twice")
+        );
+        assert!(
+            refused(&|p| p.pieces.push(piece("zz", -1.0, PieceType::Unused)))
+                .unwrap()
+                .contains("unused")
+        );
+        assert!(
+            refused(&|p| p.pieces.push(piece("~", 0.0, PieceType::Control)))
+                .unwrap()
+                .contains("single character")
+        );
+        assert!(
+            refused(&|p| p.pieces.push(piece("zq", f32::NAN, PieceType::Normal)))
+                .unwrap()
+                .contains("score")
+        );
+        assert!(refused(&|_| {}).is_none());
+    }
+
+    /// The Mistral v3 model, located or fetched as the CLI does.
+    fn mistral_model() -> ModelProto {
+        let located = crate::chat::acquire::ModelSearch::from_env(
+            std::env::var_os("PERFWARDEN_TOKENIZER").map(Into::into),
+        )
+        .locate(&mut |note| eprintln!("{note}"))
+        .expect("the tokenizer model must be available or fetchable");
+        ModelProto::decode(&std::fs::read(located.path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn agrees_with_the_reference_on_the_mistral_model() {
+        let proto = mistral_model();
+        let reference = Reference::new(&proto);
+        let models = variants(&proto);
+        assert!(matches!(models[0].pairs, PairTable::Compact(_)));
+        let normal: Vec<&str> = proto
+            .pieces
+            .iter()
+            .filter(|p| p.kind == PieceType::Normal)
+            .map(|p| p.text.as_str())
+            .collect();
+        let mut fragments = normal.clone();
+        fragments.extend([
+            "[REFERENCE_DOC_3]",
+            "[REFERENCE_DOC_1",
+            "[REF",
+            "DOC_12]",
+            "😀",
+            "\u{10FFFF}",
+            "\u{301}",
+        ]);
+        let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz ABZ0123456789▁▁▁.,-_'\"\n\tабвгдежαβγ日本語中文字한국어العربيةहिन्दीçéüß😀🎉🚀👍🏽\u{200d}\u{301}"
+            .chars()
+            .map(|c| if c == ' ' { SPACE_SYMBOL } else { c })
+            .collect();
+        let mut rng = Rng(7);
+        for round in 0..3000 {
+            let max_chars = if round % 10 == 0 { 3000 } else { 60 };
+            let word = random_word(&mut rng, &alphabet, &fragments, max_chars);
+            assert_agrees(&reference, &models, &word);
+        }
+    }
+
+    #[test]
+    fn long_words_agree_with_the_reference() {
+        // Long enough for the default agenda to counting-sort its pairs.
+        let proto = mistral_model();
+        let reference = Reference::new(&proto);
+        let models = variants(&proto);
+        let mut rng = Rng(3);
+        let letters: String = (0..40_000)
+            .map(|_| *rng.pick(&['a', 'b', 'e', 'n', 's', 't']))
+            .collect();
+        let digits: String = (0..40_000)
+            .map(|_| char::from(b'0' + rng.below(10) as u8))
+            .collect();
+        let normal: Vec<&str> = proto
+            .pieces
+            .iter()
+            .filter(|p| p.kind == PieceType::Normal)
+            .map(|p| p.text.as_str())
+            .collect();
+        let pieces: String = (0..12_000).map(|_| *rng.pick(&normal)).collect();
+        for word in [
+            "▁".repeat(40_001),
+            format!("{}end", "▁".repeat(40_000)),
+            "a".repeat(40_000),
+            "ab".repeat(20_000),
+            letters,
+            digits,
+            pieces,
+        ] {
+            assert_agrees(&reference, &models, &word);
+        }
     }
 }

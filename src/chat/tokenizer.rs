@@ -6,7 +6,7 @@ use tokenizers::{DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, Tokeni
 
 use super::error::TokenizerLoadError;
 use super::sentencepiece::{
-    ModelProto, PieceType, SPACE_SYMBOL, SentencePieceBpe, SentencePieceWords, word_ranges,
+    ModelProto, PieceType, SPACE_SYMBOL, SentencePieceBpe, SentencePieceWords,
 };
 
 pub use tokenizers::Error as TokenizerError;
@@ -99,14 +99,43 @@ impl MistralTokenizer {
         if text.is_empty() {
             return;
         }
-        let mut normalized = String::with_capacity(text.len() + text.len() / 2 + 3);
-        normalized.push(SPACE_SYMBOL);
-        for ch in text.chars() {
-            normalized.push(if ch == ' ' { SPACE_SYMBOL } else { ch });
-        }
         let model = self.pipeline.get_model();
-        for (start, end) in word_ranges(&normalized) {
-            model.encode_word(&normalized[start..end], out);
+        let bytes = text.as_bytes();
+        // Normalized one word at a time (the words of `word_ranges`: a run
+        // of spaces, then everything up to the next space) into a buffer
+        // sized for that word, so a huge text never has a normalized copy
+        // beside it, where each space grows to a 3-byte `▁`.
+        let mut word = String::new();
+        // The dummy prefix opens the first word's run of spaces.
+        let mut spaces = 1;
+        let mut start = 0;
+        while start < text.len() {
+            let mut end = start;
+            while let Some(len) = space_at(bytes, end) {
+                spaces += 1;
+                end += len;
+            }
+            let body = end;
+            while end < bytes.len() {
+                match bytes[end..]
+                    .iter()
+                    .position(|b| *b == b' ' || *b == SPACE_LEAD_BYTE)
+                {
+                    Some(offset) if space_at(bytes, end + offset).is_some() => {
+                        end += offset;
+                        break;
+                    }
+                    Some(offset) => end += offset + 1,
+                    None => end = bytes.len(),
+                }
+            }
+            word.clear();
+            word.reserve(spaces * SPACE_SYMBOL.len_utf8() + (end - body));
+            word.extend(std::iter::repeat_n(SPACE_SYMBOL, spaces));
+            word.push_str(&text[body..end]);
+            model.encode_word(&word, out);
+            spaces = 0;
+            start = end;
         }
     }
 
@@ -131,5 +160,24 @@ impl MistralTokenizer {
             .pieces()
             .get(id as usize)
             .map(|p| p.text.as_str())
+    }
+}
+
+/// `▁` in UTF-8.
+const SPACE_SYMBOL_UTF8: [u8; 3] = {
+    let mut utf8 = [0; 3];
+    SPACE_SYMBOL.encode_utf8(&mut utf8);
+    utf8
+};
+/// With `' '`, the only byte a space starts with.
+const SPACE_LEAD_BYTE: u8 = SPACE_SYMBOL_UTF8[0];
+
+/// The length of the space at `at` (`' '`, or `▁` already in the text), if
+/// one starts there.
+fn space_at(bytes: &[u8], at: usize) -> Option<usize> {
+    match bytes.get(at..at + SPACE_SYMBOL_UTF8.len()) {
+        _ if bytes.get(at) == Some(&b' ') => Some(1),
+        Some(rest) if rest == SPACE_SYMBOL_UTF8 => Some(SPACE_SYMBOL_UTF8.len()),
+        _ => None,
     }
 }

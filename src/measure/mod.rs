@@ -1,6 +1,7 @@
 //! Measuring the contract's payloads: Criterion (wall clock), gungraun
 //! (instruction counts) and the spec's own 10-iteration method.
 
+pub mod adversarial;
 pub mod callgrind;
 pub mod criterion;
 pub mod environment;
