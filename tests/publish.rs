@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fake_github::{BOT, Failure, FakeGithub};
+use fake_github::{BOT, Failure, FakeGithub, MALLORY, MALLORY_TOKEN};
 use perfwarden::publish::{
     CommentAction, Conclusion, GithubContext, Publication, PublishError, publish,
 };
@@ -149,13 +149,14 @@ async fn first_post_creates_one_marked_comment_and_a_check_run() {
     assert_eq!(
         summary,
         [
+            ("GET", "/user"),
             ("GET", "/repos/octo-org/octo-repo/issues/5/comments"),
             ("POST", "/repos/octo-org/octo-repo/issues/5/comments"),
             ("POST", "/repos/octo-org/octo-repo/check-runs"),
         ]
         .map(|(m, p)| (m.to_string(), p.to_string())),
     );
-    assert_eq!(requests[0].query("per_page"), Some("100"));
+    assert_eq!(requests[1].query("per_page"), Some("100"));
     for request in &requests {
         assert_eq!(
             request.header("authorization"),
@@ -257,6 +258,98 @@ async fn finds_its_comment_on_the_second_page_among_others() {
     assert_eq!(
         fake.requests_matching("PATCH", "/issues/comments/").len(),
         1
+    );
+}
+
+#[tokio::test]
+async fn another_users_comment_with_the_marker_is_never_edited() {
+    let fake = FakeGithub::start();
+    fake.add_pull_request(PR);
+    fake.add_user_token(MALLORY_TOKEN, MALLORY);
+    // Mallory posts first, with perfwarden's marker and a verdict of her own.
+    let hers = fake.add_comment(PR, MALLORY, &marked("## performance-001: PASS (trust me)"));
+    let job = Job::new(&fake, Some(PR));
+    let ctx = job.context();
+
+    let first = publish(&ctx, &failing()).await.unwrap();
+    let CommentAction::Created(ours) = first.comment else {
+        panic!("perfwarden must post its own comment: {first:?}");
+    };
+    let second = publish(&ctx, &passing()).await.unwrap();
+    assert_eq!(second.comment, CommentAction::Updated(ours));
+    assert_eq!(first.fell_back_to_step_summary, None);
+
+    let comments = fake.comments(PR);
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    let mallorys = comments.iter().find(|c| c.id == hers).unwrap();
+    assert_eq!(mallorys.edits, 0);
+    assert_eq!(mallorys.body, marked("## performance-001: PASS (trust me)"));
+    let perfwardens = comments.iter().find(|c| c.id == ours).unwrap();
+    assert_eq!(perfwardens.author, BOT);
+    assert_eq!(perfwardens.body, marked(&passing().body_markdown));
+    assert!(
+        fake.requests_matching("PATCH", &format!("/issues/comments/{hers}"))
+            .is_empty(),
+        "a request went to another user's comment"
+    );
+
+    // Mallory changing her comment later changes nothing for perfwarden.
+    let third = publish(&ctx, &failing()).await.unwrap();
+    assert_eq!(third.comment, CommentAction::Updated(ours));
+}
+
+#[tokio::test]
+async fn a_personal_token_owns_the_comments_of_its_user() {
+    let fake = FakeGithub::start();
+    fake.add_user_token("ghp_perfUserToken", "perf-runner");
+    // A marker comment of the Actions bot (another identity) and one of Mallory's.
+    let bots = fake.add_comment(PR, BOT, &marked("## old"));
+    let mallorys = fake.add_comment(PR, MALLORY, &marked("## hers"));
+    let mut job = Job::new(&fake, Some(PR));
+    job.vars
+        .insert("GITHUB_TOKEN".into(), "ghp_perfUserToken".into());
+    let ctx = job.context();
+
+    let first = publish(&ctx, &passing()).await.unwrap();
+    let CommentAction::Created(ours) = first.comment else {
+        panic!("{first:?}");
+    };
+    assert_eq!(
+        publish(&ctx, &failing()).await.unwrap().comment,
+        CommentAction::Updated(ours)
+    );
+    let comments = fake.comments(PR);
+    assert_eq!(comments.len(), 3);
+    for other in [bots, mallorys] {
+        assert_eq!(comments.iter().find(|c| c.id == other).unwrap().edits, 0);
+    }
+    assert_eq!(
+        comments.iter().find(|c| c.id == ours).unwrap().author,
+        "perf-runner"
+    );
+    assert_eq!(fake.requests_matching("GET", "/user").len(), 2);
+}
+
+#[tokio::test]
+async fn the_identity_can_be_configured() {
+    let fake = FakeGithub::start();
+    fake.add_user_token("ghs_appInstallationToken", "perf-app[bot]");
+    let apps = fake.add_comment(PR, "perf-app[bot]", &marked("## stale"));
+    fake.add_comment(PR, MALLORY, &marked("## hers"));
+    let mut job = Job::new(&fake, Some(PR));
+    job.vars
+        .insert("GITHUB_TOKEN".into(), "ghs_appInstallationToken".into());
+    job.vars
+        .insert("PERFWARDEN_COMMENT_AUTHOR".into(), "perf-app[bot]".into());
+    let ctx = job.context();
+    assert_eq!(ctx.comment_author.as_deref(), Some("perf-app[bot]"));
+
+    let outcome = publish(&ctx, &passing()).await.unwrap();
+
+    assert_eq!(outcome.comment, CommentAction::Updated(apps));
+    assert!(
+        fake.requests_matching("GET", "/user").is_empty(),
+        "the configured login is used as is"
     );
 }
 
@@ -498,7 +591,8 @@ async fn enterprise_base_url_with_a_path_prefix() {
         assert!(
             request
                 .path
-                .starts_with("/api/v3/repos/octo-org/octo-repo/"),
+                .starts_with("/api/v3/repos/octo-org/octo-repo/")
+                || request.path == "/api/v3/user",
             "outside the prefix: {} {}",
             request.method,
             request.path
