@@ -354,6 +354,145 @@ async fn the_identity_can_be_configured() {
 }
 
 #[tokio::test]
+async fn hostile_strings_reach_the_comment_as_text() {
+    use perfwarden::render::report::{ReportData, summary_markdown};
+    use perfwarden::store::{CaseRow, CheckRow, Judgement, Machine, RunInfo, VerdictRow};
+
+    let branch = "x`<img/src=evil.example/p.gif>`@octo-org/everyone";
+    let case = |name: &str| CaseRow {
+        case_name: name.into(),
+        payload: "small".into(),
+        payload_bytes: 300,
+        baseline_ns: Some(1000.0),
+        candidate_ns: Some(1010.0),
+        overhead: Some(0.01),
+        ci_low: Some(0.0),
+        ci_high: Some(0.02),
+        status: "PASS".into(),
+        pairs: 60,
+        literal_overhead: None,
+        instructions_baseline: None,
+        instructions_candidate: None,
+        instruction_overhead: None,
+    };
+    let data = ReportData {
+        run: RunInfo {
+            id: 1,
+            commit: "deadbeef`<b>".into(),
+            branch: Some(branch.into()),
+            base_commit: None,
+            pr_number: Some(PR as i64),
+            dirty: false,
+            quick: true,
+            machine_id: "m".into(),
+            machine: Machine {
+                cpu_model: "CPU <script>alert(1)</script> @admins".into(),
+                cores: 2,
+                os: "Linux | injected | cells".into(),
+                rustc: "rustc ![x](https://evil.example/r.gif)".into(),
+                valgrind: None,
+            },
+            started_at_ms: 0,
+            finished_at_ms: 0,
+            notes: vec!["note\n## fake heading\n@octo-org/everyone <img src=x>".into()],
+        },
+        judgement: Judgement {
+            verdicts: vec![VerdictRow {
+                contract: "performance-001".into(),
+                contract_hash: "h".into(),
+                status: "PASS".into(),
+                limit: 0.05,
+                confidence: 0.95,
+                judged_at_ms: 0,
+                cases: vec![
+                    case("small\"]\n```\n<img src=https://evil.example/m.gif>"),
+                    case("medium @someone"),
+                ],
+            }],
+            checklist: vec![CheckRow {
+                check_id: "warm-up".into(),
+                status: "PASS".into(),
+                evidence: "p50 <img src=//evil.example/e.gif> | @octo-org/team\nsecond line".into(),
+                figures: "{}".into(),
+            }],
+            comparisons: Vec::new(),
+        },
+        contract: "performance-001".into(),
+        base_run: None,
+        distributions: Vec::new(),
+        artifact_url: Some("https://github.example/runs/1) ![x](https://evil.example/a.gif".into()),
+        dashboard_url: Some("javascript:alert(1)".into()),
+        warnings: vec!["history <b>missing</b> @here".into()],
+    };
+    let fake = FakeGithub::start();
+    fake.add_pull_request(PR);
+    let job = Job::new(&fake, Some(PR));
+    let body = summary_markdown(&data);
+    publish(
+        &job.context(),
+        &publication(&body, Conclusion::Success, "performance-001: PASS"),
+    )
+    .await
+    .unwrap();
+    let posted = fake.comments(PR)[0].body.clone();
+
+    let (marker_line, rest) = posted.split_once('\n').unwrap();
+    assert_eq!(marker_line, MARKER);
+    // No HTML: every `<` is escaped, so GitHub shows it as text.
+    for (at, _) in rest.match_indices('<') {
+        assert!(
+            rest[..at].ends_with('\\'),
+            "raw HTML reached the comment: {:?}\n{posted}",
+            &rest[at..(at + 20).min(rest.len())]
+        );
+    }
+    // No mention: an `@` is never directly followed by a name.
+    for (at, _) in rest.match_indices('@') {
+        assert!(
+            rest[at + 1..].starts_with('\u{200B}'),
+            "a mention reached the comment: {:?}",
+            &rest[at..(at + 20).min(rest.len())]
+        );
+    }
+    for raw in ["![x](", "javascript:", "\n## fake heading"] {
+        assert!(
+            !rest.contains(raw),
+            "{raw:?} reached the comment:\n{posted}"
+        );
+    }
+    assert!(rest.contains("x\\`\\<img/src=evil.example/p.gif\\>\\`@\u{200B}octo-org/everyone"));
+    // Every table row keeps its cells: the pipes from outside are escaped.
+    let mut columns = None;
+    for line in posted.lines() {
+        if !line.starts_with('|') {
+            columns = None;
+            continue;
+        }
+        let cells = line.replace("\\|", "").matches('|').count();
+        assert_eq!(*columns.get_or_insert(cells), cells, "{line}");
+    }
+    // The mermaid block stays one block, its labels inside their quotes.
+    let start = posted.find("```mermaid\n").expect("a mermaid chart");
+    let block = &posted[start + "```mermaid\n".len()..];
+    let end = block.find("\n```").expect("the chart's closing fence");
+    let chart = &block[..end];
+    assert!(!chart.contains("```"), "{chart}");
+    let axis = chart
+        .lines()
+        .find(|l| l.trim_start().starts_with("x-axis"))
+        .unwrap();
+    assert_eq!(axis.matches('"').count(), 4, "{axis}");
+    assert_eq!(posted.matches("```").count(), 2, "{posted}");
+    // The link that is an http(s) URL is kept, percent-encoded; the other is dropped.
+    assert!(
+        posted
+            .contains("(https://github.example/runs/1%29%20!%5Bx%5D%28https://evil.example/a.gif)"),
+        "{posted}"
+    );
+    assert!(!posted.contains("[trend dashboard]"));
+}
+
+#[tokio::test]
 async fn forbidden_writes_fall_back_to_the_step_summary() {
     let fake = FakeGithub::start();
     fake.add_pull_request(PR);

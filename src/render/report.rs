@@ -20,6 +20,8 @@ pub struct ReportData {
     pub distributions: Vec<(String, Vec<f64>)>,
     pub artifact_url: Option<String>,
     pub dashboard_url: Option<String>,
+    /// Shown first, each as a warning.
+    pub warnings: Vec<String>,
 }
 
 impl ReportData {
@@ -166,6 +168,9 @@ pub fn summary_markdown(data: &ReportData) -> String {
         escape::text(&data.contract),
         verdict_line(data)
     );
+    for warning in &data.warnings {
+        md.push_str(&format!("> [!WARNING]\n> {}\n\n", escape::text(warning)));
+    }
     let run = &data.run;
     md.push_str(&format!(
         "Run #{} of {}{}{} · {} · {} mode\n\n",
