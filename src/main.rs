@@ -10,6 +10,7 @@ use perfwarden::chat::stream::{self, DEFAULT_MAX_REQUEST_BYTES};
 use perfwarden::diagnose::probes::Check;
 use perfwarden::diagnose::selftest::{self, SelftestOptions};
 use perfwarden::judge::contract::Contract;
+use perfwarden::measure::machine_lock::MachineLock;
 use perfwarden::measure::payload::{Payload, Variant};
 use perfwarden::measure::run::{self as measure_run, Progress, RunOptions};
 use perfwarden::publish::{Conclusion, GithubContext, Publication};
@@ -322,8 +323,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 let started = std::time::Instant::now();
                 let mut status = StatusLine::new(quiet);
-                let run =
-                    measure_run::measure(&options, tokenizer, &mut |event| status.show(event))?;
+                let lock = MachineLock::acquire(&mut |event| status.show(event))?;
+                let run = measure_run::measure(&options, tokenizer, &lock, &mut |event| {
+                    status.show(event)
+                })?;
                 status.finish();
                 let id = runtime.block_on(store.insert_run(&run))?;
                 eprintln!(

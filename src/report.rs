@@ -12,6 +12,7 @@ use crate::judge::compare::{self, Comparison, RunFigures};
 use crate::judge::contract::Contract;
 use crate::judge::judge_with_remeasure;
 use crate::judge::verdict::{CaseEvidence, ContractVerdict, Status};
+use crate::measure::machine_lock::MachineLock;
 use crate::measure::paired::{PairedSamples, SamplingPlan};
 use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
@@ -240,13 +241,29 @@ fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
         path: path.to_owned(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(failed)?;
-    }
-    // Write beside, then rename: a reader never sees half a file.
-    let staged = path.with_extension("partial");
-    std::fs::write(&staged, contents).map_err(failed)?;
-    std::fs::rename(&staged, path).map_err(failed)
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    // Write to a new file beside it, then rename: a reader never sees half a
+    // file. The staged file is created exclusively under a fresh name, so a
+    // symbolic link planted where it would go is never followed, and the
+    // rename replaces a link at `path` rather than writing through it.
+    let name = path
+        .file_name()
+        .map_or("report".into(), |n| n.to_string_lossy());
+    let mut staged = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    std::io::Write::write_all(&mut staged, contents.as_bytes()).map_err(failed)?;
+    staged
+        .persist(path)
+        .map(|_| ())
+        .map_err(|e| failed(e.error))
 }
 
 /// Runs the pipeline and writes `<out>/runs/<id>/`, `<out>/latest/` and
@@ -259,10 +276,14 @@ pub fn report(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ReportOutcome, ReportError> {
     let contract = &options.contract;
+    // Held until the report is written: judging re-measures and the checklist
+    // probes run the wrapper too.
+    let mut held_lock = None;
     let (run_id, live) = match &options.source {
         Source::Measure(run_options) => {
             let tokenizer = tokenizer.expect("measuring needs the tokenizer");
-            let run = measure_run::measure(run_options, tokenizer, progress)?;
+            let lock = held_lock.insert(MachineLock::acquire(progress)?);
+            let run = measure_run::measure(run_options, tokenizer, lock, progress)?;
             let id = runtime.block_on(store.insert_run(&run))?;
             (id, Some((tokenizer, run_options.quick)))
         }

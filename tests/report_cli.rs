@@ -394,6 +394,52 @@ fn another_contract_adds_a_verdict_and_an_edited_limit_is_judged_anew() {
 }
 
 #[test]
+fn reports_never_write_through_symbolic_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_runs(dir.path(), 1);
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, "keep me").unwrap();
+    let latest = dir.path().join("out/latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    for name in ["summary.partial", "summary.md.partial", "verdict.partial"] {
+        std::os::unix::fs::symlink(&outside, latest.join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(&outside, latest.join("summary.md")).unwrap();
+    let output = perfwarden(&database)
+        .args(["report", "--no-measure", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    let summary = latest.join("summary.md");
+    assert!(
+        !std::fs::symlink_metadata(&summary)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(summary)
+            .unwrap()
+            .contains("performance-001")
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&latest)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.ends_with(".partial") && !n.starts_with("summary") && !n.starts_with("verdict")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
 fn history_reads_a_read_only_database_and_never_creates_one() {
     let dir = tempfile::tempdir().unwrap();
     let database = database_with_runs(dir.path(), 2);
