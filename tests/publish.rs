@@ -1007,6 +1007,77 @@ fn workflow_passes_actionlint() {
     );
 }
 
+/// Every action is pinned to a full commit (its release in a comment), the
+/// steps that build and measure the checkout's code never get the token, and
+/// the history is not kept in the Actions cache.
+#[test]
+fn workflow_pins_actions_and_measures_without_the_token() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/perf.yml")).unwrap();
+    let mut pinned = 0;
+    for line in workflow
+        .lines()
+        .filter(|l| l.trim_start().starts_with("uses:") || l.trim_start().starts_with("- uses:"))
+    {
+        let spec = line.split("uses:").nth(1).unwrap().trim();
+        let (action, rest) = spec
+            .split_once('@')
+            .unwrap_or_else(|| panic!("unpinned: {line}"));
+        let (sha, comment) = rest.split_once(' ').unwrap_or((rest, ""));
+        assert!(
+            sha.len() == 40
+                && sha
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{action} is not pinned to a full commit SHA: {line}"
+        );
+        let release = comment
+            .trim()
+            .strip_prefix("# v")
+            .unwrap_or_else(|| panic!("no `# vX.Y.Z` beside {line}"));
+        assert_eq!(release.split('.').count(), 3, "{line}");
+        pinned += 1;
+    }
+    assert!(pinned >= 8, "{pinned} actions found");
+
+    let step = |name: &str| {
+        let start = workflow
+            .find(&format!("- name: {name}\n"))
+            .unwrap_or_else(|| panic!("no step {name:?}"));
+        let rest = &workflow[start + 1..];
+        let end = rest.find("\n      - name: ").map_or(rest.len(), |e| e + 1);
+        rest[..end].to_string()
+    };
+    for name in ["Build perfwarden", "Measure, judge and report"] {
+        let body = step(name);
+        assert!(
+            !body.contains("GITHUB_TOKEN")
+                && !body.contains("github.token")
+                && !body.contains("cargo run"),
+            "{name} must not see the token:\n{body}"
+        );
+    }
+    let publish = step("Publish to the pull request");
+    assert!(
+        publish.contains("GITHUB_TOKEN: ${{ github.token }}"),
+        "{publish}"
+    );
+    assert!(
+        publish.contains("target/release/perfwarden publish --run"),
+        "{publish}"
+    );
+    assert!(
+        !publish.contains("cargo "),
+        "publishing must not build: {publish}"
+    );
+    assert!(
+        !workflow.contains("actions/cache/restore") && !workflow.contains("actions/cache/save"),
+        "the history must not live in the Actions cache"
+    );
+    assert!(workflow.contains("--expect-history"));
+    assert!(!workflow.contains("every run completes"));
+}
+
 struct LintTools {
     actionlint: PathBuf,
     shellcheck: Option<PathBuf>,
