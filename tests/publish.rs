@@ -299,6 +299,28 @@ async fn another_users_comment_with_the_marker_is_never_edited() {
 }
 
 #[tokio::test]
+async fn a_refused_edit_still_posts_the_report() {
+    let fake = FakeGithub::start();
+    let ours = fake.add_comment(PR, BOT, &marked("## performance-001: stale"));
+    fake.fail(
+        Failure::new("PATCH", &format!("/issues/comments/{ours}"), 403)
+            .message("Resource not accessible by integration"),
+    );
+    let job = Job::new(&fake, Some(PR));
+
+    let outcome = publish(&job.context(), &failing()).await.unwrap();
+
+    let CommentAction::Created(new) = outcome.comment else {
+        panic!("the report must still be posted: {outcome:?}");
+    };
+    assert_ne!(new, ours);
+    let comments = fake.comments(PR);
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[1].body, marked(&failing().body_markdown));
+    assert_eq!(outcome.fell_back_to_step_summary, None);
+}
+
+#[tokio::test]
 async fn a_personal_token_owns_the_comments_of_its_user() {
     let fake = FakeGithub::start();
     fake.add_user_token("ghp_perfUserToken", "perf-runner");
