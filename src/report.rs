@@ -241,10 +241,10 @@ fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
         path: path.to_owned(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(failed)?;
     // Write to a new file beside it, then rename: a reader never sees half a
     // file. The staged file is created exclusively under a fresh name, so a

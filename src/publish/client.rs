@@ -36,7 +36,7 @@ pub(crate) enum Failure {
 }
 
 /// The login a workflow's `GITHUB_TOKEN` posts as.
-pub const ACTIONS_BOT: &str = "github-actions[bot]";
+const ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// The fields of an issue comment that publishing reads.
 #[derive(Debug, Clone, Deserialize)]

@@ -27,7 +27,6 @@ use std::path::PathBuf;
 
 pub use context::{DEFAULT_API_URL, DEFAULT_RETRY_BASE, DEFAULT_SERVER_URL, GithubContext};
 
-pub use client::ACTIONS_BOT;
 use client::{Client, Failure};
 
 /// GitHub's limit on an issue comment's body, in characters.

@@ -438,10 +438,10 @@ fn writable(path: &Path) -> bool {
             // SAFETY: `c` is a NUL-terminated path that outlives the call.
             .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     may_write(path) && may_write(dir)
 }
 
