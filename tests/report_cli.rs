@@ -454,20 +454,31 @@ fn history_reads_a_read_only_database_and_never_creates_one() {
     assert!(!mistyped.exists(), "a read command created a database");
 
     // The database and its directory read-only for the reader: as root the
-    // reader is `nobody`, for whom the mode bits hold.
+    // reader is `nobody`, for whom the mode bits hold, running a copy of the
+    // binary beside the database (the checkout may be out of its reach).
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let set_mode = |path: &Path, mode| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
     };
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let mut history = if as_root {
+        let binary = dir.path().join("perfwarden");
+        std::fs::copy(env!("CARGO_BIN_EXE_perfwarden"), &binary).unwrap();
+        let mut command = Command::new(binary);
+        command
+            .current_dir(dir.path())
+            .env("DATABASE_URL", &database)
+            .uid(65534)
+            .gid(65534);
+        command
+    } else {
+        perfwarden(&database)
+    };
+    history.args(["history", "--json"]);
     set_mode(&database, 0o444);
     set_mode(dir.path(), 0o555);
     let before = std::fs::read(&database).unwrap();
-    let mut history = perfwarden(&database);
-    history.args(["history", "--json"]);
-    if unsafe { libc::geteuid() } == 0 {
-        history.uid(65534).gid(65534);
-    }
     let output = history.output().unwrap();
     set_mode(dir.path(), 0o755);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
