@@ -10,11 +10,12 @@ use perfwarden::chat::stream::{self, DEFAULT_MAX_REQUEST_BYTES};
 use perfwarden::diagnose::probes::Check;
 use perfwarden::diagnose::selftest::{self, SelftestOptions};
 use perfwarden::judge::contract::Contract;
+use perfwarden::measure::machine_lock::MachineLock;
 use perfwarden::measure::payload::{Payload, Variant};
 use perfwarden::measure::run::{self as measure_run, Progress, RunOptions};
 use perfwarden::publish::{Conclusion, GithubContext, Publication};
 use perfwarden::report::{ReportOptions, Source as ReportSource};
-use perfwarden::store::Store;
+use perfwarden::store::{Access, Store};
 
 /// Continuous performance-regression harness for the Mistral v3 chat template
 /// and its async wrapper.
@@ -169,12 +170,18 @@ struct JudgingArgs {
     /// Where the dashboard is published (linked from the report).
     #[arg(long, env = "PERFWARDEN_DASHBOARD_URL", value_name = "URL")]
     dashboard_url: Option<String>,
+    /// The database should already hold runs (CI with a kept history): when
+    /// it holds none, say so loudly, in the log and in the report.
+    #[arg(long, env = "PERFWARDEN_EXPECT_HISTORY")]
+    expect_history: bool,
 }
 
 #[derive(Debug, clap::Args)]
 struct DatabaseArgs {
-    /// The SQLite database (a path or sqlite:// URL). Default:
-    /// ~/.local/share/perfwarden/history.db (PERFWARDEN_DATA_DIR or XDG_DATA_HOME move it).
+    /// The history database: a SQLite path or sqlite:// URL, or a
+    /// postgres://user:password@host/db URL (one history shared by many
+    /// runners). Default: ~/.local/share/perfwarden/history.db
+    /// (PERFWARDEN_DATA_DIR or XDG_DATA_HOME move it).
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
 }
@@ -188,8 +195,20 @@ impl DatabaseArgs {
         })
     }
 
-    fn open(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Store> {
-        Ok(runtime.block_on(Store::open(&self.url()))?)
+    /// Opens the database, runs `work` with it and closes it (checkpointing
+    /// SQLite's log into the file) whether `work` succeeded or not.
+    fn with_store<T>(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        access: Access,
+        work: impl FnOnce(&Store) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let store = runtime.block_on(Store::open(&self.url(), access))?;
+        let result = work(&store);
+        let closed = runtime.block_on(store.close());
+        let value = result?;
+        closed?;
+        Ok(value)
     }
 }
 
@@ -294,35 +313,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             // Open the database first: a bad --database-url fails in a second,
             // not after minutes of measuring.
-            let store = database.open(&runtime)?;
-            let checkout_dir = checkout_root()?;
-            let search = ModelSearch::from_env(cli.tokenizer);
-            let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-            let tokenizer: &'static perfwarden::chat::MistralTokenizer =
-                Box::leak(Box::new(located.load()?));
-            let options = RunOptions {
-                checkout_dir,
-                quick,
-                tokenizer_path: located.path,
-                base_commit,
-                pr_number: pr,
-            };
-            let started = std::time::Instant::now();
-            let mut status = StatusLine::new(quiet);
-            let run = measure_run::measure(&options, tokenizer, &mut |event| status.show(event))?;
-            status.finish();
-            let id = runtime.block_on(store.insert_run(&run))?;
-            eprintln!(
-                "perfwarden: stored run {id} ({} measurements, {} samples) in {} after {:.0} s",
-                run.measurements.len(),
-                run.samples.len(),
-                database.url(),
-                started.elapsed().as_secs_f64()
-            );
-            for note in &run.notes {
-                eprintln!("perfwarden: WARNING: {note}");
-            }
-            Ok(ExitCode::SUCCESS)
+            database.with_store(&runtime, Access::Create, |store| {
+                let checkout_dir = checkout_root()?;
+                let search = ModelSearch::from_env(cli.tokenizer);
+                let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
+                let tokenizer: &'static perfwarden::chat::MistralTokenizer =
+                    Box::leak(Box::new(located.load()?));
+                let options = RunOptions {
+                    checkout_dir,
+                    quick,
+                    tokenizer_path: located.path,
+                    base_commit,
+                    pr_number: pr,
+                };
+                let started = std::time::Instant::now();
+                let mut status = StatusLine::new(quiet);
+                let lock = MachineLock::acquire(&mut |event| status.show(event))?;
+                let run = measure_run::measure(&options, tokenizer, &lock, &mut |event| {
+                    status.show(event)
+                })?;
+                status.finish();
+                let id = runtime.block_on(store.insert_run(&run))?;
+                eprintln!(
+                    "perfwarden: stored run {id} ({} measurements, {} samples) in {} after {:.0} s",
+                    run.measurements.len(),
+                    run.samples.len(),
+                    perfwarden::store::redact_url(&database.url()),
+                    started.elapsed().as_secs_f64()
+                );
+                for note in &run.notes {
+                    eprintln!("perfwarden: WARNING: {note}");
+                }
+                Ok(ExitCode::SUCCESS)
+            })
         }
         Command::History {
             json,
@@ -330,24 +353,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database,
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let store = database.open(&runtime)?;
-            let runs = runtime.block_on(store.runs(limit))?;
-            let mut out = io::BufWriter::new(io::stdout().lock());
-            if json {
-                let mut documents = Vec::with_capacity(runs.len());
-                for run in runs {
-                    let measurements = runtime.block_on(store.measurements(run.id))?;
-                    let mut document = serde_json::to_value(&run)?;
-                    document["measurements"] = serde_json::to_value(measurements)?;
-                    documents.push(document);
+            database.with_store(&runtime, Access::ReadOnly, |store| {
+                let runs = runtime.block_on(store.runs(limit))?;
+                let mut out = io::BufWriter::new(io::stdout().lock());
+                if json {
+                    let mut documents = Vec::with_capacity(runs.len());
+                    for run in runs {
+                        let measurements = runtime.block_on(store.measurements(run.id))?;
+                        let mut document = serde_json::to_value(&run)?;
+                        document["measurements"] = serde_json::to_value(measurements)?;
+                        documents.push(document);
+                    }
+                    serde_json::to_writer_pretty(&mut out, &documents)?;
+                    out.write_all(b"\n")?;
+                } else {
+                    out.write_all(perfwarden::render::history_table(&runs).as_bytes())?;
                 }
-                serde_json::to_writer_pretty(&mut out, &documents)?;
-                out.write_all(b"\n")?;
-            } else {
-                out.write_all(perfwarden::render::history_table(&runs).as_bytes())?;
-            }
-            out.flush()?;
-            Ok(ExitCode::SUCCESS)
+                out.flush()?;
+                Ok(ExitCode::SUCCESS)
+            })
         }
         Command::Selftest {
             quick,
@@ -463,94 +487,109 @@ fn run_report(
 ) -> anyhow::Result<ExitCode> {
     let contract = Contract::load(&judging.contract)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let store = database.open(&runtime)?;
-    let github = if ci {
-        Some(GithubContext::from_env().context("reading the GitHub Actions environment for --ci")?)
-    } else {
-        None
+    let access = match source {
+        ReportSource::Measure(_) => Access::Create,
+        ReportSource::Stored(_) => Access::Existing,
     };
-    let mut loaded = None;
-    if let ReportSource::Measure(options) = &mut source {
-        let located =
-            ModelSearch::from_env(tokenizer).locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-        loaded = Some(&*Box::leak(Box::new(located.load()?)));
-        options.tokenizer_path = located.path;
-        options.base_commit = judging
-            .base_commit
-            .clone()
-            .or_else(|| github.as_ref().and_then(|g| g.base_sha.clone()));
-        options.pr_number = judging
-            .pr
-            .or_else(|| github.as_ref().and_then(|g| g.pr_number));
-    }
-    let options = ReportOptions {
-        source,
-        contract,
-        out_dir: out,
-        base_branch: Some(judging.base_branch),
-        artifact_url: github.as_ref().and_then(|g| g.artifact_url()),
-        dashboard_url: judging.dashboard_url,
-        history: 1000,
-    };
-    let mut status = StatusLine::new(quiet);
-    let outcome = perfwarden::report::report(&options, &store, &runtime, loaded, &mut |event| {
-        status.show(event)
-    })?;
-    status.finish();
-    let data = &outcome.data;
-    let verdict = data
-        .verdict()
-        .map_or("not judged", |v| v.status.as_str())
-        .to_owned();
-    println!(
-        "{}",
-        perfwarden::render::report::verdict_line(data).replace("**", "")
-    );
-    for regression in data.regressions() {
-        println!(
-            "regression: {} {} {:+.2}% (threshold {:.1}%)",
-            regression.benchmark,
-            regression.tool,
-            regression.change * 100.0,
-            regression.threshold * 100.0
-        );
-    }
-    if !quiet {
-        eprintln!(
-            "perfwarden: report of run {} in {}",
-            data.run.id,
-            options.out_dir.join("latest/summary.md").display()
-        );
-    }
-    if let Some(github) = github {
-        let conclusion = if outcome.holds() {
-            Conclusion::Success
-        } else if verdict == "FAIL" || !data.regressions().is_empty() {
-            Conclusion::Failure
+    database.with_store(&runtime, access, |store| {
+        let mut warnings = Vec::new();
+        if judging.expect_history && runtime.block_on(store.runs(Some(1)))?.is_empty() {
+            let warning = perfwarden::report::missing_history(&database.url());
+            if std::env::var_os("GITHUB_ACTIONS").is_some() {
+                eprintln!("::warning title=perfwarden: history missing::{warning}");
+            }
+            eprintln!("perfwarden: WARNING: {warning}");
+            warnings.push(warning);
+        }
+        let github = if ci {
+            Some(GithubContext::from_env().context("reading the GitHub Actions environment for --ci")?)
         } else {
-            Conclusion::Neutral
+            None
         };
-        let cases = data.verdict().map_or(0, |v| v.cases.len());
-        let passed = data
+        let mut loaded = None;
+        if let ReportSource::Measure(options) = &mut source {
+            let located =
+                ModelSearch::from_env(tokenizer).locate(&mut |note| eprintln!("perfwarden: {note}"))?;
+            loaded = Some(&*Box::leak(Box::new(located.load()?)));
+            options.tokenizer_path = located.path;
+            options.base_commit = judging
+                .base_commit
+                .clone()
+                .or_else(|| github.as_ref().and_then(|g| g.base_sha.clone()));
+            options.pr_number = judging
+                .pr
+                .or_else(|| github.as_ref().and_then(|g| g.pr_number));
+        }
+        let options = ReportOptions {
+            source,
+            contract,
+            out_dir: out,
+            base_branch: Some(judging.base_branch),
+            artifact_url: github.as_ref().and_then(|g| g.artifact_url()),
+            dashboard_url: judging.dashboard_url,
+            history: 1000,
+            warnings,
+        };
+        let mut status = StatusLine::new(quiet);
+        let outcome = perfwarden::report::report(&options, store, &runtime, loaded, &mut |event| {
+            status.show(event)
+        })?;
+        status.finish();
+        let data = &outcome.data;
+        let verdict = data
             .verdict()
-            .map_or(0, |v| v.cases.iter().filter(|c| c.status == "PASS").count());
-        let publication = Publication {
-            body_markdown: perfwarden::render::report::summary_markdown(data),
-            check_title: format!("{}: {verdict} ({passed}/{cases} cases)", data.contract),
-            conclusion,
-            contract: data.contract.clone(),
-        };
-        let published = runtime.block_on(perfwarden::publish::publish(&github, &publication))?;
-        if let Some(why) = &published.fell_back_to_step_summary {
-            eprintln!(
-                "perfwarden: could not post to the pull request ({why}); the report is in the job summary instead"
+            .map_or("not judged", |v| v.status.as_str())
+            .to_owned();
+        println!(
+            "{}",
+            perfwarden::render::report::verdict_line(data).replace("**", "")
+        );
+        for regression in data.regressions() {
+            println!(
+                "regression: {} {} {:+.2}% (threshold {:.1}%)",
+                regression.benchmark,
+                regression.tool,
+                regression.change * 100.0,
+                regression.threshold * 100.0
             );
         }
-    }
-    Ok(if outcome.holds() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_INVALID)
+        if !quiet {
+            eprintln!(
+                "perfwarden: report of run {} in {}",
+                data.run.id,
+                options.out_dir.join("latest/summary.md").display()
+            );
+        }
+        if let Some(github) = github {
+            let conclusion = if outcome.holds() {
+                Conclusion::Success
+            } else if verdict == "FAIL" || !data.regressions().is_empty() {
+                Conclusion::Failure
+            } else {
+                Conclusion::Neutral
+            };
+            let cases = data.verdict().map_or(0, |v| v.cases.len());
+            let passed = data
+                .verdict()
+                .map_or(0, |v| v.cases.iter().filter(|c| c.status == "PASS").count());
+            let publication = Publication {
+                body_markdown: perfwarden::render::report::summary_markdown(data),
+                check_title: format!("{}: {verdict} ({passed}/{cases} cases)", data.contract),
+                conclusion,
+                contract: data.contract.clone(),
+            };
+            let published = runtime.block_on(perfwarden::publish::publish(&github, &publication))?;
+            if let Some(why) = &published.fell_back_to_step_summary {
+                eprintln!(
+                    "perfwarden: could not post to the pull request ({why}); the report is in the job summary instead"
+                );
+            }
+        }
+        Ok(if outcome.holds() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_INVALID)
+        })
     })
 }
 

@@ -12,6 +12,7 @@ use crate::judge::compare::{self, Comparison, RunFigures};
 use crate::judge::contract::Contract;
 use crate::judge::judge_with_remeasure;
 use crate::judge::verdict::{CaseEvidence, ContractVerdict, Status};
+use crate::measure::machine_lock::MachineLock;
 use crate::measure::paired::{PairedSamples, SamplingPlan};
 use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
@@ -40,6 +41,14 @@ pub enum ReportError {
     },
 }
 
+/// The warning for a database that should hold a history and holds no run.
+pub fn missing_history(database_url: &str) -> String {
+    format!(
+        "no stored history was found in {} although it was expected (--expect-history): every comparison with the base is missing. The history was lost (an evicted Actions cache, a wrong DATABASE_URL) unless this is the very first run; keep it in a durable store (README, \"Keeping the history in CI\")",
+        crate::store::redact_url(database_url)
+    )
+}
+
 /// How `report` gets its run.
 pub enum Source {
     /// Measure the checkout now.
@@ -58,6 +67,9 @@ pub struct ReportOptions {
     pub dashboard_url: Option<String>,
     /// How many stored runs the dashboard shows.
     pub history: u32,
+    /// Problems found before the run (e.g. a history that should exist and
+    /// does not), shown at the top of the report.
+    pub warnings: Vec<String>,
 }
 
 pub struct ReportOutcome {
@@ -146,9 +158,10 @@ async fn stored_paired(
     Ok(out)
 }
 
-fn verdict_row(verdict: &ContractVerdict) -> VerdictRow {
+fn verdict_row(verdict: &ContractVerdict, contract_hash: &str) -> VerdictRow {
     VerdictRow {
         contract: verdict.contract.clone(),
+        contract_hash: contract_hash.to_owned(),
         status: verdict.status.label().into(),
         limit: verdict.limit,
         confidence: verdict.confidence,
@@ -228,13 +241,29 @@ fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
         path: path.to_owned(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(failed)?;
-    }
-    // Write beside, then rename: a reader never sees half a file.
-    let staged = path.with_extension("partial");
-    std::fs::write(&staged, contents).map_err(failed)?;
-    std::fs::rename(&staged, path).map_err(failed)
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    // Write to a new file beside it, then rename: a reader never sees half a
+    // file. The staged file is created exclusively under a fresh name, so a
+    // symbolic link planted where it would go is never followed, and the
+    // rename replaces a link at `path` rather than writing through it.
+    let name = path
+        .file_name()
+        .map_or("report".into(), |n| n.to_string_lossy());
+    let mut staged = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    std::io::Write::write_all(&mut staged, contents.as_bytes()).map_err(failed)?;
+    staged
+        .persist(path)
+        .map(|_| ())
+        .map_err(|e| failed(e.error))
 }
 
 /// Runs the pipeline and writes `<out>/runs/<id>/`, `<out>/latest/` and
@@ -247,10 +276,14 @@ pub fn report(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ReportOutcome, ReportError> {
     let contract = &options.contract;
+    // Held until the report is written: judging re-measures and the checklist
+    // probes run the wrapper too.
+    let mut held_lock = None;
     let (run_id, live) = match &options.source {
         Source::Measure(run_options) => {
             let tokenizer = tokenizer.expect("measuring needs the tokenizer");
-            let run = measure_run::measure(run_options, tokenizer, progress)?;
+            let lock = held_lock.insert(MachineLock::acquire(progress)?);
+            let run = measure_run::measure(run_options, tokenizer, lock, progress)?;
             let id = runtime.block_on(store.insert_run(&run))?;
             (id, Some((tokenizer, run_options.quick)))
         }
@@ -269,41 +302,48 @@ pub fn report(
     let paired = runtime.block_on(stored_paired(store, run_id, contract))?;
 
     let stored = runtime.block_on(store.judgement(run_id))?;
-    let has_verdict = stored.verdicts.iter().any(|v| v.contract == contract.id);
-    let (judgement, base_run) = if has_verdict && live.is_none() {
-        let base_run = match stored.comparisons.first() {
-            Some(c) => Some(runtime.block_on(store.run(c.base_run_id))?),
-            None => runtime.block_on(store.latest_base_run(
-                run.base_commit.as_deref(),
-                options.base_branch.as_deref(),
-                run_id,
-            ))?,
-        };
-        (stored, base_run)
-    } else {
-        progress(Progress::Stage {
-            index: 1,
-            total: 3,
-            name: "judging the contract",
-        });
-        let evidence = evidence(contract, &measurements, &paired);
-        let verdict = match live {
-            Some((tokenizer, quick)) => {
-                let plan = SamplingPlan::for_mode(quick);
-                let budget = Duration::from_secs(if quick { 10 } else { 60 });
-                let mut more = |case: &crate::judge::contract::Case| {
-                    let request: &'static _ = Box::leak(Box::new(case.payload.request()));
-                    measure_run::sample_contract(tokenizer, request, plan)
-                };
-                judge_with_remeasure(contract, evidence, &mut more, budget)
-            }
-            None => judge_with_remeasure(
-                contract,
-                evidence,
-                &mut |_| PairedSamples::default(),
-                Duration::ZERO,
-            ),
-        };
+    // Nothing stored is replaced: a verdict is reused for the same contract
+    // content (hash) and judged anew for any other; the checklist and the
+    // comparisons belong to the run and are computed only when missing.
+    let stored_verdict = stored
+        .verdicts
+        .iter()
+        .find(|v| v.contract_hash == contract.hash)
+        .filter(|_| live.is_none())
+        .cloned();
+    let mut new_samples = Vec::new();
+    let verdict = match stored_verdict {
+        Some(verdict) => verdict,
+        None => {
+            progress(Progress::Stage {
+                index: 1,
+                total: 3,
+                name: "judging the contract",
+            });
+            let evidence = evidence(contract, &measurements, &paired);
+            let verdict = match live {
+                Some((tokenizer, quick)) => {
+                    let plan = SamplingPlan::for_mode(quick);
+                    let budget = Duration::from_secs(if quick { 10 } else { 60 });
+                    let mut more = |case: &crate::judge::contract::Case| {
+                        let request: &'static _ = Box::leak(Box::new(case.payload.request()));
+                        let samples = measure_run::sample_contract(tokenizer, request, plan);
+                        new_samples.extend(measure_run::paired_raw_samples(case.payload, &samples));
+                        samples
+                    };
+                    judge_with_remeasure(contract, evidence, &mut more, budget)
+                }
+                None => judge_with_remeasure(
+                    contract,
+                    evidence,
+                    &mut |_| PairedSamples::default(),
+                    Duration::ZERO,
+                ),
+            };
+            verdict_row(&verdict, &contract.hash)
+        }
+    };
+    let mut checklist: Vec<CheckRow> = if stored.checklist.is_empty() {
         progress(Progress::Stage {
             index: 2,
             total: 3,
@@ -333,49 +373,66 @@ pub fn report(
                 }
             }
         }
-        checklist.sort_by_key(|p| p.check);
-        progress(Progress::Stage {
-            index: 3,
-            total: 3,
-            name: "comparing with the base",
-        });
-        let base = runtime.block_on(store.latest_base_run(
-            run.base_commit.as_deref(),
-            options.base_branch.as_deref(),
-            run_id,
-        ))?;
-        let comparisons = match &base {
-            Some(base) => {
-                let history: Vec<RunFigures> = runtime
-                    .block_on(store.trend(200))?
-                    .iter()
-                    .filter(|p| p.run.id < run_id)
-                    .map(|p| RunFigures {
-                        run_id: p.run.id,
-                        machine_id: p.run.machine_id.clone(),
-                        values: p
-                            .figures
-                            .iter()
-                            .map(|(t, b, m, v)| ((*t, b.clone(), m.clone()), *v))
-                            .collect(),
-                    })
-                    .collect();
-                let base_measurements = runtime.block_on(store.measurements(base.id))?;
-                compare::compare(
-                    &RunFigures::new(run.id, &run.machine_id, &measurements),
-                    &RunFigures::new(base.id, &base.machine_id, &base_measurements),
-                    &history,
-                )
-            }
-            None => Vec::new(),
-        };
-        let judgement = Judgement {
-            verdicts: vec![verdict_row(&verdict)],
-            checklist: checklist.iter().map(check_row).collect(),
-            comparisons: comparisons.iter().map(comparison_row).collect(),
-        };
-        runtime.block_on(store.save_judgement(run_id, &judgement))?;
-        (judgement, base)
+        checklist.iter().map(check_row).collect()
+    } else {
+        stored.checklist
+    };
+    // The spec's order, whether computed now or read back.
+    checklist.sort_by_key(|c| probes::Check::parse(&c.check_id));
+    let (comparisons, base_run) = match stored.comparisons.first() {
+        Some(c) => {
+            let base_run = runtime.block_on(store.run(c.base_run_id))?;
+            (stored.comparisons, Some(base_run))
+        }
+        None => {
+            progress(Progress::Stage {
+                index: 3,
+                total: 3,
+                name: "comparing with the base",
+            });
+            let base = runtime.block_on(store.latest_base_run(
+                run.base_commit.as_deref(),
+                options.base_branch.as_deref(),
+                run_id,
+            ))?;
+            let comparisons = match &base {
+                Some(base) => {
+                    let history: Vec<RunFigures> = runtime
+                        .block_on(store.trend(200))?
+                        .iter()
+                        .filter(|p| p.run.id < run_id)
+                        .map(|p| RunFigures {
+                            run_id: p.run.id,
+                            machine_id: p.run.machine_id.clone(),
+                            values: p
+                                .figures
+                                .iter()
+                                .map(|(t, b, m, v)| ((*t, b.clone(), m.clone()), *v))
+                                .collect(),
+                        })
+                        .collect();
+                    let base_measurements = runtime.block_on(store.measurements(base.id))?;
+                    compare::compare(
+                        &RunFigures::new(run.id, &run.machine_id, &measurements),
+                        &RunFigures::new(base.id, &base.machine_id, &base_measurements),
+                        &history,
+                    )
+                }
+                None => Vec::new(),
+            };
+            (comparisons.iter().map(comparison_row).collect(), base)
+        }
+    };
+    let judgement = Judgement {
+        verdicts: vec![verdict],
+        checklist,
+        comparisons,
+    };
+    runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples))?;
+    let paired = if new_samples.is_empty() {
+        paired
+    } else {
+        runtime.block_on(stored_paired(store, run_id, contract))?
     };
     let data = ReportData {
         run,
@@ -396,6 +453,7 @@ pub fn report(
             .collect(),
         artifact_url: options.artifact_url.clone(),
         dashboard_url: options.dashboard_url.clone(),
+        warnings: options.warnings.clone(),
     };
     let files = write_outputs(options, store, runtime, &data)?;
     Ok(ReportOutcome { data, files })

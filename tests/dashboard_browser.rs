@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use perfwarden::store::{Store, synthetic};
+use perfwarden::store::{Access, Store, synthetic};
 
 fn chromium() -> Option<PathBuf> {
     let found = || {
@@ -61,7 +61,9 @@ fn chromium_renders_the_dashboard_without_errors() {
     let database = dir.path().join("history.db");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = Store::open(database.to_str().unwrap()).await.unwrap();
+        let store = Store::open(database.to_str().unwrap(), Access::Create)
+            .await
+            .unwrap();
         for i in 0..40 {
             store
                 .insert_run(&synthetic::run(i, Some(30)))

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fake_github::{BOT, Failure, FakeGithub};
+use fake_github::{BOT, Failure, FakeGithub, MALLORY, MALLORY_TOKEN};
 use perfwarden::publish::{
     CommentAction, Conclusion, GithubContext, Publication, PublishError, publish,
 };
@@ -149,13 +149,14 @@ async fn first_post_creates_one_marked_comment_and_a_check_run() {
     assert_eq!(
         summary,
         [
+            ("GET", "/user"),
             ("GET", "/repos/octo-org/octo-repo/issues/5/comments"),
             ("POST", "/repos/octo-org/octo-repo/issues/5/comments"),
             ("POST", "/repos/octo-org/octo-repo/check-runs"),
         ]
         .map(|(m, p)| (m.to_string(), p.to_string())),
     );
-    assert_eq!(requests[0].query("per_page"), Some("100"));
+    assert_eq!(requests[1].query("per_page"), Some("100"));
     for request in &requests {
         assert_eq!(
             request.header("authorization"),
@@ -258,6 +259,259 @@ async fn finds_its_comment_on_the_second_page_among_others() {
         fake.requests_matching("PATCH", "/issues/comments/").len(),
         1
     );
+}
+
+#[tokio::test]
+async fn another_users_comment_with_the_marker_is_never_edited() {
+    let fake = FakeGithub::start();
+    fake.add_pull_request(PR);
+    fake.add_user_token(MALLORY_TOKEN, MALLORY);
+    // Mallory posts first, with perfwarden's marker and a verdict of her own.
+    let hers = fake.add_comment(PR, MALLORY, &marked("## performance-001: PASS (trust me)"));
+    let job = Job::new(&fake, Some(PR));
+    let ctx = job.context();
+
+    let first = publish(&ctx, &failing()).await.unwrap();
+    let CommentAction::Created(ours) = first.comment else {
+        panic!("perfwarden must post its own comment: {first:?}");
+    };
+    let second = publish(&ctx, &passing()).await.unwrap();
+    assert_eq!(second.comment, CommentAction::Updated(ours));
+    assert_eq!(first.fell_back_to_step_summary, None);
+
+    let comments = fake.comments(PR);
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    let mallorys = comments.iter().find(|c| c.id == hers).unwrap();
+    assert_eq!(mallorys.edits, 0);
+    assert_eq!(mallorys.body, marked("## performance-001: PASS (trust me)"));
+    let perfwardens = comments.iter().find(|c| c.id == ours).unwrap();
+    assert_eq!(perfwardens.author, BOT);
+    assert_eq!(perfwardens.body, marked(&passing().body_markdown));
+    assert!(
+        fake.requests_matching("PATCH", &format!("/issues/comments/{hers}"))
+            .is_empty(),
+        "a request went to another user's comment"
+    );
+
+    // Mallory changing her comment later changes nothing for perfwarden.
+    let third = publish(&ctx, &failing()).await.unwrap();
+    assert_eq!(third.comment, CommentAction::Updated(ours));
+}
+
+#[tokio::test]
+async fn a_refused_edit_still_posts_the_report() {
+    let fake = FakeGithub::start();
+    let ours = fake.add_comment(PR, BOT, &marked("## performance-001: stale"));
+    fake.fail(
+        Failure::new("PATCH", &format!("/issues/comments/{ours}"), 403)
+            .message("Resource not accessible by integration"),
+    );
+    let job = Job::new(&fake, Some(PR));
+
+    let outcome = publish(&job.context(), &failing()).await.unwrap();
+
+    let CommentAction::Created(new) = outcome.comment else {
+        panic!("the report must still be posted: {outcome:?}");
+    };
+    assert_ne!(new, ours);
+    let comments = fake.comments(PR);
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[1].body, marked(&failing().body_markdown));
+    assert_eq!(outcome.fell_back_to_step_summary, None);
+}
+
+#[tokio::test]
+async fn a_personal_token_owns_the_comments_of_its_user() {
+    let fake = FakeGithub::start();
+    fake.add_user_token("ghp_perfUserToken", "perf-runner");
+    // A marker comment of the Actions bot (another identity) and one of Mallory's.
+    let bots = fake.add_comment(PR, BOT, &marked("## old"));
+    let mallorys = fake.add_comment(PR, MALLORY, &marked("## hers"));
+    let mut job = Job::new(&fake, Some(PR));
+    job.vars
+        .insert("GITHUB_TOKEN".into(), "ghp_perfUserToken".into());
+    let ctx = job.context();
+
+    let first = publish(&ctx, &passing()).await.unwrap();
+    let CommentAction::Created(ours) = first.comment else {
+        panic!("{first:?}");
+    };
+    assert_eq!(
+        publish(&ctx, &failing()).await.unwrap().comment,
+        CommentAction::Updated(ours)
+    );
+    let comments = fake.comments(PR);
+    assert_eq!(comments.len(), 3);
+    for other in [bots, mallorys] {
+        assert_eq!(comments.iter().find(|c| c.id == other).unwrap().edits, 0);
+    }
+    assert_eq!(
+        comments.iter().find(|c| c.id == ours).unwrap().author,
+        "perf-runner"
+    );
+    assert_eq!(fake.requests_matching("GET", "/user").len(), 2);
+}
+
+#[tokio::test]
+async fn the_identity_can_be_configured() {
+    let fake = FakeGithub::start();
+    fake.add_user_token("ghs_appInstallationToken", "perf-app[bot]");
+    let apps = fake.add_comment(PR, "perf-app[bot]", &marked("## stale"));
+    fake.add_comment(PR, MALLORY, &marked("## hers"));
+    let mut job = Job::new(&fake, Some(PR));
+    job.vars
+        .insert("GITHUB_TOKEN".into(), "ghs_appInstallationToken".into());
+    job.vars
+        .insert("PERFWARDEN_COMMENT_AUTHOR".into(), "perf-app[bot]".into());
+    let ctx = job.context();
+    assert_eq!(ctx.comment_author.as_deref(), Some("perf-app[bot]"));
+
+    let outcome = publish(&ctx, &passing()).await.unwrap();
+
+    assert_eq!(outcome.comment, CommentAction::Updated(apps));
+    assert!(
+        fake.requests_matching("GET", "/user").is_empty(),
+        "the configured login is used as is"
+    );
+}
+
+#[tokio::test]
+async fn hostile_strings_reach_the_comment_as_text() {
+    use perfwarden::render::report::{ReportData, summary_markdown};
+    use perfwarden::store::{CaseRow, CheckRow, Judgement, Machine, RunInfo, VerdictRow};
+
+    let branch = "x`<img/src=evil.example/p.gif>`@octo-org/everyone";
+    let case = |name: &str| CaseRow {
+        case_name: name.into(),
+        payload: "small".into(),
+        payload_bytes: 300,
+        baseline_ns: Some(1000.0),
+        candidate_ns: Some(1010.0),
+        overhead: Some(0.01),
+        ci_low: Some(0.0),
+        ci_high: Some(0.02),
+        status: "PASS".into(),
+        pairs: 60,
+        literal_overhead: None,
+        instructions_baseline: None,
+        instructions_candidate: None,
+        instruction_overhead: None,
+    };
+    let data = ReportData {
+        run: RunInfo {
+            id: 1,
+            commit: "deadbeef`<b>".into(),
+            branch: Some(branch.into()),
+            base_commit: None,
+            pr_number: Some(PR as i64),
+            dirty: false,
+            quick: true,
+            machine_id: "m".into(),
+            machine: Machine {
+                cpu_model: "CPU <script>alert(1)</script> @admins".into(),
+                cores: 2,
+                os: "Linux | injected | cells".into(),
+                rustc: "rustc ![x](https://evil.example/r.gif)".into(),
+                valgrind: None,
+            },
+            started_at_ms: 0,
+            finished_at_ms: 0,
+            notes: vec!["note\n## fake heading\n@octo-org/everyone <img src=x>".into()],
+        },
+        judgement: Judgement {
+            verdicts: vec![VerdictRow {
+                contract: "performance-001".into(),
+                contract_hash: "h".into(),
+                status: "PASS".into(),
+                limit: 0.05,
+                confidence: 0.95,
+                judged_at_ms: 0,
+                cases: vec![
+                    case("small\"]\n```\n<img src=https://evil.example/m.gif>"),
+                    case("medium @someone"),
+                ],
+            }],
+            checklist: vec![CheckRow {
+                check_id: "warm-up".into(),
+                status: "PASS".into(),
+                evidence: "p50 <img src=//evil.example/e.gif> | @octo-org/team\nsecond line".into(),
+                figures: "{}".into(),
+            }],
+            comparisons: Vec::new(),
+        },
+        contract: "performance-001".into(),
+        base_run: None,
+        distributions: Vec::new(),
+        artifact_url: Some("https://github.example/runs/1) ![x](https://evil.example/a.gif".into()),
+        dashboard_url: Some("javascript:alert(1)".into()),
+        warnings: vec!["history <b>missing</b> @here".into()],
+    };
+    let fake = FakeGithub::start();
+    fake.add_pull_request(PR);
+    let job = Job::new(&fake, Some(PR));
+    let body = summary_markdown(&data);
+    publish(
+        &job.context(),
+        &publication(&body, Conclusion::Success, "performance-001: PASS"),
+    )
+    .await
+    .unwrap();
+    let posted = fake.comments(PR)[0].body.clone();
+
+    let (marker_line, rest) = posted.split_once('\n').unwrap();
+    assert_eq!(marker_line, MARKER);
+    // No HTML: every `<` is escaped, so GitHub shows it as text.
+    for (at, _) in rest.match_indices('<') {
+        assert!(
+            rest[..at].ends_with('\\'),
+            "raw HTML reached the comment: {:?}\n{posted}",
+            &rest[at..(at + 20).min(rest.len())]
+        );
+    }
+    // No mention: an `@` is never directly followed by a name.
+    for (at, _) in rest.match_indices('@') {
+        assert!(
+            rest[at + 1..].starts_with('\u{200B}'),
+            "a mention reached the comment: {:?}",
+            &rest[at..(at + 20).min(rest.len())]
+        );
+    }
+    for raw in ["![x](", "javascript:", "\n## fake heading"] {
+        assert!(
+            !rest.contains(raw),
+            "{raw:?} reached the comment:\n{posted}"
+        );
+    }
+    assert!(rest.contains("x\\`\\<img/src=evil.example/p.gif\\>\\`@\u{200B}octo-org/everyone"));
+    // Every table row keeps its cells: the pipes from outside are escaped.
+    let mut columns = None;
+    for line in posted.lines() {
+        if !line.starts_with('|') {
+            columns = None;
+            continue;
+        }
+        let cells = line.replace("\\|", "").matches('|').count();
+        assert_eq!(*columns.get_or_insert(cells), cells, "{line}");
+    }
+    // The mermaid block stays one block, its labels inside their quotes.
+    let start = posted.find("```mermaid\n").expect("a mermaid chart");
+    let block = &posted[start + "```mermaid\n".len()..];
+    let end = block.find("\n```").expect("the chart's closing fence");
+    let chart = &block[..end];
+    assert!(!chart.contains("```"), "{chart}");
+    let axis = chart
+        .lines()
+        .find(|l| l.trim_start().starts_with("x-axis"))
+        .unwrap();
+    assert_eq!(axis.matches('"').count(), 4, "{axis}");
+    assert_eq!(posted.matches("```").count(), 2, "{posted}");
+    // The link that is an http(s) URL is kept, percent-encoded; the other is dropped.
+    assert!(
+        posted
+            .contains("(https://github.example/runs/1%29%20!%5Bx%5D%28https://evil.example/a.gif)"),
+        "{posted}"
+    );
+    assert!(!posted.contains("[trend dashboard]"));
 }
 
 #[tokio::test]
@@ -498,7 +752,8 @@ async fn enterprise_base_url_with_a_path_prefix() {
         assert!(
             request
                 .path
-                .starts_with("/api/v3/repos/octo-org/octo-repo/"),
+                .starts_with("/api/v3/repos/octo-org/octo-repo/")
+                || request.path == "/api/v3/user",
             "outside the prefix: {} {}",
             request.method,
             request.path
@@ -772,6 +1027,77 @@ fn workflow_passes_actionlint() {
         tools.actionlint.display(),
         workflow.display()
     );
+}
+
+/// Every action is pinned to a full commit (its release in a comment), the
+/// steps that build and measure the checkout's code never get the token, and
+/// the history is not kept in the Actions cache.
+#[test]
+fn workflow_pins_actions_and_measures_without_the_token() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/perf.yml")).unwrap();
+    let mut pinned = 0;
+    for line in workflow
+        .lines()
+        .filter(|l| l.trim_start().starts_with("uses:") || l.trim_start().starts_with("- uses:"))
+    {
+        let spec = line.split("uses:").nth(1).unwrap().trim();
+        let (action, rest) = spec
+            .split_once('@')
+            .unwrap_or_else(|| panic!("unpinned: {line}"));
+        let (sha, comment) = rest.split_once(' ').unwrap_or((rest, ""));
+        assert!(
+            sha.len() == 40
+                && sha
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{action} is not pinned to a full commit SHA: {line}"
+        );
+        let release = comment
+            .trim()
+            .strip_prefix("# v")
+            .unwrap_or_else(|| panic!("no `# vX.Y.Z` beside {line}"));
+        assert_eq!(release.split('.').count(), 3, "{line}");
+        pinned += 1;
+    }
+    assert!(pinned >= 8, "{pinned} actions found");
+
+    let step = |name: &str| {
+        let start = workflow
+            .find(&format!("- name: {name}\n"))
+            .unwrap_or_else(|| panic!("no step {name:?}"));
+        let rest = &workflow[start + 1..];
+        let end = rest.find("\n      - name: ").map_or(rest.len(), |e| e + 1);
+        rest[..end].to_string()
+    };
+    for name in ["Build perfwarden", "Measure, judge and report"] {
+        let body = step(name);
+        assert!(
+            !body.contains("GITHUB_TOKEN")
+                && !body.contains("github.token")
+                && !body.contains("cargo run"),
+            "{name} must not see the token:\n{body}"
+        );
+    }
+    let publish = step("Publish to the pull request");
+    assert!(
+        publish.contains("GITHUB_TOKEN: ${{ github.token }}"),
+        "{publish}"
+    );
+    assert!(
+        publish.contains("target/release/perfwarden publish --run"),
+        "{publish}"
+    );
+    assert!(
+        !publish.contains("cargo "),
+        "publishing must not build: {publish}"
+    );
+    assert!(
+        !workflow.contains("actions/cache/restore") && !workflow.contains("actions/cache/save"),
+        "the history must not live in the Actions cache"
+    );
+    assert!(workflow.contains("--expect-history"));
+    assert!(!workflow.contains("every run completes"));
 }
 
 struct LintTools {

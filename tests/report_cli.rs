@@ -8,7 +8,7 @@ mod fake_github;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use perfwarden::store::{Store, synthetic};
+use perfwarden::store::{Access, Store, synthetic};
 
 fn perfwarden(database: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_perfwarden"));
@@ -29,15 +29,23 @@ fn a_quick_report_from_nothing_writes_every_output() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("history.db");
     let out = dir.path().join("reports");
+    // A CI job that expects a kept history and finds none says so loudly.
     let output = perfwarden(&database)
-        .args(["report", "--quick", "--out"])
+        .args(["report", "--quick", "--expect-history", "--out"])
         .arg(&out)
+        .env("GITHUB_ACTIONS", "true")
         .output()
         .unwrap();
     let code = output.status.code();
     assert!(
         matches!(code, Some(0) | Some(1)),
         "exit {code:?}: {}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output)
+            .contains("::warning title=perfwarden: history missing::no stored history was found"),
+        "{}",
         stderr(&output)
     );
 
@@ -94,6 +102,10 @@ fn a_quick_report_from_nothing_writes_every_output() {
         summary.contains(&format!("performance-001 {status}")),
         "{summary}"
     );
+    let warning_at = summary
+        .find("> [!WARNING]\n> no stored history was found")
+        .expect("the warning is in the report");
+    let warning_len = summary[warning_at..].find("\n\n").unwrap() + 2;
     for needle in [
         "| small (300 B)",
         "| medium (65000 B)",
@@ -152,9 +164,11 @@ fn a_quick_report_from_nothing_writes_every_output() {
         !stderr(&output).contains("wall clock (Criterion)"),
         "it measured again"
     );
+    let mut without_warning = summary.clone();
+    without_warning.replace_range(warning_at..warning_at + warning_len, "");
     assert_eq!(
         std::fs::read_to_string(again.join("latest/summary.md")).unwrap(),
-        summary
+        without_warning
     );
 
     let output = perfwarden(&database)
@@ -173,7 +187,27 @@ fn a_quick_report_from_nothing_writes_every_output() {
 #[test]
 fn no_measure_on_an_empty_database_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let output = perfwarden(&dir.path().join("empty.db"))
+    let database = dir.path().join("empty.db");
+    // A mistyped path is not created.
+    let output = perfwarden(&database)
+        .args(["report", "--no-measure", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("there is no database at"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!database.exists());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = Store::open(database.to_str().unwrap(), Access::Create)
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    });
+    let output = perfwarden(&database)
         .args(["report", "--no-measure", "--out"])
         .arg(dir.path().join("out"))
         .output()
@@ -192,7 +226,9 @@ fn two_ci_reports_for_one_pull_request_leave_one_comment_edited_once() {
     let database = dir.path().join("history.db");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = Store::open(database.to_str().unwrap()).await.unwrap();
+        let store = Store::open(database.to_str().unwrap(), Access::Create)
+            .await
+            .unwrap();
         for i in 0..3 {
             store.insert_run(&synthetic::run(i, None)).await.unwrap();
         }
@@ -267,5 +303,190 @@ fn two_ci_reports_for_one_pull_request_leave_one_comment_edited_once() {
             .as_str()
             .unwrap()
             .starts_with("performance-001: ")
+    );
+}
+
+/// A stored run with the samples of `synthetic::run`.
+fn database_with_runs(dir: &Path, runs: usize) -> std::path::PathBuf {
+    let database = dir.join("history.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = Store::open(database.to_str().unwrap(), Access::Create)
+            .await
+            .unwrap();
+        for i in 0..runs {
+            store.insert_run(&synthetic::run(i, None)).await.unwrap();
+        }
+        store.close().await.unwrap();
+    });
+    database
+}
+
+fn verdict_of(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("latest/verdict.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn another_contract_adds_a_verdict_and_an_edited_limit_is_judged_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_runs(dir.path(), 2);
+    let shipped =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/contracts/performance-001.toml");
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        std::fs::read_to_string(&shipped)
+            .unwrap()
+            .replace("limit = 0.05", "limit = 0.001"),
+    )
+    .unwrap();
+    let render = |contract: &Path, out: &str| {
+        let output = perfwarden(&database)
+            .args(["report", "--no-measure", "--contract"])
+            .arg(contract)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap();
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{}",
+            stderr(&output)
+        );
+        (output.status.code(), verdict_of(&dir.path().join(out)))
+    };
+    let (code, loose) = render(&shipped, "loose");
+    assert_eq!(loose["verdict"], "PASS", "{loose}");
+    assert_eq!(code, Some(0));
+    // Same id, another limit: judged anew, not the stored PASS.
+    let (code, tight) = render(&strict, "tight");
+    assert_eq!(code, Some(1));
+    assert_ne!(tight["verdict"], "PASS", "{tight}");
+    assert_eq!(tight["cases"][0]["limit"], 0.001);
+    // The first verdict is still there, with its evidence, and is reused.
+    let (_, loose_again) = render(&shipped, "loose-again");
+    assert_eq!(loose_again, loose);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = Store::open(database.to_str().unwrap(), Access::ReadOnly)
+            .await
+            .unwrap();
+        let judgement = store.judgement(2).await.unwrap();
+        let mut limits: Vec<f64> = judgement.verdicts.iter().map(|v| v.limit).collect();
+        limits.sort_by(f64::total_cmp);
+        assert_eq!(limits, [0.001, 0.05]);
+        assert_eq!(judgement.checklist.len(), 4, "the checklist is kept");
+        assert!(
+            !judgement.comparisons.is_empty(),
+            "the comparisons are kept"
+        );
+        store.close().await.unwrap();
+    });
+    // The database file alone (the log checkpointed on exit) holds it all.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(&database, copy.path().join("history.db")).unwrap();
+    let output = perfwarden(&copy.path().join("history.db"))
+        .args(["report", "--no-measure", "--out"])
+        .arg(copy.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(verdict_of(&copy.path().join("out")), loose);
+}
+
+#[test]
+fn reports_never_write_through_symbolic_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_runs(dir.path(), 1);
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, "keep me").unwrap();
+    let latest = dir.path().join("out/latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    for name in ["summary.partial", "summary.md.partial", "verdict.partial"] {
+        std::os::unix::fs::symlink(&outside, latest.join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(&outside, latest.join("summary.md")).unwrap();
+    let output = perfwarden(&database)
+        .args(["report", "--no-measure", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    let summary = latest.join("summary.md");
+    assert!(
+        !std::fs::symlink_metadata(&summary)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(summary)
+            .unwrap()
+            .contains("performance-001")
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&latest)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.ends_with(".partial") && !n.starts_with("summary") && !n.starts_with("verdict")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn history_reads_a_read_only_database_and_never_creates_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_with_runs(dir.path(), 2);
+    let mistyped = dir.path().join("histroy.db");
+    let output = perfwarden(&mistyped).arg("history").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("there is no database at"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!mistyped.exists(), "a read command created a database");
+
+    // The database and its directory read-only for the reader: as root the
+    // reader is `nobody`, for whom the mode bits hold, running a copy of the
+    // binary beside the database (the checkout may be out of its reach).
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let set_mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let mut history = if as_root {
+        let binary = dir.path().join("perfwarden");
+        std::fs::copy(env!("CARGO_BIN_EXE_perfwarden"), &binary).unwrap();
+        let mut command = Command::new(binary);
+        command
+            .current_dir(dir.path())
+            .env("DATABASE_URL", &database)
+            .uid(65534)
+            .gid(65534);
+        command
+    } else {
+        perfwarden(&database)
+    };
+    history.args(["history", "--json"]);
+    set_mode(&database, 0o444);
+    set_mode(dir.path(), 0o555);
+    let before = std::fs::read(&database).unwrap();
+    let output = history.output().unwrap();
+    set_mode(dir.path(), 0o755);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        std::fs::read(&database).unwrap(),
+        before,
+        "history wrote to the database"
     );
 }

@@ -1,7 +1,9 @@
 //! `perfwarden run --quick` end to end, as a user runs it: real Criterion,
 //! real callgrind, a real SQLite file, then `perfwarden history --json`.
-//! Two runs write to one database at the same time; one of them has no
-//! valgrind and must say so and store its instruction counts as missing.
+//! Two runs are started at once on one database: the second says it waits
+//! for the first (they would share the CPUs) and measures after it; one of
+//! them has no valgrind and must say so and store its instruction counts as
+//! missing. A scratch directory left by a killed run is removed.
 
 mod common;
 
@@ -49,12 +51,19 @@ fn figure(run: &serde_json::Value, tool: &str, benchmark: &str, metric: &str) ->
 fn two_quick_runs_at_once_are_both_stored_with_every_figure() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("history.db");
+    // The runs' own temporary directory: its lock and scratch directories.
+    let tmp = dir.path().join("tmp");
+    let stale = tmp.join("perfwarden-run-killed");
+    std::fs::create_dir_all(stale.join("criterion")).unwrap();
     let with_valgrind = perfwarden(&database)
         .args(["run", "--quick", "--quiet"])
+        .env("TMPDIR", &tmp)
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let without_valgrind = perfwarden(&database)
         .args(["run", "--quick", "--quiet"])
+        .env("TMPDIR", &tmp)
         .env("PERFWARDEN_VALGRIND", "/nonexistent/valgrind")
         .output()
         .unwrap();
@@ -63,6 +72,22 @@ fn two_quick_runs_at_once_are_both_stored_with_every_figure() {
     check(&without_valgrind);
     let warning = String::from_utf8_lossy(&without_valgrind.stderr);
     assert!(warning.contains("valgrind is not installed"), "{warning}");
+    let waited = [&with_valgrind, &without_valgrind]
+        .iter()
+        .filter(|o| String::from_utf8_lossy(&o.stderr).contains("another perfwarden run (pid "))
+        .count();
+    assert_eq!(waited, 1, "exactly one run waits for the other");
+    assert!(
+        !stale.exists(),
+        "the killed run's scratch directory is left"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("perfwarden-run-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     let history = perfwarden(&database)
         .args(["history", "--json"])

@@ -1,10 +1,20 @@
-//! The run history on a real SQLite file: round trip, missing figures,
-//! concurrent writer processes, and a writer killed mid-transaction.
+//! The run history, each test against a real SQLite file and against a real
+//! PostgreSQL server (started by the tests, `tests/postgres`): round trip,
+//! missing figures, concurrent writer processes, a writer killed
+//! mid-transaction, judgements kept per contract content, and the two
+//! engines' schemas compared. Then what only SQLite has: the write-ahead log
+//! checkpointed on close, read-only and missing files, and a database from
+//! before migration 0003 keeping its verdicts.
+
+mod postgres;
 
 use std::process::Command;
 use std::time::Duration;
 
-use perfwarden::store::{Machine, Measurement, NewRun, RawSample, Store, Tool};
+use perfwarden::store::{
+    Access, CaseRow, CheckRow, ComparisonRow, Judgement, Machine, Measurement, NewRun, RawSample,
+    SQLITE_MIGRATIONS, Store, StoreError, Tool, VerdictRow,
+};
 
 fn machine() -> Machine {
     Machine {
@@ -62,12 +72,53 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-#[test]
-fn a_run_round_trips_and_missing_stays_missing() {
+/// Where a test's database lives.
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database of `engine` (the directory keeps a SQLite file alive).
+fn fresh(engine: Engine) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("nested/dir/history.db");
+    let url = match engine {
+        Engine::Sqlite => dir.path().join("history.db").display().to_string(),
+        Engine::Postgres => postgres::server().database(),
+    };
+    (url, dir)
+}
+
+/// Each store test, once per engine: `<test>::sqlite` and `<test>::postgres`.
+macro_rules! on_both_engines {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[test]
+                fn sqlite() {
+                    super::$test(super::Engine::Sqlite);
+                }
+                #[test]
+                fn postgres() {
+                    super::$test(super::Engine::Postgres);
+                }
+            }
+        )*
+    };
+}
+
+on_both_engines!(
+    a_run_round_trips_and_missing_stays_missing,
+    concurrent_writer_processes_lose_nothing,
+    a_writer_killed_mid_run_leaves_no_half_run,
+    judgements_are_kept_per_contract_content_and_never_replaced,
+    a_read_only_opener_reads_without_migrating,
+);
+
+fn a_run_round_trips_and_missing_stays_missing(engine: Engine) {
+    let (url, _dir) = fresh(engine);
     runtime().block_on(async {
-        let store = Store::open(url.to_str().unwrap()).await.unwrap();
+        let store = Store::open(&url, Access::Create).await.unwrap();
         let id = store.insert_run(&new_run("abc123", 5)).await.unwrap();
         let runs = store.runs(None).await.unwrap();
         assert_eq!(runs.len(), 1);
@@ -76,6 +127,7 @@ fn a_run_round_trips_and_missing_stays_missing() {
         assert_eq!(runs[0].pr_number, Some(7));
         assert_eq!(runs[0].machine, machine());
         assert_eq!(runs[0].machine_id, machine().id());
+        assert!(runs[0].quick && !runs[0].dirty);
         assert_eq!(runs[0].notes, vec!["valgrind missing".to_string()]);
         let measurements = store.measurements(id).await.unwrap();
         assert_eq!(measurements.len(), 2);
@@ -95,15 +147,19 @@ fn a_run_round_trips_and_missing_stays_missing() {
         assert_eq!(samples[4].total_ns, 5000.0);
         assert!(matches!(
             store.run(id + 100).await,
-            Err(perfwarden::store::StoreError::NoSuchRun(_))
+            Err(StoreError::NoSuchRun(_))
         ));
+        store.close().await.unwrap();
     });
     // Reopening applies no migration twice.
+    let again = match engine {
+        Engine::Sqlite => format!("sqlite://{url}"),
+        Engine::Postgres => url.clone(),
+    };
     runtime().block_on(async {
-        let store = Store::open(&format!("sqlite://{}", url.display()))
-            .await
-            .unwrap();
+        let store = Store::open(&again, Access::Existing).await.unwrap();
         assert_eq!(store.runs(None).await.unwrap().len(), 1);
+        store.close().await.unwrap();
     });
 }
 
@@ -120,13 +176,14 @@ fn child_writer() {
     let runs: usize = std::env::var(CHILD_RUNS).unwrap().parse().unwrap();
     let samples: usize = std::env::var(CHILD_SAMPLES).unwrap().parse().unwrap();
     runtime().block_on(async {
-        let store = Store::open(&url).await.unwrap();
+        let store = Store::open(&url, Access::Create).await.unwrap();
         for i in 0..runs {
             store
                 .insert_run(&new_run(&format!("{}-{i}", std::process::id()), samples))
                 .await
                 .unwrap();
         }
+        store.close().await.unwrap();
     });
 }
 
@@ -141,37 +198,37 @@ fn spawn_writer(url: &str, runs: usize, samples: usize) -> std::process::Child {
         .unwrap()
 }
 
-#[test]
-fn concurrent_writer_processes_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("history.db").display().to_string();
+fn concurrent_writer_processes_lose_nothing(engine: Engine) {
+    let (url, _dir) = fresh(engine);
     let writers: Vec<_> = (0..3).map(|_| spawn_writer(&url, 15, 2000)).collect();
     for mut writer in writers {
         assert!(writer.wait().unwrap().success());
     }
     runtime().block_on(async {
-        let store = Store::open(&url).await.unwrap();
+        let store = Store::open(&url, Access::Existing).await.unwrap();
         let runs = store.runs(None).await.unwrap();
         assert_eq!(runs.len(), 45);
         for run in runs {
-            assert_eq!(
-                store
-                    .samples(run.id, Tool::Criterion, "small/sync")
-                    .await
-                    .unwrap()
-                    .len(),
-                2000
-            );
+            let samples = store
+                .samples(run.id, Tool::Criterion, "small/sync")
+                .await
+                .unwrap();
+            assert_eq!(samples.len(), 2000);
+            assert_eq!(samples[1999].total_ns, 2_000_000.0, "in order");
         }
+        store.close().await.unwrap();
     });
 }
 
-#[test]
-fn a_writer_killed_mid_run_leaves_no_half_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("history.db").display().to_string();
+fn a_writer_killed_mid_run_leaves_no_half_run(engine: Engine) {
+    let (url, _dir) = fresh(engine);
     runtime().block_on(async {
-        Store::open(&url).await.unwrap();
+        Store::open(&url, Access::Create)
+            .await
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
     });
     // One run with many samples takes long enough to be killed inside its transaction.
     let mut writer = spawn_writer(&url, 1, 2_000_000);
@@ -183,7 +240,7 @@ fn a_writer_killed_mid_run_leaves_no_half_run() {
         "the writer finished before it was killed; give it more work"
     );
     runtime().block_on(async {
-        let store = Store::open(&url).await.unwrap();
+        let store = Store::open(&url, Access::Existing).await.unwrap();
         assert!(
             store.runs(None).await.unwrap().is_empty(),
             "a half-written run is visible"
@@ -199,5 +256,279 @@ fn a_writer_killed_mid_run_leaves_no_half_run() {
         // And the database still takes new runs.
         store.insert_run(&new_run("after", 3)).await.unwrap();
         assert_eq!(store.runs(None).await.unwrap().len(), 1);
+        store.close().await.unwrap();
+    });
+}
+
+fn verdict(hash: &str, status: &str, limit: f64) -> VerdictRow {
+    VerdictRow {
+        contract: "performance-001".into(),
+        contract_hash: hash.into(),
+        status: status.into(),
+        limit,
+        confidence: 0.95,
+        judged_at_ms: 5_000,
+        cases: ["small", "medium", "large"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| CaseRow {
+                case_name: name.into(),
+                payload: name.into(),
+                payload_bytes: [300, 65_000, 380_000][i],
+                baseline_ns: Some(1000.0),
+                candidate_ns: Some(1010.0),
+                overhead: Some(0.01),
+                ci_low: Some(0.005),
+                ci_high: Some(0.015),
+                status: status.into(),
+                pairs: 60,
+                literal_overhead: None,
+                instructions_baseline: Some(35_000.0),
+                instructions_candidate: Some(36_000.0),
+                instruction_overhead: Some(0.03),
+            })
+            .collect(),
+    }
+}
+
+fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
+    let (url, _dir) = fresh(engine);
+    runtime().block_on(async {
+        let store = Store::open(&url, Access::Create).await.unwrap();
+        let base = store.insert_run(&new_run("base", 0)).await.unwrap();
+        let id = store.insert_run(&new_run("head", 0)).await.unwrap();
+        let check = |evidence: &str| CheckRow {
+            check_id: "warm-up".into(),
+            status: "PASS".into(),
+            evidence: evidence.into(),
+            figures: "{\"p50_us\": 40}".into(),
+        };
+        let comparison = ComparisonRow {
+            base_run_id: base,
+            tool: "callgrind".into(),
+            benchmark: "small/async".into(),
+            metric: "instructions".into(),
+            head: 36_000.0,
+            base: 35_000.0,
+            change: 0.0286,
+            threshold: 0.01,
+            learned: false,
+            status: "regression".into(),
+        };
+        let paired = |ns: f64| RawSample {
+            tool: Tool::Paired,
+            benchmark: "small/async".into(),
+            iterations: 1.0,
+            total_ns: ns,
+        };
+        let first = Judgement {
+            verdicts: vec![verdict("hash-a", "PASS", 0.05)],
+            checklist: vec![check("measured live")],
+            comparisons: vec![comparison.clone()],
+        };
+        store
+            .save_judgement(id, &first, &[paired(1.0), paired(2.0)])
+            .await
+            .unwrap();
+        // Another contract (another hash), judged later: added beside it; the
+        // run's checklist and comparisons are not replaced.
+        let mut stricter = verdict("hash-b", "FAIL", 0.001);
+        stricter.judged_at_ms = 6_000;
+        let second = Judgement {
+            verdicts: vec![stricter],
+            checklist: vec![check("SKIPPED: not measured")],
+            comparisons: vec![ComparisonRow {
+                status: "unchanged".into(),
+                ..comparison.clone()
+            }],
+        };
+        store
+            .save_judgement(id, &second, &[paired(3.0)])
+            .await
+            .unwrap();
+        // The first contract again, with another outcome: the stored verdict stays.
+        let again = Judgement {
+            verdicts: vec![verdict("hash-a", "INCONCLUSIVE", 0.05)],
+            ..Judgement::default()
+        };
+        store.save_judgement(id, &again, &[]).await.unwrap();
+
+        let stored = store.judgement(id).await.unwrap();
+        let statuses: Vec<(&str, &str)> = stored
+            .verdicts
+            .iter()
+            .map(|v| (v.contract_hash.as_str(), v.status.as_str()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [("hash-b", "FAIL"), ("hash-a", "PASS")],
+            "latest first"
+        );
+        assert_eq!(
+            stored.verdicts[1], first.verdicts[0],
+            "every field, cases in order"
+        );
+        assert_eq!(stored.checklist, first.checklist);
+        assert_eq!(stored.comparisons, first.comparisons);
+        // The extra samples are appended in order, numbered on.
+        let samples = store
+            .samples(id, Tool::Paired, "small/async")
+            .await
+            .unwrap();
+        let totals: Vec<f64> = samples.iter().map(|s| s.total_ns).collect();
+        assert_eq!(totals, [1.0, 2.0, 3.0]);
+        // Other runs are untouched.
+        assert_eq!(store.judgement(base).await.unwrap(), Judgement::default());
+        let trend = store.trend(10).await.unwrap();
+        assert_eq!(
+            trend[1].verdicts,
+            [
+                ("performance-001".to_string(), "FAIL".to_string()),
+                ("performance-001".to_string(), "PASS".to_string())
+            ]
+        );
+        assert_eq!(trend[1].regressions, ["callgrind:small/async"]);
+        store.close().await.unwrap();
+    });
+}
+
+fn a_read_only_opener_reads_without_migrating(engine: Engine) {
+    let (url, _dir) = fresh(engine);
+    runtime().block_on(async {
+        let store = Store::open(&url, Access::Create).await.unwrap();
+        store.insert_run(&new_run("abc", 1)).await.unwrap();
+        store.close().await.unwrap();
+        let reader = Store::open(&url, Access::ReadOnly).await.unwrap();
+        assert_eq!(reader.runs(None).await.unwrap().len(), 1);
+        let refused = reader.insert_run(&new_run("def", 1)).await;
+        assert!(refused.is_err(), "a read-only opener wrote");
+        reader.close().await.unwrap();
+    });
+}
+
+#[test]
+fn both_engines_have_the_same_tables_and_columns() {
+    let (sqlite, _dir) = fresh(Engine::Sqlite);
+    let (postgres, _pg) = fresh(Engine::Postgres);
+    runtime().block_on(async {
+        let sqlite = Store::open(&sqlite, Access::Create).await.unwrap();
+        let postgres = Store::open(&postgres, Access::Create).await.unwrap();
+        let (a, b) = (
+            sqlite.schema().await.unwrap(),
+            postgres.schema().await.unwrap(),
+        );
+        assert_eq!(a, b);
+        let tables: Vec<&str> = a.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            tables,
+            [
+                "checklist",
+                "comparisons",
+                "contract_case_verdicts",
+                "contract_verdicts",
+                "measurements",
+                "runs",
+                "samples"
+            ]
+        );
+        sqlite.close().await.unwrap();
+        postgres.close().await.unwrap();
+    });
+}
+
+#[test]
+fn the_log_is_checkpointed_on_close_so_the_file_alone_holds_every_run() {
+    let (url, dir) = fresh(Engine::Sqlite);
+    runtime().block_on(async {
+        let store = Store::open(&url, Access::Create).await.unwrap();
+        for i in 0..3 {
+            store
+                .insert_run(&new_run(&format!("c{i}"), 100))
+                .await
+                .unwrap();
+        }
+        store.close().await.unwrap();
+    });
+    let wal = dir.path().join("history.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the log still holds data after close"
+    );
+    let copy = tempfile::tempdir().unwrap();
+    let copied = copy.path().join("history.db");
+    std::fs::copy(&url, &copied).unwrap();
+    runtime().block_on(async {
+        let store = Store::open(copied.to_str().unwrap(), Access::ReadOnly)
+            .await
+            .unwrap();
+        assert_eq!(store.runs(None).await.unwrap().len(), 3);
+        store.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_mistyped_path_is_an_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("histroy.db");
+    for access in [Access::ReadOnly, Access::Existing] {
+        let error = runtime()
+            .block_on(Store::open(missing.to_str().unwrap(), access))
+            .err()
+            .expect("opening a missing database must fail");
+        assert!(matches!(error, StoreError::Missing { .. }), "{error:?}");
+        assert!(error.to_string().contains("--database-url"), "{error}");
+        assert!(!missing.exists(), "{access:?} created the file");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_database_from_before_0003_keeps_its_verdicts() {
+    let (url, _dir) = fresh(Engine::Sqlite);
+    runtime().block_on(async {
+        // The schema as perfwarden wrote it before 0003, with a judged run.
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&url)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        let old = sqlx::migrate::Migrator::with_migrations(
+            SQLITE_MIGRATIONS[..2]
+                .iter()
+                .map(|(version, description, sql)| {
+                    sqlx::migrate::Migration::new(
+                        *version,
+                        (*description).to_owned().into(),
+                        sqlx::migrate::MigrationType::Simple,
+                        sqlx::SqlStr::from_static(sql),
+                        false,
+                    )
+                })
+                .collect(),
+        );
+        old.run(&pool).await.unwrap();
+        for statement in [
+            "INSERT INTO runs (id, commit_sha, dirty, quick, machine_id, cpu_model, cores, os, rustc, started_at_ms, finished_at_ms) VALUES (1, 'abc', 0, 1, 'm', 'cpu', 2, 'os', 'rustc', 1, 2)",
+            "INSERT INTO verdicts VALUES (1, 'performance-001', 'PASS', 0.05, 0.95, 3)",
+            "INSERT INTO case_verdicts (run_id, contract, case_name, payload, payload_bytes, status, pairs) VALUES (1, 'performance-001', 'small', 'small', 300, 'PASS', 60)",
+            "INSERT INTO case_verdicts (run_id, contract, case_name, payload, payload_bytes, status, pairs) VALUES (1, 'performance-001', 'large', 'large', 380000, 'PASS', 60)",
+            "INSERT INTO checklist VALUES (1, 'warm-up', 'PASS', 'fast', '{}')",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::open(&url, Access::Create).await.unwrap();
+        let judgement = store.judgement(1).await.unwrap();
+        assert_eq!(judgement.verdicts.len(), 1);
+        let verdict = &judgement.verdicts[0];
+        assert_eq!(verdict.contract_hash, "unknown:performance-001");
+        assert_eq!(verdict.status, "PASS");
+        let cases: Vec<&str> = verdict.cases.iter().map(|c| c.case_name.as_str()).collect();
+        assert_eq!(cases, ["small", "large"], "in their stored order");
+        assert_eq!(judgement.checklist.len(), 1);
+        store.close().await.unwrap();
     });
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use perfwarden::judge::contract::Contract;
 use perfwarden::report::{ReportOptions, Source, report};
-use perfwarden::store::{Store, synthetic};
+use perfwarden::store::{Access, Store, synthetic};
 
 const RUNS: usize = 1000;
 
@@ -19,6 +19,7 @@ fn main() {
     let store = runtime
         .block_on(Store::open(
             dir.path().join("history.db").to_str().expect("UTF-8 path"),
+            Access::Create,
         ))
         .expect("the database opens");
     let filling = Instant::now();
@@ -46,6 +47,7 @@ fn main() {
             artifact_url: None,
             dashboard_url: None,
             history: RUNS as u32,
+            warnings: Vec::new(),
         };
         let start = Instant::now();
         let outcome =

@@ -34,6 +34,10 @@ pub struct Contract {
     pub limit: f64,
     pub confidence: f64,
     pub cases: Vec<Case>,
+    /// SHA-256 (hex) of everything above, as parsed: a stored verdict is
+    /// reused only for the same hash, so an edited limit is judged anew while
+    /// comments and layout do not count.
+    pub hash: String,
 }
 
 /// A contract file that cannot be used.
@@ -138,7 +142,7 @@ impl Contract {
                 payload,
             });
         }
-        Ok(Self {
+        let mut contract = Self {
             title: raw.title.unwrap_or_else(|| raw.id.clone()),
             id: raw.id,
             baseline,
@@ -147,7 +151,11 @@ impl Contract {
             limit: raw.limit,
             confidence,
             cases,
-        })
+            hash: String::new(),
+        };
+        let content = serde_json::to_string(&contract).expect("a contract serializes");
+        contract.hash = crate::chat::acquire::sha256_hex(content.as_bytes());
+        Ok(contract)
     }
 }
 
@@ -185,6 +193,22 @@ mod tests {
         assert_eq!(contract.metric, Metric::Instructions);
         assert_eq!(contract.title, "instructions-002");
         assert_eq!(contract.confidence, 0.95);
+    }
+
+    #[test]
+    fn the_hash_follows_the_content_not_the_layout() {
+        let shipped = Contract::parse(SHIPPED, "a.toml").unwrap();
+        let commented = format!("# a comment\n\n{SHIPPED}\n");
+        assert_eq!(
+            Contract::parse(&commented, "b.toml").unwrap().hash,
+            shipped.hash
+        );
+        let stricter = SHIPPED.replace("limit = 0.05", "limit = 0.001");
+        assert_ne!(
+            Contract::parse(&stricter, "c.toml").unwrap().hash,
+            shipped.hash
+        );
+        assert_eq!(shipped.hash.len(), 64);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod adversarial;
 pub mod callgrind;
 pub mod criterion;
 pub mod environment;
+pub mod machine_lock;
 pub mod paired;
 pub mod payload;
 pub mod run;

@@ -10,6 +10,7 @@ use super::MeasureError;
 use super::callgrind::{self, InstructionCounts};
 use super::criterion::{self, WallClock};
 use super::environment;
+use super::machine_lock::MachineLock;
 use super::paired::{self, PairedSamples, SamplingPlan};
 use super::payload::{Payload, Variant, benchmark_id};
 use super::spec_method::{self, SPEC_ITERATIONS};
@@ -393,10 +394,12 @@ pub fn paired_raw_samples(payload: Payload, samples: &PairedSamples) -> Vec<RawS
 }
 
 /// Measures the checkout: Criterion, callgrind (when valgrind is present),
-/// the spec's method and the paired sampler.
+/// the spec's method and the paired sampler. `lock` is the machine's
+/// measuring lock, held by the caller for as long as it measures.
 pub fn measure(
     options: &RunOptions,
     tokenizer: &'static MistralTokenizer,
+    lock: &MachineLock,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<NewRun, MeasureError> {
     let started_at_ms = environment::now_ms();
@@ -416,10 +419,7 @@ pub fn measure(
         measurements: Vec::new(),
         samples: Vec::new(),
     };
-    let scratch = tempfile::Builder::new()
-        .prefix("perfwarden-run-")
-        .tempdir()
-        .map_err(|e| MeasureError::Io(format!("cannot create a scratch directory: {e}")))?;
+    let scratch = lock.scratch_dir()?;
     let total = 4;
 
     progress(Progress::Stage {

@@ -35,12 +35,22 @@ pub(crate) enum Failure {
     Other(String),
 }
 
+/// The login a workflow's `GITHUB_TOKEN` posts as.
+const ACTIONS_BOT: &str = "github-actions[bot]";
+
 /// The fields of an issue comment that publishing reads.
 #[derive(Debug, Clone, Deserialize)]
 struct IssueComment {
     id: u64,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    user: Option<User>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct User {
+    login: String,
 }
 
 /// A created resource's id.
@@ -56,6 +66,7 @@ pub(crate) struct Client<'a> {
     token: &'a str,
     api_url: &'a str,
     retry_base: Duration,
+    comment_author: Option<&'a str>,
 }
 
 type Outcome<T> = Result<T, (String, Failure)>;
@@ -89,25 +100,49 @@ impl<'a> Client<'a> {
             token,
             api_url: &ctx.api_url,
             retry_base: ctx.retry_base,
+            comment_author: ctx.comment_author.as_deref(),
         })
     }
 
-    /// Edits the comment that starts with `marker` in place, or creates it.
+    /// The login perfwarden posts as: `PERFWARDEN_COMMENT_AUTHOR`, else the
+    /// authenticated user, else (a workflow's token may not read `/user`)
+    /// `github-actions[bot]`.
+    pub(crate) async fn identity(&self) -> Outcome<String> {
+        if let Some(login) = self.comment_author {
+            return Ok(login.to_string());
+        }
+        let user: Result<User, Failure> =
+            self.retrying(|| self.octo.get("/user", None::<&()>)).await;
+        match user {
+            Ok(user) => Ok(user.login),
+            Err(Failure::Forbidden(_) | Failure::NotFound(_)) => Ok(ACTIONS_BOT.to_string()),
+            Err(failure) => Err((
+                "finding out which user the token belongs to".to_string(),
+                failure,
+            )),
+        }
+    }
+
+    /// Edits perfwarden's own comment that starts with `marker` (written by
+    /// `author`) in place, or creates it. Comments by anyone else are never
+    /// touched, whatever they start with.
     pub(crate) async fn upsert_comment(
         &self,
         number: u64,
         marker: &str,
+        author: &str,
         body: &str,
     ) -> Outcome<CommentAction> {
-        if let Some(existing) = self.find_comment(number, marker).await? {
+        if let Some(existing) = self.find_comment(number, marker, author).await? {
             match self.edit_comment(existing.id, body).await {
                 Ok(()) => return Ok(CommentAction::Updated(existing.id)),
-                // Deleted since it was listed: create it again.
-                Err((_, Failure::NotFound(_))) => {}
+                // Deleted since it was listed, or no longer editable with
+                // this token: post a new one.
+                Err((_, Failure::NotFound(_) | Failure::Forbidden(_))) => {}
                 Err(failure) => return Err(failure),
             }
         }
-        self.create_comment(number, marker, body).await
+        self.create_comment(number, marker, author, body).await
     }
 
     /// Creates the check run described by `request`; returns its id.
@@ -143,9 +178,14 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// The oldest comment on pull request `number` whose first line is
-    /// `marker`, following the pagination until it is found.
-    async fn find_comment(&self, number: u64, marker: &str) -> Outcome<Option<IssueComment>> {
+    /// The oldest comment on pull request `number` written by `author` whose
+    /// first line is `marker`, following the pagination until it is found.
+    async fn find_comment(
+        &self,
+        number: u64,
+        marker: &str,
+        author: &str,
+    ) -> Outcome<Option<IssueComment>> {
         let action = || format!("listing the comments of pull request #{number}");
         let failed = |failure| match failure {
             Failure::NotFound(detail) => (action(), Failure::PullRequestMissing(detail)),
@@ -161,7 +201,11 @@ impl<'a> Client<'a> {
             .await
             .map_err(failed)?;
         loop {
-            if let Some(found) = page.items.iter().find(|c| has_marker(c, marker)) {
+            if let Some(found) = page
+                .items
+                .iter()
+                .find(|c| written_by(c, author) && has_marker(c, marker))
+            {
                 return Ok(Some(found.clone()));
             }
             let Some(next) = page.next.as_ref().map(|uri| uri.to_string()) else {
@@ -191,6 +235,7 @@ impl<'a> Client<'a> {
         &self,
         number: u64,
         marker: &str,
+        author: &str,
         body: &str,
     ) -> Outcome<CommentAction> {
         let action = || format!("creating the comment on pull request #{number}");
@@ -202,7 +247,7 @@ impl<'a> Client<'a> {
         let mut may_exist = false;
         let mut attempt = 1;
         loop {
-            if may_exist && let Some(landed) = self.find_comment(number, marker).await? {
+            if may_exist && let Some(landed) = self.find_comment(number, marker, author).await? {
                 if landed.body.as_deref() != Some(body) {
                     self.edit_comment(landed.id, body).await?;
                 }
@@ -336,6 +381,13 @@ impl<'a> Client<'a> {
             _ => Failure::Other(detail),
         }
     }
+}
+
+fn written_by(comment: &IssueComment, author: &str) -> bool {
+    comment
+        .user
+        .as_ref()
+        .is_some_and(|user| user.login.eq_ignore_ascii_case(author))
 }
 
 fn has_marker(comment: &IssueComment, marker: &str) -> bool {

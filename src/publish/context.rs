@@ -42,6 +42,11 @@ pub struct GithubContext {
     pub step_summary: Option<PathBuf>,
     /// `PERFWARDEN_GITHUB_RETRY_BASE_MS`: the first retry's delay (default 1 s).
     pub retry_base: Duration,
+    /// `PERFWARDEN_COMMENT_AUTHOR`: the login perfwarden posts as, e.g.
+    /// `my-app[bot]` for a GitHub App's token. Unset: the authenticated user
+    /// (`GET /user`), or `github-actions[bot]` for a workflow's `GITHUB_TOKEN`
+    /// (which may not read `/user`). Only its comments are ever edited.
+    pub comment_author: Option<String>,
 }
 
 impl GithubContext {
@@ -49,7 +54,8 @@ impl GithubContext {
     /// `GITHUB_REPOSITORY`, `GITHUB_EVENT_PATH` (the pull request's number,
     /// head and base commits; for other events `GITHUB_SHA` is the head),
     /// `GITHUB_SERVER_URL`, `GITHUB_RUN_ID`, `GITHUB_STEP_SUMMARY` and
-    /// `PERFWARDEN_GITHUB_RETRY_BASE_MS`, from the process environment.
+    /// `PERFWARDEN_GITHUB_RETRY_BASE_MS` and `PERFWARDEN_COMMENT_AUTHOR`, from
+    /// the process environment.
     pub fn from_env() -> Result<Self, PublishError> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -124,6 +130,7 @@ impl GithubContext {
             run_id: get("GITHUB_RUN_ID"),
             step_summary: get("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             retry_base,
+            comment_author: get("PERFWARDEN_COMMENT_AUTHOR"),
         })
     }
 
@@ -162,6 +169,7 @@ impl fmt::Debug for GithubContext {
             .field("run_id", &self.run_id)
             .field("step_summary", &self.step_summary)
             .field("retry_base", &self.retry_base)
+            .field("comment_author", &self.comment_author)
             .finish()
     }
 }

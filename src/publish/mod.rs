@@ -3,8 +3,11 @@
 //!
 //! - The comment carries a hidden marker, `<!-- perfwarden:{contract} -->`, on
 //!   its first line. Every publish lists all of the pull request's comments,
-//!   edits the one with the marker in place, and creates it only when there is
-//!   none, so a pull request has at most one comment per contract.
+//!   edits in place the one with the marker that perfwarden itself wrote (the
+//!   token's login: `PERFWARDEN_COMMENT_AUTHOR`, the authenticated user, or
+//!   `github-actions[bot]` for a workflow's token), and creates it only when
+//!   there is none, so a pull request has at most one perfwarden comment per
+//!   contract. Anyone else's comment is never edited, whatever it starts with.
 //! - Every publish creates a check run `perfwarden / {contract}` on the head
 //!   commit, completed, with the verdict as its conclusion.
 //! - `GITHUB_API_URL` is honoured, GitHub Enterprise path prefixes included.
@@ -189,10 +192,15 @@ pub async fn publish(
         None => CommentAction::Skipped,
         Some(number) => {
             let body = comment_body(ctx, publication);
-            match client
-                .upsert_comment(number, &marker(&publication.contract), &body)
-                .await
-            {
+            let posted = match client.identity().await {
+                Ok(author) => {
+                    client
+                        .upsert_comment(number, &marker(&publication.contract), &author, &body)
+                        .await
+                }
+                Err(failure) => Err(failure),
+            };
+            match posted {
                 Ok(action) => action,
                 Err((action, Failure::Forbidden(detail))) => {
                     refused.push(format!("{action} was refused ({detail})"));

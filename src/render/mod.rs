@@ -3,6 +3,7 @@
 
 pub mod charts;
 pub mod dashboard;
+pub mod escape;
 pub mod report;
 
 use crate::diagnose::probes::Check;

@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use super::charts;
+use super::escape;
 use super::{format_timestamp, percent, short_commit};
 use crate::store::{CaseRow, CheckRow, ComparisonRow, Judgement, RunInfo, VerdictRow};
 
@@ -19,6 +20,8 @@ pub struct ReportData {
     pub distributions: Vec<(String, Vec<f64>)>,
     pub artifact_url: Option<String>,
     pub dashboard_url: Option<String>,
+    /// Shown first, each as a warning.
+    pub warnings: Vec<String>,
 }
 
 impl ReportData {
@@ -87,11 +90,9 @@ fn interval_text(case: &CaseRow) -> String {
 
 /// The headline: verdict and what it means.
 pub fn verdict_line(data: &ReportData) -> String {
+    let contract = escape::text(&data.contract);
     let Some(verdict) = data.verdict() else {
-        return format!(
-            "**{}: not judged** — this run has no verdict.",
-            data.contract
-        );
+        return format!("**{contract}: not judged** — this run has no verdict.");
     };
     let cases = verdict.cases.len();
     let passed = verdict.cases.iter().filter(|c| c.status == "PASS").count();
@@ -119,10 +120,9 @@ pub fn verdict_line(data: &ReportData) -> String {
         String::new()
     };
     format!(
-        "{} **{} {}**: {meaning}{regression_text}",
+        "{} **{contract} {}**: {meaning}{regression_text}",
         status_icon(&verdict.status),
-        data.contract,
-        verdict.status
+        escape::text(&verdict.status)
     )
 }
 
@@ -131,7 +131,7 @@ pub fn mermaid_overhead(verdict: &VerdictRow) -> String {
     let names: Vec<String> = verdict
         .cases
         .iter()
-        .map(|c| format!("\"{}\"", c.case_name))
+        .map(|c| format!("\"{}\"", escape::mermaid_label(&c.case_name)))
         .collect();
     let values: Vec<String> = verdict
         .cases
@@ -165,14 +165,17 @@ pub fn mermaid_overhead(verdict: &VerdictRow) -> String {
 pub fn summary_markdown(data: &ReportData) -> String {
     let mut md = format!(
         "## perfwarden · {}\n\n{}\n\n",
-        data.contract,
+        escape::text(&data.contract),
         verdict_line(data)
     );
+    for warning in &data.warnings {
+        md.push_str(&format!("> [!WARNING]\n> {}\n\n", escape::text(warning)));
+    }
     let run = &data.run;
     md.push_str(&format!(
-        "Run #{} of `{}`{}{} · {} · {} mode\n\n",
+        "Run #{} of {}{}{} · {} · {} mode\n\n",
         run.id,
-        short_commit(&run.commit),
+        escape::code(short_commit(&run.commit)),
         if run.dirty {
             " (uncommitted changes)"
         } else {
@@ -180,7 +183,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
         },
         run.branch
             .as_deref()
-            .map(|b| format!(" on `{b}`"))
+            .map(|b| format!(" on {}", escape::code(b)))
             .unwrap_or_default(),
         format_timestamp(run.started_at_ms),
         if run.quick { "quick" } else { "full" }
@@ -217,7 +220,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
             };
             md.push_str(&format!(
                 "| {} ({} B) | {} | {} | {} | {} | {} | {} {} |\n",
-                case.case_name,
+                escape::text(&case.case_name),
                 case.payload_bytes,
                 time_text(case.baseline_ns),
                 time_text(case.candidate_ns),
@@ -225,7 +228,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
                 percent(case.literal_overhead),
                 instructions,
                 status_icon(&case.status),
-                case.status
+                escape::text(&case.status)
             ));
         }
         md.push('\n');
@@ -239,25 +242,27 @@ pub fn summary_markdown(data: &ReportData) -> String {
     md.push_str("### Machine\n\n");
     md.push_str(&format!(
         "{} · {} cores · {} · {} · {}\n\n",
-        run.machine.cpu_model,
+        escape::text(&run.machine.cpu_model),
         run.machine.cores,
-        run.machine.os,
-        run.machine.rustc,
-        run.machine
-            .valgrind
-            .as_deref()
-            .unwrap_or("valgrind not installed")
+        escape::text(&run.machine.os),
+        escape::text(&run.machine.rustc),
+        escape::text(
+            run.machine
+                .valgrind
+                .as_deref()
+                .unwrap_or("valgrind not installed")
+        )
     ));
     for note in &run.notes {
-        md.push_str(&format!("> ⚠️ {note}\n\n"));
+        md.push_str(&format!("> ⚠️ {}\n\n", escape::text(note)));
     }
     let mut links = Vec::new();
-    if let Some(url) = &data.artifact_url {
+    if let Some(url) = data.artifact_url.as_deref().and_then(escape::link_url) {
         links.push(format!(
             "[charts and raw report (workflow artifact)]({url})"
         ));
     }
-    if let Some(url) = &data.dashboard_url {
+    if let Some(url) = data.dashboard_url.as_deref().and_then(escape::link_url) {
         links.push(format!("[trend dashboard]({url})"));
     }
     if links.is_empty() {
@@ -281,10 +286,11 @@ fn checklist_markdown(checklist: &[&CheckRow]) -> String {
         let title = crate::diagnose::probes::Check::parse(&check.check_id)
             .map_or(check.check_id.as_str(), |c| c.title());
         md.push_str(&format!(
-            "| {title} | {} {} | {} |\n",
+            "| {} | {} {} | {} |\n",
+            escape::text(title),
             status_icon(&check.status),
-            check.status,
-            check.evidence.replace('|', "\\|")
+            escape::text(&check.status),
+            escape::text(&check.evidence)
         ));
     }
     md.push('\n');
@@ -296,9 +302,9 @@ fn comparison_markdown(data: &ReportData) -> String {
         return "### Head versus base\n\nNo stored run of the base to compare with yet.\n\n".into();
     };
     let mut md = format!(
-        "### Head versus base (run #{}, `{}`)\n\n",
+        "### Head versus base (run #{}, {})\n\n",
         base.id,
-        short_commit(&base.commit)
+        escape::code(short_commit(&base.commit))
     );
     if data.judgement.comparisons.is_empty() {
         md.push_str("Nothing comparable (different machine and no instruction counts).\n\n");
@@ -323,7 +329,7 @@ fn comparison_markdown(data: &ReportData) -> String {
         };
         md.push_str(&format!(
             "| {} | {} | {base} | {head} | {} | ±{:.1}%{} | {mark} |\n",
-            c.benchmark,
+            escape::text(&c.benchmark),
             if c.tool == "callgrind" {
                 "instructions"
             } else {

@@ -1,9 +1,16 @@
-//! Run history in SQLite (sqlx). The schema is in `migrations/` (append-only,
-//! embedded, applied on open) and documented in the README.
+//! Run history in SQLite or PostgreSQL (sqlx). The schema is in
+//! `migrations/` (SQLite) and `migrations/postgres/` (PostgreSQL): append-only,
+//! embedded, applied on open, the same versions with the same tables and
+//! columns in both (docs/schema.md).
 //!
-//! A run is written in one `BEGIN IMMEDIATE` transaction: a crash leaves no
-//! half-run, and concurrent writers queue on the busy timeout (WAL mode)
-//! instead of failing.
+//! A run is written in one transaction: a crash leaves no half-run. SQLite
+//! takes it with `BEGIN IMMEDIATE` in WAL mode, so concurrent writers queue on
+//! the busy timeout instead of failing; [`Store::close`] checkpoints the WAL
+//! into the database file. PostgreSQL serves many writers on many machines.
+//!
+//! What was measured is never deleted: a judgement is keyed by the contract's
+//! content hash and written once, and samples taken while re-measuring are
+//! appended to the run.
 
 pub mod synthetic;
 
@@ -13,18 +20,25 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Row, SqlStr};
+use sqlx::{Decode, Postgres, QueryBuilder, Row, SqlStr, Sqlite, Type};
 
 /// The database could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot open the database {url}: {source}; check the path or set --database-url / DATABASE_URL"
+        "cannot open the database {url}: {source}; check the path or URL given with --database-url / DATABASE_URL"
     )]
     Open { url: String, source: sqlx::Error },
+    #[error(
+        "there is no database at {}: check --database-url / DATABASE_URL (`perfwarden run` or `perfwarden report` create one)",
+        path.display()
+    )]
+    Missing { path: PathBuf },
     #[error("cannot create the directory {dir} for the database: {source}")]
     Directory {
         dir: PathBuf,
@@ -37,30 +51,84 @@ pub enum StoreError {
         url: String,
         source: sqlx::migrate::MigrateError,
     },
+    #[error(
+        "the database {url} has schema version {found}, this perfwarden reads version {expected}; a read-only command does not migrate it: run `perfwarden report --no-measure` on it once (with write access), or use the perfwarden that wrote it"
+    )]
+    Schema {
+        url: String,
+        found: i64,
+        expected: i64,
+    },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
     #[error("run {0} does not exist; `perfwarden history` lists the stored runs")]
     NoSuchRun(i64),
 }
 
-fn migrator() -> Migrator {
-    let migration = |version, description: &str, sql: &'static str| {
-        Migration::new(
-            version,
-            description.to_owned().into(),
-            MigrationType::Simple,
-            SqlStr::from_static(sql),
-            false,
-        )
-    };
-    Migrator::with_migrations(vec![
-        migration(1, "runs", include_str!("../../migrations/0001_runs.sql")),
-        migration(
-            2,
-            "judgements",
-            include_str!("../../migrations/0002_judgements.sql"),
-        ),
-    ])
+/// How a command uses the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Created and migrated when needed (`run`, `report`).
+    Create,
+    /// Must exist already; migrated, written (`report --no-measure`, `publish`).
+    Existing,
+    /// Must exist already; never written, not even migrated, so a read-only
+    /// file or a read-only role does (`history`).
+    ReadOnly,
+}
+
+/// The migrations of one engine: (version, description, SQL).
+type Migrations = [(i64, &'static str, &'static str); 3];
+
+/// SQLite's migrations (`migrations/`).
+pub const SQLITE_MIGRATIONS: Migrations = [
+    (1, "runs", include_str!("../../migrations/0001_runs.sql")),
+    (
+        2,
+        "judgements",
+        include_str!("../../migrations/0002_judgements.sql"),
+    ),
+    (
+        3,
+        "judgements by contract hash",
+        include_str!("../../migrations/0003_judgements_by_contract_hash.sql"),
+    ),
+];
+
+/// PostgreSQL's migrations (`migrations/postgres/`): the same versions.
+pub const POSTGRES_MIGRATIONS: Migrations = [
+    (
+        1,
+        "runs",
+        include_str!("../../migrations/postgres/0001_runs.sql"),
+    ),
+    (
+        2,
+        "judgements",
+        include_str!("../../migrations/postgres/0002_judgements.sql"),
+    ),
+    (
+        3,
+        "judgements by contract hash",
+        include_str!("../../migrations/postgres/0003_judgements_by_contract_hash.sql"),
+    ),
+];
+
+fn migrator(migrations: &Migrations) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    (*description).to_owned().into(),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The default database: `$PERFWARDEN_DATA_DIR`, else `$XDG_DATA_HOME/perfwarden`,
@@ -76,6 +144,25 @@ pub fn default_database_path() -> PathBuf {
         .or_else(|| var("HOME").map(|h| h.join(".local/share/perfwarden")))
         .unwrap_or_else(|| PathBuf::from(".perfwarden"))
         .join("history.db")
+}
+
+/// `url` with any password masked, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Who measured what, where.
@@ -206,6 +293,9 @@ pub struct CaseRow {
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct VerdictRow {
     pub contract: String,
+    /// SHA-256 of the contract file's text: a verdict is reused only for the
+    /// very same contract.
+    pub contract_hash: String,
     pub status: String,
     pub limit: f64,
     pub confidence: f64,
@@ -250,72 +340,306 @@ pub struct TrendPoint {
     pub run: RunInfo,
     /// (tool, benchmark, metric, value) for Criterion means and callgrind instructions.
     pub figures: Vec<(Tool, String, String, f64)>,
-    /// The run's verdict per contract.
+    /// The run's verdicts as (contract, status), the latest judged first.
     pub verdicts: Vec<(String, String)>,
     /// Benchmarks found regressed against their base.
     pub regressions: Vec<String>,
 }
 
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    access: Access,
+}
+
+/// Runs `$body` with `$pool` bound to the engine's pool. Queries are written
+/// once, with `$1`-style placeholders, which both engines read.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside one transaction bound to `$tx` and commits it. SQLite
+/// takes the write lock up front (`BEGIN IMMEDIATE`), so a writer waits on
+/// the busy timeout instead of failing on a lock upgrade. `Db` names the
+/// engine inside `$body`.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite(pool) => {
+                type Db = Sqlite;
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            Pool::Postgres(pool) => {
+                type Db = Postgres;
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+/// A column type both engines decode.
+trait Value:
+    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+impl<T> Value for T where
+    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+/// A row of either engine.
+trait StoreRow {
+    fn value<T: Value>(&self, column: &str) -> Result<T, sqlx::Error>;
+}
+
+impl StoreRow for SqliteRow {
+    fn value<T: Value>(&self, column: &str) -> Result<T, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+impl StoreRow for PgRow {
+    fn value<T: Value>(&self, column: &str) -> Result<T, sqlx::Error> {
+        self.try_get(column)
+    }
 }
 
 /// Accepts `sqlite://path`, `sqlite:path` or a plain path.
-fn connect_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
-    let options = if url.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(url)?
+fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url)
     } else {
-        SqliteConnectOptions::new().filename(url)
+        Ok(SqliteConnectOptions::new().filename(url))
+    }
+}
+
+/// Whether this process may write `path` (and create files beside it, as
+/// SQLite's WAL mode must).
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let may_write = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            // SAFETY: `c` is a NUL-terminated path that outlives the call.
+            .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
     };
-    Ok(options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(30))
-        .foreign_keys(true))
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    may_write(path) && may_write(dir)
 }
 
 const RUN_COLUMNS: &str = "id, commit_sha, branch, base_commit, pr_number, dirty, quick, machine_id, cpu_model, cores, os, rustc, valgrind, started_at_ms, finished_at_ms, notes";
 
-fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunInfo, sqlx::Error> {
-    let notes: String = row.try_get("notes")?;
+fn run_from_row(row: &impl StoreRow) -> Result<RunInfo, sqlx::Error> {
+    let notes: String = row.value("notes")?;
+    let cores: i64 = row.value("cores")?;
     Ok(RunInfo {
-        id: row.try_get("id")?,
-        commit: row.try_get("commit_sha")?,
-        branch: row.try_get("branch")?,
-        base_commit: row.try_get("base_commit")?,
-        pr_number: row.try_get("pr_number")?,
-        dirty: row.try_get("dirty")?,
-        quick: row.try_get("quick")?,
-        machine_id: row.try_get("machine_id")?,
+        id: row.value("id")?,
+        commit: row.value("commit_sha")?,
+        branch: row.value("branch")?,
+        base_commit: row.value("base_commit")?,
+        pr_number: row.value("pr_number")?,
+        dirty: row.value("dirty")?,
+        quick: row.value("quick")?,
+        machine_id: row.value("machine_id")?,
         machine: Machine {
-            cpu_model: row.try_get("cpu_model")?,
-            cores: row.try_get("cores")?,
-            os: row.try_get("os")?,
-            rustc: row.try_get("rustc")?,
-            valgrind: row.try_get("valgrind")?,
+            cpu_model: row.value("cpu_model")?,
+            cores: u32::try_from(cores)
+                .map_err(|_| sqlx::Error::Decode(format!("cores = {cores}").into()))?,
+            os: row.value("os")?,
+            rustc: row.value("rustc")?,
+            valgrind: row.value("valgrind")?,
         },
-        started_at_ms: row.try_get("started_at_ms")?,
-        finished_at_ms: row.try_get("finished_at_ms")?,
+        started_at_ms: row.value("started_at_ms")?,
+        finished_at_ms: row.value("finished_at_ms")?,
         notes: notes.lines().map(str::to_owned).collect(),
     })
 }
 
+fn measurement_from_row(row: &impl StoreRow) -> Result<Measurement, sqlx::Error> {
+    let tool: String = row.value("tool")?;
+    Ok(Measurement {
+        tool: Tool::parse(&tool)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown tool '{tool}'").into()))?,
+        benchmark: row.value("benchmark")?,
+        metric: row.value("metric")?,
+        value: row.value("value")?,
+        unit: row.value("unit")?,
+    })
+}
+
+fn case_from_row(r: &impl StoreRow) -> Result<CaseRow, sqlx::Error> {
+    Ok(CaseRow {
+        case_name: r.value("case_name")?,
+        payload: r.value("payload")?,
+        payload_bytes: r.value("payload_bytes")?,
+        baseline_ns: r.value("baseline_ns")?,
+        candidate_ns: r.value("candidate_ns")?,
+        overhead: r.value("overhead")?,
+        ci_low: r.value("ci_low")?,
+        ci_high: r.value("ci_high")?,
+        status: r.value("status")?,
+        pairs: r.value("pairs")?,
+        literal_overhead: r.value("literal_overhead")?,
+        instructions_baseline: r.value("instructions_baseline")?,
+        instructions_candidate: r.value("instructions_candidate")?,
+        instruction_overhead: r.value("instruction_overhead")?,
+    })
+}
+
+fn check_from_row(r: &impl StoreRow) -> Result<CheckRow, sqlx::Error> {
+    Ok(CheckRow {
+        check_id: r.value("check_id")?,
+        status: r.value("status")?,
+        evidence: r.value("evidence")?,
+        figures: r.value("figures")?,
+    })
+}
+
+fn comparison_from_row(r: &impl StoreRow) -> Result<ComparisonRow, sqlx::Error> {
+    Ok(ComparisonRow {
+        base_run_id: r.value("base_run_id")?,
+        tool: r.value("tool")?,
+        benchmark: r.value("benchmark")?,
+        metric: r.value("metric")?,
+        head: r.value("head")?,
+        base: r.value("base")?,
+        change: r.value("change")?,
+        threshold: r.value("threshold")?,
+        learned: r.value("learned")?,
+        status: r.value("status")?,
+    })
+}
+
+/// Rows per multi-row INSERT: six parameters each stays well under both
+/// engines' limits on bound parameters.
+const SAMPLES_PER_INSERT: usize = 1000;
+
+/// Appends `$samples` to run `$run_id` inside `$tx`, numbering each
+/// benchmark's samples on from the last one stored.
+macro_rules! insert_samples {
+    ($tx:ident, $run_id:expr, $samples:expr) => {{
+        let run_id: i64 = $run_id;
+        let mut index = std::collections::HashMap::<(Tool, &str), i64>::new();
+        let mut rows = Vec::with_capacity($samples.len());
+        for s in $samples {
+            let key = (s.tool, s.benchmark.as_str());
+            let next = match index.entry(key) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let first: i64 = sqlx::query(
+                        "SELECT COALESCE(MAX(sample_index) + 1, 0) AS next FROM samples WHERE run_id = $1 AND tool = $2 AND benchmark = $3",
+                    )
+                    .bind(run_id)
+                    .bind(s.tool.name())
+                    .bind(&s.benchmark)
+                    .fetch_one(&mut *$tx)
+                    .await?
+                    .value("next")?;
+                    entry.insert(first)
+                }
+            };
+            rows.push((s, *next));
+            *next += 1;
+        }
+        for chunk in rows.chunks(SAMPLES_PER_INSERT) {
+            let mut insert = QueryBuilder::<Db>::new(
+                "INSERT INTO samples (run_id, tool, benchmark, sample_index, iterations, total_ns) ",
+            );
+            insert.push_values(chunk, |mut row, (s, index)| {
+                row.push_bind(run_id)
+                    .push_bind(s.tool.name())
+                    .push_bind(s.benchmark.as_str())
+                    .push_bind(*index)
+                    .push_bind(s.iterations)
+                    .push_bind(s.total_ns);
+            });
+            insert.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
 impl Store {
-    /// Opens (creating and migrating when needed) the database at `url`.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Opens the database at `url`: a SQLite path or `sqlite://` URL, or a
+    /// `postgres://` URL. With [`Access::Create`] a SQLite file is created;
+    /// every access but [`Access::ReadOnly`] applies the migrations.
+    pub async fn open(url: &str, access: Access) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
         let open_error = |source| StoreError::Open {
-            url: url.to_owned(),
+            url: shown.clone(),
             source,
         };
-        let options = connect_options(url).map_err(open_error)?;
-        let path: &Path = options.get_filename();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
-                dir: dir.to_owned(),
-                source,
-            })?;
+        let migrate_error = |source| StoreError::Migrate {
+            url: shown.clone(),
+            source,
+        };
+        if is_postgres_url(url) {
+            let mut options = PgConnectOptions::from_str(url).map_err(open_error)?;
+            if access == Access::ReadOnly {
+                options = options.options([("default_transaction_read_only", "on")]);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(open_error)?;
+            if access != Access::ReadOnly {
+                // sqlx holds an advisory lock while it migrates, so
+                // concurrent openers apply each migration once.
+                migrator(&POSTGRES_MIGRATIONS)
+                    .run(&pool)
+                    .await
+                    .map_err(migrate_error)?;
+            }
+            return Self::opened(Pool::Postgres(pool), access, &shown).await;
         }
+
+        let options = sqlite_options(url).map_err(open_error)?;
+        let path = options.get_filename().to_owned();
+        let options = match access {
+            Access::Create => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                        dir: dir.to_owned(),
+                        source,
+                    })?;
+                }
+                options.create_if_missing(true)
+            }
+            Access::Existing | Access::ReadOnly if !path.is_file() => {
+                return Err(StoreError::Missing { path });
+            }
+            Access::Existing => options,
+            // Nothing is written, not even the WAL's index: a database this
+            // process may not write is opened as immutable.
+            Access::ReadOnly => options.read_only(true).immutable(!writable(&path)),
+        };
+        let options = match access {
+            Access::ReadOnly => options,
+            _ => options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal),
+        }
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true);
         // Two processes creating one file at once can collide on the switch
         // to WAL or on the first migration; the loser retries.
         let mut attempt = 0;
@@ -327,18 +651,20 @@ impl Store {
                     .connect_with(options.clone())
                     .await
                     .map_err(open_error)?;
-                migrator()
-                    .run(&pool)
-                    .await
-                    .map_err(|source| StoreError::Migrate {
-                        url: url.to_owned(),
-                        source,
-                    })?;
-                Ok(pool)
+                if access != Access::ReadOnly {
+                    migrator(&SQLITE_MIGRATIONS)
+                        .run(&pool)
+                        .await
+                        .map_err(migrate_error)?;
+                }
+                Self::opened(Pool::Sqlite(pool), access, &shown).await
             }
             .await;
             match result {
-                Ok(pool) => return Ok(Self { pool }),
+                Ok(store) => return Ok(store),
+                Err(StoreError::Schema { .. }) | Err(StoreError::Missing { .. }) => {
+                    return result;
+                }
                 Err(_) if attempt < 5 => {
                     tokio::time::sleep(Duration::from_millis(50 * attempt)).await
                 }
@@ -347,162 +673,208 @@ impl Store {
         }
     }
 
+    /// The store over `pool`, after a read-only opener's check that the
+    /// schema is the one this version reads (the others have migrated it).
+    async fn opened(pool: Pool, access: Access, url: &str) -> Result<Self, StoreError> {
+        let store = Self { pool, access };
+        if access == Access::ReadOnly {
+            store.check_schema(url).await?;
+        }
+        Ok(store)
+    }
+
+    async fn check_schema(&self, url: &str) -> Result<(), StoreError> {
+        let expected = SQLITE_MIGRATIONS.len() as i64;
+        let found: Option<i64> = with_pool!(self, |pool| {
+            let row =
+                sqlx::query("SELECT MAX(version) AS version FROM _sqlx_migrations WHERE success")
+                    .fetch_one(pool)
+                    .await;
+            match row {
+                Ok(row) => row.value("version")?,
+                // No migrations table: an empty or foreign database.
+                Err(sqlx::Error::Database(_)) => None,
+                Err(error) => return Err(error.into()),
+            }
+        });
+        match found {
+            Some(found) if found >= expected => Ok(()),
+            found => Err(StoreError::Schema {
+                url: url.to_owned(),
+                found: found.unwrap_or(0),
+                expected,
+            }),
+        }
+    }
+
+    /// Closes the database. SQLite's write-ahead log is checkpointed into the
+    /// database file first, so `history.db` copied alone holds every run.
+    pub async fn close(self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                if self.access != Access::ReadOnly {
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .execute(pool)
+                        .await?;
+                }
+                pool.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
+        Ok(())
+    }
+
     /// Writes a run and all its figures in one transaction; returns its id.
     pub async fn insert_run(&self, run: &NewRun) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let id = sqlx::query(
-            "INSERT INTO runs (commit_sha, branch, base_commit, pr_number, dirty, quick, machine_id, cpu_model, cores, os, rustc, valgrind, started_at_ms, finished_at_ms, notes)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&run.commit)
-        .bind(&run.branch)
-        .bind(&run.base_commit)
-        .bind(run.pr_number.map(|n| n as i64))
-        .bind(run.dirty)
-        .bind(run.quick)
-        .bind(run.machine.id())
-        .bind(&run.machine.cpu_model)
-        .bind(run.machine.cores)
-        .bind(&run.machine.os)
-        .bind(&run.machine.rustc)
-        .bind(&run.machine.valgrind)
-        .bind(run.started_at_ms)
-        .bind(run.finished_at_ms)
-        .bind(run.notes.join("\n"))
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        for m in &run.measurements {
-            sqlx::query(
-                "INSERT INTO measurements (run_id, tool, benchmark, metric, value, unit) VALUES (?, ?, ?, ?, ?, ?)",
+        let id = in_transaction!(self, |tx| {
+            let id: i64 = sqlx::query(
+                "INSERT INTO runs (commit_sha, branch, base_commit, pr_number, dirty, quick, machine_id, cpu_model, cores, os, rustc, valgrind, started_at_ms, finished_at_ms, notes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
             )
-            .bind(id)
-            .bind(m.tool.name())
-            .bind(&m.benchmark)
-            .bind(&m.metric)
-            .bind(m.value)
-            .bind(&m.unit)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut index = std::collections::HashMap::<(Tool, &str), i64>::new();
-        for s in &run.samples {
-            let next = index.entry((s.tool, s.benchmark.as_str())).or_insert(0);
-            sqlx::query(
-                "INSERT INTO samples (run_id, tool, benchmark, sample_index, iterations, total_ns) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(s.tool.name())
-            .bind(&s.benchmark)
-            .bind(*next)
-            .bind(s.iterations)
-            .bind(s.total_ns)
-            .execute(&mut *tx)
-            .await?;
-            *next += 1;
-        }
-        tx.commit().await?;
+            .bind(&run.commit)
+            .bind(&run.branch)
+            .bind(&run.base_commit)
+            .bind(run.pr_number.map(|n| n as i64))
+            .bind(run.dirty)
+            .bind(run.quick)
+            .bind(run.machine.id())
+            .bind(&run.machine.cpu_model)
+            .bind(i64::from(run.machine.cores))
+            .bind(&run.machine.os)
+            .bind(&run.machine.rustc)
+            .bind(&run.machine.valgrind)
+            .bind(run.started_at_ms)
+            .bind(run.finished_at_ms)
+            .bind(run.notes.join("\n"))
+            .fetch_one(&mut *tx)
+            .await?
+            .value("id")?;
+            for m in &run.measurements {
+                sqlx::query(
+                    "INSERT INTO measurements (run_id, tool, benchmark, metric, value, unit) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(m.tool.name())
+                .bind(&m.benchmark)
+                .bind(&m.metric)
+                .bind(m.value)
+                .bind(&m.unit)
+                .execute(&mut *tx)
+                .await?;
+            }
+            insert_samples!(tx, id, &run.samples);
+            id
+        });
         Ok(id)
     }
 
     /// Stored runs, newest first.
     pub async fn runs(&self, limit: Option<u32>) -> Result<Vec<RunInfo>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?"
-        )))
-        .bind(limit.map_or(-1, i64::from))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(run_from_row).collect::<Result<_, _>>()?)
+        let limit = limit.map_or(i64::MAX, i64::from);
+        let runs = with_pool!(self, |pool| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT $1"
+            )))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(run_from_row)
+            .collect::<Result<_, _>>()?
+        });
+        Ok(runs)
     }
 
     pub async fn run(&self, id: i64) -> Result<RunInfo, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NoSuchRun(id))?;
-        Ok(run_from_row(&row)?)
+        let run = with_pool!(self, |pool| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .ok_or(StoreError::NoSuchRun(id))?;
+            run_from_row(&row)?
+        });
+        Ok(run)
     }
 
     pub async fn measurements(&self, run_id: i64) -> Result<Vec<Measurement>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT tool, benchmark, metric, value, unit FROM measurements WHERE run_id = ? ORDER BY tool, benchmark, metric",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let tool: String = row.try_get("tool")?;
-                Ok(Measurement {
-                    tool: Tool::parse(&tool).ok_or_else(|| {
-                        sqlx::Error::Decode(format!("unknown tool '{tool}'").into())
-                    })?,
-                    benchmark: row.try_get("benchmark")?,
-                    metric: row.try_get("metric")?,
-                    value: row.try_get("value")?,
-                    unit: row.try_get("unit")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        let measurements = with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT tool, benchmark, metric, value, unit FROM measurements WHERE run_id = $1 ORDER BY tool, benchmark, metric",
+            )
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(measurement_from_row)
+            .collect::<Result<_, _>>()?
+        });
+        Ok(measurements)
     }
 
-    /// Replaces what was concluded about `run_id` with `judgement`, atomically.
+    /// Adds what was concluded about `run_id`, in one transaction, and
+    /// replaces nothing: a verdict already stored for the same run and
+    /// contract hash, a check or a comparison already stored for the run stay
+    /// as they are. `new_samples` (taken while re-measuring) are appended to
+    /// the run's samples.
     pub async fn save_judgement(
         &self,
         run_id: i64,
         judgement: &Judgement,
+        new_samples: &[RawSample],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for table in ["case_verdicts", "verdicts", "checklist", "comparisons"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE run_id = ?"
-            )))
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for v in &judgement.verdicts {
-            sqlx::query("INSERT INTO verdicts (run_id, contract, status, limit_fraction, confidence, judged_at_ms) VALUES (?, ?, ?, ?, ?, ?)")
+        in_transaction!(self, |tx| {
+            for v in &judgement.verdicts {
+                let inserted = sqlx::query(
+                    "INSERT INTO contract_verdicts (run_id, contract, contract_hash, status, limit_fraction, confidence, judged_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, contract_hash) DO NOTHING",
+                )
                 .bind(run_id)
                 .bind(&v.contract)
+                .bind(&v.contract_hash)
                 .bind(&v.status)
                 .bind(v.limit)
                 .bind(v.confidence)
                 .bind(v.judged_at_ms)
                 .execute(&mut *tx)
-                .await?;
-            for c in &v.cases {
-                sqlx::query(
-                    "INSERT INTO case_verdicts (run_id, contract, case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(run_id)
-                .bind(&v.contract)
-                .bind(&c.case_name)
-                .bind(&c.payload)
-                .bind(c.payload_bytes)
-                .bind(c.baseline_ns)
-                .bind(c.candidate_ns)
-                .bind(c.overhead)
-                .bind(c.ci_low)
-                .bind(c.ci_high)
-                .bind(&c.status)
-                .bind(c.pairs)
-                .bind(c.literal_overhead)
-                .bind(c.instructions_baseline)
-                .bind(c.instructions_candidate)
-                .bind(c.instruction_overhead)
-                .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    continue;
+                }
+                for (index, c) in v.cases.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO contract_case_verdicts (run_id, contract_hash, case_index, case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                    )
+                    .bind(run_id)
+                    .bind(&v.contract_hash)
+                    .bind(index as i64)
+                    .bind(&c.case_name)
+                    .bind(&c.payload)
+                    .bind(c.payload_bytes)
+                    .bind(c.baseline_ns)
+                    .bind(c.candidate_ns)
+                    .bind(c.overhead)
+                    .bind(c.ci_low)
+                    .bind(c.ci_high)
+                    .bind(&c.status)
+                    .bind(c.pairs)
+                    .bind(c.literal_overhead)
+                    .bind(c.instructions_baseline)
+                    .bind(c.instructions_candidate)
+                    .bind(c.instruction_overhead)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
-        }
-        for c in &judgement.checklist {
-            sqlx::query("INSERT INTO checklist (run_id, check_id, status, evidence, figures) VALUES (?, ?, ?, ?, ?)")
+            for c in &judgement.checklist {
+                sqlx::query(
+                    "INSERT INTO checklist (run_id, check_id, status, evidence, figures) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (run_id, check_id) DO NOTHING",
+                )
                 .bind(run_id)
                 .bind(&c.check_id)
                 .bind(&c.status)
@@ -510,112 +882,87 @@ impl Store {
                 .bind(&c.figures)
                 .execute(&mut *tx)
                 .await?;
-        }
-        for c in &judgement.comparisons {
-            sqlx::query(
-                "INSERT INTO comparisons (run_id, base_run_id, tool, benchmark, metric, head, base, change, threshold, learned, status)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(run_id)
-            .bind(c.base_run_id)
-            .bind(&c.tool)
-            .bind(&c.benchmark)
-            .bind(&c.metric)
-            .bind(c.head)
-            .bind(c.base)
-            .bind(c.change)
-            .bind(c.threshold)
-            .bind(c.learned)
-            .bind(&c.status)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+            }
+            for c in &judgement.comparisons {
+                sqlx::query(
+                    "INSERT INTO comparisons (run_id, base_run_id, tool, benchmark, metric, head, base, change, threshold, learned, status)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (run_id, tool, benchmark, metric) DO NOTHING",
+                )
+                .bind(run_id)
+                .bind(c.base_run_id)
+                .bind(&c.tool)
+                .bind(&c.benchmark)
+                .bind(&c.metric)
+                .bind(c.head)
+                .bind(c.base)
+                .bind(c.change)
+                .bind(c.threshold)
+                .bind(c.learned)
+                .bind(&c.status)
+                .execute(&mut *tx)
+                .await?;
+            }
+            insert_samples!(tx, run_id, new_samples);
+        });
         Ok(())
     }
 
-    /// What was concluded about `run_id` (empty when it was never judged).
+    /// What was concluded about `run_id`: every stored verdict (the latest
+    /// judged first), the checklist and the comparisons; empty when it was
+    /// never judged.
     pub async fn judgement(&self, run_id: i64) -> Result<Judgement, StoreError> {
-        let mut judgement = Judgement::default();
-        let verdicts = sqlx::query("SELECT contract, status, limit_fraction, confidence, judged_at_ms FROM verdicts WHERE run_id = ? ORDER BY contract")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?;
-        for row in &verdicts {
-            let contract: String = row.try_get("contract")?;
-            let cases = sqlx::query(
-                "SELECT case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead
-                 FROM case_verdicts WHERE run_id = ? AND contract = ? ORDER BY rowid",
+        let judgement = with_pool!(self, |pool| {
+            let mut judgement = Judgement::default();
+            let verdicts = sqlx::query(
+                "SELECT contract, contract_hash, status, limit_fraction, confidence, judged_at_ms FROM contract_verdicts
+                 WHERE run_id = $1 ORDER BY judged_at_ms DESC, contract_hash",
             )
             .bind(run_id)
-            .bind(&contract)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(CaseRow {
-                    case_name: r.try_get("case_name")?,
-                    payload: r.try_get("payload")?,
-                    payload_bytes: r.try_get("payload_bytes")?,
-                    baseline_ns: r.try_get("baseline_ns")?,
-                    candidate_ns: r.try_get("candidate_ns")?,
-                    overhead: r.try_get("overhead")?,
-                    ci_low: r.try_get("ci_low")?,
-                    ci_high: r.try_get("ci_high")?,
-                    status: r.try_get("status")?,
-                    pairs: r.try_get("pairs")?,
-                    literal_overhead: r.try_get("literal_overhead")?,
-                    instructions_baseline: r.try_get("instructions_baseline")?,
-                    instructions_candidate: r.try_get("instructions_candidate")?,
-                    instruction_overhead: r.try_get("instruction_overhead")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            judgement.verdicts.push(VerdictRow {
-                contract,
-                status: row.try_get("status")?,
-                limit: row.try_get("limit_fraction")?,
-                confidence: row.try_get("confidence")?,
-                judged_at_ms: row.try_get("judged_at_ms")?,
-                cases,
-            });
-        }
-        judgement.checklist = sqlx::query("SELECT check_id, status, evidence, figures FROM checklist WHERE run_id = ? ORDER BY check_id")
+            .fetch_all(pool)
+            .await?;
+            for row in &verdicts {
+                let contract_hash: String = row.value("contract_hash")?;
+                let cases = sqlx::query(
+                    "SELECT case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead
+                     FROM contract_case_verdicts WHERE run_id = $1 AND contract_hash = $2 ORDER BY case_index",
+                )
+                .bind(run_id)
+                .bind(&contract_hash)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(case_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+                judgement.verdicts.push(VerdictRow {
+                    contract: row.value("contract")?,
+                    contract_hash,
+                    status: row.value("status")?,
+                    limit: row.value("limit_fraction")?,
+                    confidence: row.value("confidence")?,
+                    judged_at_ms: row.value("judged_at_ms")?,
+                    cases,
+                });
+            }
+            judgement.checklist = sqlx::query(
+                "SELECT check_id, status, evidence, figures FROM checklist WHERE run_id = $1 ORDER BY check_id",
+            )
             .bind(run_id)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
             .iter()
-            .map(|r| {
-                Ok(CheckRow {
-                    check_id: r.try_get("check_id")?,
-                    status: r.try_get("status")?,
-                    evidence: r.try_get("evidence")?,
-                    figures: r.try_get("figures")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-        judgement.comparisons = sqlx::query(
-            "SELECT base_run_id, tool, benchmark, metric, head, base, change, threshold, learned, status FROM comparisons WHERE run_id = ? ORDER BY benchmark, tool",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(ComparisonRow {
-                base_run_id: r.try_get("base_run_id")?,
-                tool: r.try_get("tool")?,
-                benchmark: r.try_get("benchmark")?,
-                metric: r.try_get("metric")?,
-                head: r.try_get("head")?,
-                base: r.try_get("base")?,
-                change: r.try_get("change")?,
-                threshold: r.try_get("threshold")?,
-                learned: r.try_get("learned")?,
-                status: r.try_get("status")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+            .map(check_from_row)
+            .collect::<Result<_, _>>()?;
+            judgement.comparisons = sqlx::query(
+                "SELECT base_run_id, tool, benchmark, metric, head, base, change, threshold, learned, status FROM comparisons WHERE run_id = $1 ORDER BY benchmark, tool, metric",
+            )
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(comparison_from_row)
+            .collect::<Result<_, _>>()?;
+            judgement
+        });
         Ok(judgement)
     }
 
@@ -628,15 +975,19 @@ impl Store {
     ) -> Result<Option<RunInfo>, StoreError> {
         for (column, value) in [("commit_sha", commit), ("branch", branch)] {
             let Some(value) = value else { continue };
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE {column} = ? AND id != ? ORDER BY id DESC LIMIT 1"
-            )))
-            .bind(value)
-            .bind(exclude)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(row) = row {
-                return Ok(Some(run_from_row(&row)?));
+            let found = with_pool!(self, |pool| {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE {column} = $1 AND id != $2 ORDER BY id DESC LIMIT 1"
+                )))
+                .bind(value)
+                .bind(exclude)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| run_from_row(&row))
+                .transpose()?
+            });
+            if found.is_some() {
+                return Ok(found);
             }
         }
         Ok(None)
@@ -662,51 +1013,57 @@ impl Store {
             .enumerate()
             .map(|(i, p)| (p.run.id, i))
             .collect();
-        let figures = sqlx::query(
-            "SELECT run_id, tool, benchmark, metric, value FROM measurements
-             WHERE run_id >= ? AND value IS NOT NULL AND ((tool = 'criterion' AND metric = 'mean') OR (tool = 'callgrind' AND metric = 'instructions'))",
-        )
-        .bind(first)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in &figures {
-            let run_id: i64 = row.try_get("run_id")?;
-            let tool: String = row.try_get("tool")?;
-            if let (Some(&i), Some(tool)) = (index.get(&run_id), Tool::parse(&tool)) {
-                points[i].figures.push((
-                    tool,
-                    row.try_get("benchmark")?,
-                    row.try_get("metric")?,
-                    row.try_get("value")?,
-                ));
-            }
-        }
-        for row in sqlx::query("SELECT run_id, contract, status FROM verdicts WHERE run_id >= ?")
+        with_pool!(self, |pool| {
+            let figures = sqlx::query(
+                "SELECT run_id, tool, benchmark, metric, value FROM measurements
+                 WHERE run_id >= $1 AND value IS NOT NULL AND ((tool = 'criterion' AND metric = 'mean') OR (tool = 'callgrind' AND metric = 'instructions'))",
+            )
             .bind(first)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
+            .await?;
+            for row in &figures {
+                let run_id: i64 = row.value("run_id")?;
+                let tool: String = row.value("tool")?;
+                if let (Some(&i), Some(tool)) = (index.get(&run_id), Tool::parse(&tool)) {
+                    points[i].figures.push((
+                        tool,
+                        row.value("benchmark")?,
+                        row.value("metric")?,
+                        row.value("value")?,
+                    ));
+                }
+            }
+            for row in sqlx::query(
+                "SELECT run_id, contract, status FROM contract_verdicts WHERE run_id >= $1 ORDER BY judged_at_ms DESC",
+            )
+            .bind(first)
+            .fetch_all(pool)
             .await?
             .iter()
-        {
-            let run_id: i64 = row.try_get("run_id")?;
-            if let Some(&i) = index.get(&run_id) {
-                points[i]
-                    .verdicts
-                    .push((row.try_get("contract")?, row.try_get("status")?));
+            {
+                let run_id: i64 = row.value("run_id")?;
+                if let Some(&i) = index.get(&run_id) {
+                    points[i]
+                        .verdicts
+                        .push((row.value("contract")?, row.value("status")?));
+                }
             }
-        }
-        for row in sqlx::query("SELECT run_id, benchmark, tool FROM comparisons WHERE run_id >= ? AND status = 'regression'")
+            for row in sqlx::query(
+                "SELECT run_id, benchmark, tool FROM comparisons WHERE run_id >= $1 AND status = 'regression'",
+            )
             .bind(first)
-            .fetch_all(&self.pool)
+            .fetch_all(pool)
             .await?
             .iter()
-        {
-            let run_id: i64 = row.try_get("run_id")?;
-            if let Some(&i) = index.get(&run_id) {
-                let benchmark: String = row.try_get("benchmark")?;
-                let tool: String = row.try_get("tool")?;
-                points[i].regressions.push(format!("{tool}:{benchmark}"));
+            {
+                let run_id: i64 = row.value("run_id")?;
+                if let Some(&i) = index.get(&run_id) {
+                    let benchmark: String = row.value("benchmark")?;
+                    let tool: String = row.value("tool")?;
+                    points[i].regressions.push(format!("{tool}:{benchmark}"));
+                }
             }
-        }
+        });
         Ok(points)
     }
 
@@ -716,24 +1073,72 @@ impl Store {
         tool: Tool,
         benchmark: &str,
     ) -> Result<Vec<RawSample>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT iterations, total_ns FROM samples WHERE run_id = ? AND tool = ? AND benchmark = ? ORDER BY sample_index",
-        )
-        .bind(run_id)
-        .bind(tool.name())
-        .bind(benchmark)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+        let samples = with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT iterations, total_ns FROM samples WHERE run_id = $1 AND tool = $2 AND benchmark = $3 ORDER BY sample_index",
+            )
+            .bind(run_id)
+            .bind(tool.name())
+            .bind(benchmark)
+            .fetch_all(pool)
+            .await?
+            .iter()
             .map(|row| {
                 Ok(RawSample {
                     tool,
                     benchmark: benchmark.to_owned(),
-                    iterations: row.try_get("iterations")?,
-                    total_ns: row.try_get("total_ns")?,
+                    iterations: row.value("iterations")?,
+                    total_ns: row.value("total_ns")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .collect::<Result<_, sqlx::Error>>()?
+        });
+        Ok(samples)
+    }
+
+    /// Every table and its columns (in order), for comparing the two
+    /// engines' schemas; sqlx's own bookkeeping table is left out.
+    pub async fn schema(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let query = match self.pool {
+            Pool::Sqlite(_) => {
+                "SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND m.name NOT LIKE 'sqlite%' ORDER BY m.name, p.cid"
+            }
+            Pool::Postgres(_) => {
+                "SELECT table_name::TEXT AS table_name, column_name::TEXT AS column_name FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%' ORDER BY table_name, ordinal_position"
+            }
+        };
+        let rows: Vec<(String, String)> = with_pool!(self, |pool| {
+            sqlx::query(query)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| Ok((row.value("table_name")?, row.value("column_name")?)))
+                .collect::<Result<_, sqlx::Error>>()?
+        });
+        let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+        for (table, column) in rows {
+            match tables.last_mut() {
+                Some((name, columns)) if *name == table => columns.push(column),
+                _ => tables.push((table, vec![column])),
+            }
+        }
+        Ok(tables)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact_url("postgres://perf:s3cret@db.example:5432/history"),
+            "postgres://perf:***@db.example:5432/history"
+        );
+        assert_eq!(redact_url("postgres://perf@db/h"), "postgres://perf@db/h");
+        assert_eq!(redact_url("/data/history.db"), "/data/history.db");
     }
 }

@@ -11,7 +11,13 @@
 //! - `POST /repos/{o}/{r}/issues/{n}/comments`;
 //! - `PATCH` (or `POST`, as octocrab's `update_comment` sends)
 //!   `/repos/{o}/{r}/issues/comments/{id}`;
-//! - `POST /repos/{o}/{r}/check-runs`.
+//! - `POST /repos/{o}/{r}/check-runs`;
+//! - `GET  /user`: the token's user; a token not added with
+//!   [`FakeGithub::add_user_token`] is a workflow's `GITHUB_TOKEN`, which
+//!   acts as [`BOT`] and may not read `/user` (403, as on GitHub).
+//!
+//! Comments are written by the token's user, and only their author may edit
+//! them (others get 403, as a user without admin rights does).
 //!
 //! Every request is recorded. Failures can be scripted per method and path,
 //! optionally after doing the work (a lost response). With
@@ -40,6 +46,9 @@ pub const OWNER: &str = "octo-org";
 pub const REPO: &str = "octo-repo";
 /// The author of the comments the API creates (the Actions token's user).
 pub const BOT: &str = "github-actions[bot]";
+/// A second user, with a personal token, who posts comments of their own.
+pub const MALLORY: &str = "mallory";
+pub const MALLORY_TOKEN: &str = "ghp_mallorysPersonalToken000000000000000";
 
 /// One request as the fake received it.
 #[derive(Debug, Clone)]
@@ -157,6 +166,8 @@ struct State {
     failures: Vec<Failure>,
     next_id: u64,
     token: Option<String>,
+    /// Personal tokens and their users' logins.
+    users: Vec<(String, String)>,
 }
 
 struct Shared {
@@ -255,6 +266,14 @@ impl FakeGithub {
     /// Requests must carry `Authorization: Bearer {token}`; others get 401.
     pub fn require_token(&self, token: &str) {
         self.state().token = Some(token.to_string());
+    }
+
+    /// Requests with `token` act as the user `login` (a personal token):
+    /// `GET /user` answers with it, and their comments are written by it.
+    pub fn add_user_token(&self, token: &str, login: &str) {
+        self.state()
+            .users
+            .push((token.to_string(), login.to_string()));
     }
 
     /// Scripts a failure (see [`Failure`]).
@@ -482,11 +501,21 @@ impl Shared {
         if !path.starts_with('/') {
             return Response::error(404, "Not Found");
         }
-        if let Some(token) = &state.token {
-            let sent = request.header("authorization").unwrap_or("");
-            if sent != format!("Bearer {token}") && sent != format!("token {token}") {
-                return Response::error(401, "Bad credentials");
-            }
+        let sent = request.header("authorization").unwrap_or("");
+        let sent_token = sent
+            .strip_prefix("Bearer ")
+            .or_else(|| sent.strip_prefix("token "))
+            .unwrap_or("");
+        let user = state
+            .users
+            .iter()
+            .find(|(token, _)| token == sent_token)
+            .map(|(_, login)| login.clone());
+        if let Some(token) = &state.token
+            && sent_token != token
+            && user.is_none()
+        {
+            return Response::error(401, "Bad credentials");
         }
         let scripted = state.failures.iter().position(|f| {
             f.times > 0
@@ -497,7 +526,7 @@ impl Shared {
             state.failures[index].times -= 1;
             let failure = state.failures[index].clone();
             if failure.after_applying {
-                let _ = self.route(&mut state, &request, path);
+                let _ = self.route(&mut state, &request, path, user.as_deref());
             }
             return Response {
                 status: failure.status,
@@ -505,10 +534,18 @@ impl Shared {
                 body: failure.body,
             };
         }
-        self.route(&mut state, &request, path)
+        self.route(&mut state, &request, path, user.as_deref())
     }
 
-    fn route(&self, state: &mut State, request: &Request, target: &str) -> Response {
+    /// `user`: the login of a personal token; `None` for the workflow token.
+    fn route(
+        &self,
+        state: &mut State,
+        request: &Request,
+        target: &str,
+        user: Option<&str>,
+    ) -> Response {
+        let actor = user.unwrap_or(BOT);
         let route = target.split('?').next().unwrap_or("");
         let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
         let method = request.method.as_str();
@@ -519,15 +556,19 @@ impl Shared {
                         self.list_comments(state, request, route, number)
                     }
                     ("POST", ["issues", number, "comments"]) => {
-                        self.create_comment(state, request, number)
+                        self.create_comment(state, request, number, actor)
                     }
                     ("PATCH" | "POST", ["issues", "comments", id]) => {
-                        self.edit_comment(state, request, id)
+                        self.edit_comment(state, request, id, actor)
                     }
                     ("POST", ["check-runs"]) => self.create_check_run(state, request),
                     _ => Response::error(404, "Not Found"),
                 }
             }
+            ["user"] if method == "GET" => match user {
+                Some(login) => Response::json(200, self.user_json(login)),
+                None => Response::error(403, "Resource not accessible by integration"),
+            },
             _ => Response::error(404, "Not Found"),
         }
     }
@@ -584,7 +625,13 @@ impl Shared {
         response
     }
 
-    fn create_comment(&self, state: &mut State, request: &Request, number: &str) -> Response {
+    fn create_comment(
+        &self,
+        state: &mut State,
+        request: &Request,
+        number: &str,
+        author: &str,
+    ) -> Response {
         let Some(pr) = number.parse::<u64>().ok().filter(|n| state.prs.contains(n)) else {
             return Response::error(404, "Not Found");
         };
@@ -601,7 +648,7 @@ impl Shared {
         let comment = Comment {
             id,
             pr,
-            author: BOT.to_string(),
+            author: author.to_string(),
             body,
             edits: 0,
         };
@@ -610,7 +657,13 @@ impl Shared {
         Response::json(201, json)
     }
 
-    fn edit_comment(&self, state: &mut State, request: &Request, id: &str) -> Response {
+    fn edit_comment(
+        &self,
+        state: &mut State,
+        request: &Request,
+        id: &str,
+        actor: &str,
+    ) -> Response {
         let Some(body) = request
             .json()
             .get("body")
@@ -623,6 +676,9 @@ impl Shared {
         let Some(comment) = state.comments.iter_mut().find(|c| c.id == id) else {
             return Response::error(404, "Not Found");
         };
+        if comment.author != actor {
+            return Response::error(403, "You must be the author of this comment to edit it.");
+        }
         comment.body = body;
         comment.edits += 1;
         let comment = comment.clone();
