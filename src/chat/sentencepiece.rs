@@ -748,6 +748,9 @@ impl SentencePieceBpe {
     /// next symbol is `span` away and the previous one is the nearest live
     /// index to the left (at most the longest piece away). Memory: 8 bytes
     /// per initial symbol, plus the agenda.
+    // Out of line, so `encode_word`'s cache-hit path (the common one) stays
+    // small.
+    #[inline(never)]
     fn encode_uncached(&self, word: &str, out: &mut Vec<u32>) {
         thread_local! {
             /// The buffers of short words, reused: most words are short, and
