@@ -8,6 +8,7 @@
 //! `bpe_model.cc` exactly; the `tokenizers` normalizer and pre-tokenizer around
 //! it reproduce the dummy prefix, whitespace escaping and word splitting.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::RwLock;
@@ -439,7 +440,7 @@ impl PairTable {
     }
 
     /// The piece `left` and `right` merge into, with its rank.
-    #[inline]
+    #[inline(always)]
     fn get(&self, left: u32, right: u32) -> Option<(u32, u32)> {
         match self {
             Self::Compact(map) => {
@@ -703,9 +704,10 @@ impl SentencePieceBpe {
     /// The initial symbols of `word`, as SentencePiece's prefix matcher
     /// splits it (user-defined pieces by longest match, else one character
     /// each), with the merge each adjacent pair would make.
-    fn initial_symbols(&self, word: &str) -> Vec<Symbol> {
+    fn initial_symbols(&self, word: &str, symbols: &mut Vec<Symbol>) {
         let bytes = word.as_bytes();
-        let mut symbols: Vec<Symbol> = Vec::with_capacity(word.chars().count());
+        symbols.clear();
+        symbols.reserve_exact(word.chars().count());
         // The last symbol's character when it is ASCII, for `ascii_pairs`.
         let mut last_ascii = None;
         let mut pos = 0;
@@ -739,7 +741,6 @@ impl SentencePieceBpe {
             last_ascii = ascii;
             pos += len;
         }
-        symbols
     }
 
     /// `bpe_model.cc`'s `Encode` on piece ids. A symbol lives at the index of
@@ -747,14 +748,45 @@ impl SentencePieceBpe {
     /// next symbol is `span` away and the previous one is the nearest live
     /// index to the left (at most the longest piece away). Memory: 8 bytes
     /// per initial symbol, plus the agenda.
+    // Out of line, so `encode_word`'s cache-hit path (the common one) stays
+    // small.
+    #[inline(never)]
     fn encode_uncached(&self, word: &str, out: &mut Vec<u32>) {
-        let mut symbols = self.initial_symbols(word);
+        thread_local! {
+            /// The buffers of short words, reused: most words are short, and
+            /// two allocations would cost them as much as the merging.
+            static SCRATCH: RefCell<(Vec<Symbol>, Vec<u64>)> = const {
+                RefCell::new((Vec::new(), Vec::new()))
+            };
+        }
+        if word.len() <= CACHE_MAX_WORD_BYTES {
+            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut scratch) => {
+                    let (symbols, keys) = &mut *scratch;
+                    self.encode_in(word, out, symbols, keys);
+                }
+                Err(_) => self.encode_in(word, out, &mut Vec::new(), &mut Vec::new()),
+            });
+        } else {
+            self.encode_in(word, out, &mut Vec::new(), &mut Vec::new());
+        }
+    }
+
+    /// [`Self::encode_uncached`] with the buffers for its symbols and heap.
+    fn encode_in(
+        &self,
+        word: &str,
+        out: &mut Vec<u32>,
+        symbols: &mut Vec<Symbol>,
+        keys: &mut Vec<u64>,
+    ) {
+        self.initial_symbols(word, symbols);
         let n = symbols.len();
         assert!(
             n < NONE as usize,
             "a word of {n} symbols is beyond 32-bit positions"
         );
-        let mut agenda = Agenda::new(self, &symbols);
+        let mut agenda = Agenda::new(self, symbols, std::mem::take(keys));
         while let Some((rank, left)) = agenda.pop() {
             // The agenda's order is a walk over the whole word; fetching a
             // coming symbol early hides most of the cache misses of long words.
@@ -799,10 +831,15 @@ impl SentencePieceBpe {
                     agenda.push(next_rank, prev);
                 }
             }
-            agenda.bound(&mut symbols, &self.ranks);
+            agenda.bound(symbols, &self.ranks);
         }
-        drop(agenda);
-        self.emit(&symbols, out);
+        // The agenda is freed before the output grows; a short word's heap
+        // allocation is kept for the next word.
+        let spare = agenda.into_keys();
+        if spare.capacity() <= 4 * CACHE_MAX_WORD_BYTES {
+            *keys = spare;
+        }
+        self.emit(symbols, out);
     }
 
     /// Appends the ids of the final symbols: a piece's id, or a character's
@@ -885,8 +922,10 @@ impl MinHeap {
 
     fn from_vec(keys: Vec<u64>) -> Self {
         let mut heap = Self(keys);
-        for i in (0..heap.0.len() / Self::ARITY + 1).rev() {
-            heap.sift_down(i);
+        if heap.len() > 1 {
+            for i in (0..=(heap.len() - 2) / Self::ARITY).rev() {
+                heap.sift_down(i);
+            }
         }
         heap
     }
@@ -925,24 +964,24 @@ impl MinHeap {
     }
 
     fn sift_down(&mut self, mut i: usize) {
-        let keys = &mut self.0;
-        let Some(&key) = keys.get(i) else {
-            return;
-        };
+        let keys = &mut self.0[..];
+        let key = keys[i];
         loop {
             let first = i * Self::ARITY + 1;
-            let Some(children) = keys.get(first..keys.len().min(first + Self::ARITY)) else {
-                break;
-            };
-            let Some((offset, &child)) = children.iter().enumerate().min_by_key(|(_, k)| **k)
-            else {
-                break;
-            };
-            if child >= key {
+            if first >= keys.len() {
                 break;
             }
-            keys[i] = child;
-            i = first + offset;
+            let mut least = first;
+            for child in first + 1..(first + Self::ARITY).min(keys.len()) {
+                if keys[child] < keys[least] {
+                    least = child;
+                }
+            }
+            if keys[least] >= key {
+                break;
+            }
+            keys[i] = keys[least];
+            i = least;
         }
         keys[i] = key;
     }
@@ -957,8 +996,10 @@ fn agenda_key(rank: u32, position: usize) -> u64 {
 }
 
 impl Agenda {
-    /// The agenda of the symbols' pairs.
-    fn new(model: &SentencePieceBpe, symbols: &[Symbol]) -> Self {
+    /// The agenda of the symbols' pairs; `keys` lends its allocation to the
+    /// heap.
+    fn new(model: &SentencePieceBpe, symbols: &[Symbol], mut keys: Vec<u64>) -> Self {
+        keys.clear();
         let ranks = &model.ranks;
         let queued = symbols
             .iter()
@@ -967,11 +1008,8 @@ impl Agenda {
             .filter(|(_, m)| *m != NONE);
         let pairs = queued.clone().count();
         if pairs < model.counting_sort_min_pairs {
-            let heap = MinHeap::from_vec(
-                queued
-                    .map(|(i, m)| agenda_key(ranks[m as usize], i))
-                    .collect(),
-            );
+            keys.extend(queued.map(|(i, m)| agenda_key(ranks[m as usize], i)));
+            let heap = MinHeap::from_vec(keys);
             return Self {
                 sorted: Vec::new(),
                 runs: Vec::new(),
@@ -1012,7 +1050,7 @@ impl Agenda {
             runs,
             run: 0,
             cursor: 0,
-            heap: MinHeap::default(),
+            heap: MinHeap(keys),
             min_limit: model.heap_min_limit,
             limit: model.heap_min_limit,
         }
@@ -1033,6 +1071,11 @@ impl Agenda {
             .into_iter()
             .chain(heap)
             .map(|position| position as usize)
+    }
+
+    /// The heap's allocation, for the next word; the rest is freed.
+    fn into_keys(self) -> Vec<u64> {
+        self.heap.0
     }
 
     fn push(&mut self, rank: u32, position: usize) {

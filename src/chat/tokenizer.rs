@@ -131,7 +131,9 @@ impl MistralTokenizer {
             }
             word.clear();
             word.reserve(spaces * SPACE_SYMBOL.len_utf8() + (end - body));
-            word.extend(std::iter::repeat_n(SPACE_SYMBOL, spaces));
+            for _ in 0..spaces {
+                word.push_str(SPACE_SYMBOL_STR);
+            }
             word.push_str(&text[body..end]);
             model.encode_word(&word, out);
             spaces = 0;
@@ -169,15 +171,21 @@ const SPACE_SYMBOL_UTF8: [u8; 3] = {
     SPACE_SYMBOL.encode_utf8(&mut utf8);
     utf8
 };
+const SPACE_SYMBOL_STR: &str = match std::str::from_utf8(&SPACE_SYMBOL_UTF8) {
+    Ok(text) => text,
+    Err(_) => panic!("a char encodes to UTF-8"),
+};
 /// With `' '`, the only byte a space starts with.
 const SPACE_LEAD_BYTE: u8 = SPACE_SYMBOL_UTF8[0];
 
 /// The length of the space at `at` (`' '`, or `▁` already in the text), if
 /// one starts there.
 fn space_at(bytes: &[u8], at: usize) -> Option<usize> {
-    match bytes.get(at..at + SPACE_SYMBOL_UTF8.len()) {
-        _ if bytes.get(at) == Some(&b' ') => Some(1),
-        Some(rest) if rest == SPACE_SYMBOL_UTF8 => Some(SPACE_SYMBOL_UTF8.len()),
+    // Fixed-size patterns, so the comparison compiles to a few byte compares
+    // rather than a call to `memcmp` for every word.
+    match bytes.get(at..)? {
+        [b' ', ..] => Some(1),
+        [a, b, c, ..] if [*a, *b, *c] == SPACE_SYMBOL_UTF8 => Some(SPACE_SYMBOL_UTF8.len()),
         _ => None,
     }
 }
