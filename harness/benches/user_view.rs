@@ -7,7 +7,7 @@
 //!
 //! `cargo bench --bench user_view [-- --quick]`. The caller's spin budget is
 //! the knob between wall clock and CPU: `PERFWARDEN_CALLER_SPIN_US`
-//! (`docs/async-wrapper.md` has the curve).
+//! (`docs/async-wrapper.md` has what it measured).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
