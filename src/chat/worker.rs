@@ -86,8 +86,9 @@ pub const POLL_SPIN: Duration = Duration::from_micros(20);
 /// Requests with at most this much estimated work
 /// ([`ChatRequest::work_bytes`]: every string, number and bracket the
 /// template may process) may run inline on an idle worker.
-/// The slowest text found costs ~180 ns a byte here (a run of spaces; plain
-/// prose ~4.5), so an inline request blocks the event loop for under 0.4 ms.
+/// The slowest text found costs ~35 ns a byte here (one long word or a run
+/// of spaces, `docs/tokenizer-cliffs.md`; the contract's payloads ~5), so an
+/// inline request blocks the event loop for under 0.1 ms.
 pub const INLINE_MAX_BYTES: usize = 2 * 1024;
 
 /// Counters of the process-wide executor, for the diagnosis probes.
