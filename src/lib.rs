@@ -9,5 +9,6 @@ pub mod measure;
 pub mod publish;
 pub mod render;
 pub mod report;
+pub mod splitmix;
 pub mod stack_shift;
 pub mod store;

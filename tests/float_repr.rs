@@ -7,32 +7,21 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use perfwarden::chat::pyjson::float_repr;
-
-/// xorshift64*: a fixed, dependency-free sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+use perfwarden::splitmix::SplitMix64;
 
 fn doubles() -> Vec<f64> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
     let mut out = Vec::new();
     // Any bit pattern.
     for _ in 0..200_000 {
-        out.push(f64::from_bits(rng.next()));
+        out.push(f64::from_bits(rng.next_u64()));
     }
     // Large numbers with short fractions, where two shortest spellings can be
     // equally near (1000000000000000.2 is ...0.25 exactly).
     for _ in 0..100_000 {
-        let whole = rng.next() % 9_000_000_000_000_000 + 1_000_000_000_000;
-        let fraction = rng.next() % 1000;
-        let digits = match rng.next() % 3 {
+        let whole = rng.next_u64() % 9_000_000_000_000_000 + 1_000_000_000_000;
+        let fraction = rng.next_u64() % 1000;
+        let digits = match rng.next_u64() % 3 {
             0 => format!("{whole}.{}", fraction % 10),
             1 => format!("{whole}.{:02}", fraction % 100),
             _ => format!("{whole}.{fraction:03}"),
@@ -41,18 +30,18 @@ fn doubles() -> Vec<f64> {
     }
     // Exact binary ties: integers plus a power-of-two fraction near 2^53.
     for _ in 0..50_000 {
-        let whole = (rng.next() % (1 << 53)) as f64;
-        let fraction = [0.5, 0.25, 0.75, 0.125, 0.375, 0.625][(rng.next() % 6) as usize];
+        let whole = (rng.next_u64() % (1 << 53)) as f64;
+        let fraction = [0.5, 0.25, 0.75, 0.125, 0.375, 0.625][(rng.next_u64() % 6) as usize];
         out.push(whole + fraction);
     }
     // Subnormals and the smallest normals.
     for _ in 0..30_000 {
-        out.push(f64::from_bits(rng.next() % (1 << 53)));
+        out.push(f64::from_bits(rng.next_u64() % (1 << 53)));
     }
     // Large exponents.
     for _ in 0..30_000 {
         out.push(f64::from_bits(
-            (0x7E0 + rng.next() % 0x1F) << 52 | rng.next() >> 12,
+            (0x7E0 + rng.next_u64() % 0x1F) << 52 | rng.next_u64() >> 12,
         ));
     }
     // Every power of two and its neighbours.

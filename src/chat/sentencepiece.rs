@@ -1197,7 +1197,18 @@ impl Model for SentencePieceBpe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::splitmix::SplitMix64;
     use std::collections::BinaryHeap;
+
+    /// The model's normal pieces, as text.
+    fn normal_pieces(proto: &ModelProto) -> Vec<&str> {
+        proto
+            .pieces
+            .iter()
+            .filter(|p| p.kind == PieceType::Normal)
+            .map(|p| p.text.as_str())
+            .collect()
+    }
 
     fn words(text: &str) -> Vec<&str> {
         word_ranges(text).map(|(s, e)| &text[s..e]).collect()
@@ -1375,38 +1386,17 @@ mod tests {
         }
     }
 
-    /// SplitMix64, so every run sees the same words.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, bound: usize) -> usize {
-            (self.next() % bound as u64) as usize
-        }
-
-        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-            &items[self.below(items.len())]
-        }
-    }
-
     /// A word of up to `max_chars` characters, from one of several shapes:
     /// random characters of `alphabet`, a run of one character, a repeated
     /// short pattern, or a concatenation of `fragments` (pieces of the model,
     /// user-defined pieces, parts of them).
     fn random_word(
-        rng: &mut Rng,
+        rng: &mut SplitMix64,
         alphabet: &[char],
         fragments: &[&str],
         max_chars: usize,
     ) -> String {
-        let len = 1 + rng.below(max_chars);
+        let len = 1 + rng.index(max_chars);
         match rng.below(4) {
             0 => (0..len).map(|_| *rng.pick(alphabet)).collect(),
             1 => std::iter::repeat_n(*rng.pick(alphabet), len).collect(),
@@ -1417,7 +1407,7 @@ mod tests {
             _ => {
                 let mut word = String::new();
                 while word.chars().count() < len {
-                    word.push_str(fragments[rng.below(fragments.len())]);
+                    word.push_str(fragments[rng.index(fragments.len())]);
                 }
                 word
             }
@@ -1551,7 +1541,7 @@ mod tests {
             "😀",
             "aaaa",
         ];
-        let mut rng = Rng(11);
+        let mut rng = SplitMix64::new(11);
         for _ in 0..4000 {
             let word = random_word(&mut rng, &alphabet, &fragments, 600);
             assert_agrees(&reference, &models, &word);
@@ -1630,12 +1620,7 @@ mod tests {
         let reference = Reference::new(&proto);
         let models = variants(&proto);
         assert!(matches!(models[0].pairs, PairTable::Compact(_)));
-        let normal: Vec<&str> = proto
-            .pieces
-            .iter()
-            .filter(|p| p.kind == PieceType::Normal)
-            .map(|p| p.text.as_str())
-            .collect();
+        let normal = normal_pieces(&proto);
         let mut fragments = normal.clone();
         fragments.extend([
             "[REFERENCE_DOC_3]",
@@ -1650,7 +1635,7 @@ mod tests {
             .chars()
             .map(|c| if c == ' ' { SPACE_SYMBOL } else { c })
             .collect();
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::new(7);
         for round in 0..3000 {
             let max_chars = if round % 10 == 0 { 3000 } else { 60 };
             let word = random_word(&mut rng, &alphabet, &fragments, max_chars);
@@ -1664,19 +1649,14 @@ mod tests {
         let proto = mistral_model();
         let reference = Reference::new(&proto);
         let models = variants(&proto);
-        let mut rng = Rng(3);
+        let mut rng = SplitMix64::new(3);
         let letters: String = (0..40_000)
             .map(|_| *rng.pick(&['a', 'b', 'e', 'n', 's', 't']))
             .collect();
         let digits: String = (0..40_000)
             .map(|_| char::from(b'0' + rng.below(10) as u8))
             .collect();
-        let normal: Vec<&str> = proto
-            .pieces
-            .iter()
-            .filter(|p| p.kind == PieceType::Normal)
-            .map(|p| p.text.as_str())
-            .collect();
+        let normal = normal_pieces(&proto);
         let pieces: String = (0..12_000).map(|_| *rng.pick(&normal)).collect();
         for word in [
             "▁".repeat(40_001),

@@ -7,6 +7,7 @@
 //! JSON text, so a benchmark or a contract can size it by its bytes.
 
 use super::payload::Payload;
+use crate::splitmix::SplitMix64;
 
 /// One adversarial request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,30 +74,8 @@ impl Cliff {
     }
 }
 
-/// SplitMix64: a tiny deterministic generator, so payloads never change.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (the tiny modulo bias is irrelevant here).
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    fn lowercase(&mut self) -> char {
-        char::from(b'a' + self.below(26) as u8)
-    }
+fn lowercase(rng: &mut SplitMix64) -> char {
+    char::from(b'a' + rng.below(26) as u8)
 }
 
 /// `{"messages": [{"role": "user", "content": <content>}]}`.
@@ -111,21 +90,21 @@ pub fn spaces(count: usize) -> String {
 
 /// A user message that is one word of `bytes` pseudo-random lowercase letters.
 pub fn unbroken_word(bytes: usize) -> String {
-    let mut rng = Rng::new(1);
-    user_message(&(0..bytes).map(|_| rng.lowercase()).collect::<String>())
+    let mut rng = SplitMix64::new(1);
+    user_message(&(0..bytes).map(|_| lowercase(&mut rng)).collect::<String>())
 }
 
 /// About `bytes` of words of 1 to 10 random letters, separated by spaces:
 /// prose whose words are almost all new, so the word cache rarely hits.
 pub fn novel_prose(bytes: usize) -> String {
-    let mut rng = Rng::new(2);
+    let mut rng = SplitMix64::new(2);
     let mut text = String::with_capacity(bytes + 16);
     while text.len() < bytes {
         if !text.is_empty() {
             text.push(' ');
         }
         for _ in 0..=rng.below(10) {
-            text.push(rng.lowercase());
+            text.push(lowercase(&mut rng));
         }
     }
     user_message(&text)
@@ -133,7 +112,7 @@ pub fn novel_prose(bytes: usize) -> String {
 
 /// A user message that is one run of `bytes` pseudo-random digits.
 pub fn digits(bytes: usize) -> String {
-    let mut rng = Rng::new(3);
+    let mut rng = SplitMix64::new(3);
     user_message(
         &(0..bytes)
             .map(|_| char::from(b'0' + rng.below(10) as u8))
@@ -144,7 +123,7 @@ pub fn digits(bytes: usize) -> String {
 /// About `bytes` of UTF-8 in one word: random CJK ideographs and emoji, most
 /// of which the vocabulary lacks, so they fall back to byte pieces.
 pub fn cjk_emoji(bytes: usize) -> String {
-    let mut rng = Rng::new(4);
+    let mut rng = SplitMix64::new(4);
     let mut text = String::with_capacity(bytes + 4);
     while text.len() < bytes {
         let code = if rng.below(2) == 0 {
@@ -182,7 +161,7 @@ fn tool_result(content: &str) -> String {
 /// A tool result whose content is a JSON array of 4300-digit integers (the
 /// most digits Python's `int()` accepts), about `bytes` long.
 pub fn huge_integers_tool_result(bytes: usize) -> String {
-    let mut rng = Rng::new(5);
+    let mut rng = SplitMix64::new(5);
     let mut content = String::with_capacity(bytes + 4400);
     content.push('[');
     while content.len() < bytes {
