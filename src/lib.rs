@@ -6,6 +6,7 @@ pub mod chat;
 pub mod diagnose;
 pub mod judge;
 pub mod measure;
+pub mod metric;
 pub mod publish;
 pub mod render;
 pub mod report;

@@ -13,7 +13,7 @@ use perfwarden::judge::contract::Contract;
 use perfwarden::measure::machine_lock::MachineLock;
 use perfwarden::measure::payload::{Payload, Variant};
 use perfwarden::measure::run::{self as measure_run, Progress, RunOptions};
-use perfwarden::publish::{Conclusion, GithubContext, Publication};
+use perfwarden::publish::{CheckRun, GithubContext, Publication};
 use perfwarden::report::{ReportOptions, Source as ReportSource};
 use perfwarden::store::{Access, Store};
 
@@ -63,6 +63,8 @@ enum Command {
         /// Print only the result, not the tools' output.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        contracts: ContractArgs,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -132,6 +134,14 @@ enum Command {
         )]
         contract: PathBuf,
     },
+    /// Print how far one call raises this process's peak resident memory,
+    /// in bytes, for the request on standard input (the peak-memory metric's
+    /// child process).
+    #[command(hide = true)]
+    PeakMemory {
+        #[arg(long)]
+        variant: String,
+    },
     /// Run one call under measurement (used by `selftest` under callgrind).
     #[command(hide = true)]
     ProbeCall {
@@ -145,14 +155,33 @@ enum Command {
 }
 
 #[derive(Debug, clap::Args)]
+struct ContractArgs {
+    /// A contract to judge; repeat for several. Default: every *.toml in
+    /// harness/contracts/.
+    #[arg(long, value_name = "PATH")]
+    contract: Vec<PathBuf>,
+}
+
+impl ContractArgs {
+    fn load(&self) -> anyhow::Result<Vec<Contract>> {
+        if self.contract.is_empty() {
+            return Ok(Contract::load_dir(std::path::Path::new(CONTRACTS_DIR))?);
+        }
+        Ok(self
+            .contract
+            .iter()
+            .map(|path| Contract::load(path))
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+/// Where the shipped contracts are, relative to the checkout.
+const CONTRACTS_DIR: &str = "harness/contracts";
+
+#[derive(Debug, clap::Args)]
 struct JudgingArgs {
-    /// The contract to judge.
-    #[arg(
-        long,
-        default_value = "harness/contracts/performance-001.toml",
-        value_name = "PATH"
-    )]
-    contract: PathBuf,
+    #[command(flatten)]
+    contracts: ContractArgs,
     /// The branch whose latest run is the base when no base commit is known.
     #[arg(
         long,
@@ -308,8 +337,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             base_commit,
             pr,
             quiet,
+            contracts,
             database,
         } => {
+            let contracts = contracts.load()?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             // Open the database first: a bad --database-url fails in a second,
             // not after minutes of measuring.
@@ -323,15 +354,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     checkout_dir,
                     quick,
                     tokenizer_path: located.path,
+                    perfwarden_exe: std::env::current_exe().ok(),
                     base_commit,
                     pr_number: pr,
                 };
                 let started = std::time::Instant::now();
                 let mut status = StatusLine::new(quiet);
                 let lock = MachineLock::acquire(&mut |event| status.show(event))?;
-                let run = measure_run::measure(&options, tokenizer, &lock, &mut |event| {
-                    status.show(event)
-                })?;
+                let run =
+                    measure_run::measure(&options, &contracts, tokenizer, &lock, &mut |event| {
+                        status.show(event)
+                    })?;
                 status.finish();
                 let id = runtime.block_on(store.insert_run(&run))?;
                 eprintln!(
@@ -420,6 +453,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::PeakMemory { variant } => {
+            let variant = Variant::from_name(&variant).context("unknown variant")?;
+            let mut json = String::new();
+            io::Read::read_to_string(&mut io::stdin().lock(), &mut json)
+                .context("reading the request from standard input")?;
+            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
+                perfwarden::chat::load_tokenizer(cli.tokenizer, &mut |note| {
+                    eprintln!("perfwarden: {note}")
+                })?,
+            ));
+            let grown =
+                perfwarden::metric::peak_memory::child_peak_growth(tokenizer, variant, &json)
+                    .map_err(anyhow::Error::msg)?;
+            println!("{grown}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ProbeCall {
             wrapper,
             payload,
@@ -452,6 +501,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     checkout_dir: checkout_root()?,
                     quick,
                     tokenizer_path: PathBuf::new(),
+                    perfwarden_exe: std::env::current_exe().ok(),
                     base_commit: None,
                     pr_number: None,
                 })
@@ -485,7 +535,7 @@ fn run_report(
     judging: JudgingArgs,
     database: DatabaseArgs,
 ) -> anyhow::Result<ExitCode> {
-    let contract = Contract::load(&judging.contract)?;
+    let contracts = judging.contracts.load()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let access = match source {
         ReportSource::Measure(_) => Access::Create,
@@ -522,7 +572,7 @@ fn run_report(
         }
         let options = ReportOptions {
             source,
-            contract,
+            contracts,
             out_dir: out,
             base_branch: Some(judging.base_branch),
             artifact_url: github.as_ref().and_then(|g| g.artifact_url()),
@@ -536,19 +586,14 @@ fn run_report(
         })?;
         status.finish();
         let data = &outcome.data;
-        let verdict = data
-            .verdict()
-            .map_or("not judged", |v| v.status.as_str())
-            .to_owned();
-        println!(
-            "{}",
-            perfwarden::render::report::verdict_line(data).replace("**", "")
-        );
+        for verdict in data.verdicts() {
+            println!("{}", perfwarden::render::report::verdict_text(verdict));
+        }
         for regression in data.regressions() {
             println!(
                 "regression: {} {} {:+.2}% (threshold {:.1}%)",
                 regression.benchmark,
-                regression.tool,
+                regression.tool.name(),
                 regression.change * 100.0,
                 regression.threshold * 100.0
             );
@@ -561,22 +606,18 @@ fn run_report(
             );
         }
         if let Some(github) = github {
-            let conclusion = if outcome.holds() {
-                Conclusion::Success
-            } else if verdict == "FAIL" || !data.regressions().is_empty() {
-                Conclusion::Failure
-            } else {
-                Conclusion::Neutral
-            };
-            let cases = data.verdict().map_or(0, |v| v.cases.len());
-            let passed = data
-                .verdict()
-                .map_or(0, |v| v.cases.iter().filter(|c| c.status == "PASS").count());
+            let regressed = !data.regressions().is_empty();
             let publication = Publication {
                 body_markdown: perfwarden::render::report::summary_markdown(data),
-                check_title: format!("{}: {verdict} ({passed}/{cases} cases)", data.contract),
-                conclusion,
-                contract: data.contract.clone(),
+                contract: data
+                    .verdicts()
+                    .first()
+                    .map_or_else(|| "report".to_owned(), |v| v.contract.clone()),
+                checks: data
+                    .verdicts()
+                    .iter()
+                    .map(|v| CheckRun::of(v, regressed))
+                    .collect(),
             };
             let published = runtime.block_on(perfwarden::publish::publish(&github, &publication))?;
             if let Some(why) = &published.fell_back_to_step_summary {

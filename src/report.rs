@@ -8,21 +8,19 @@ use std::time::Duration;
 use crate::chat::MistralTokenizer;
 use crate::diagnose::RealWrapper;
 use crate::diagnose::probes::{self, ProbeResult};
-use crate::judge::compare::{self, Comparison, RunFigures};
-use crate::judge::contract::Contract;
+use crate::judge::compare::{self, RunFigures};
+use crate::judge::contract::{Case, Contract, Metric, Variants};
 use crate::judge::judge_with_remeasure;
-use crate::judge::verdict::{CaseEvidence, ContractVerdict, Status};
+use crate::judge::verdict::{CaseEvidence, Status};
+use crate::measure::MeasureError;
 use crate::measure::machine_lock::MachineLock;
-use crate::measure::paired::{PairedSamples, SamplingPlan};
 use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
-use crate::measure::{MeasureError, environment};
+use crate::measure::subject::ChatTemplate;
+use crate::metric::{self, CaseSamples};
 use crate::render::dashboard;
 use crate::render::report::{self as render_report, ReportData};
-use crate::store::{
-    CaseRow, CheckRow, ComparisonRow, Judgement, Measurement, RunInfo, Store, StoreError, Tool,
-    VerdictRow,
-};
+use crate::store::{Judgement, Measurement, RunInfo, Store, StoreError, Tool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -59,7 +57,8 @@ pub enum Source {
 
 pub struct ReportOptions {
     pub source: Source,
-    pub contract: Contract,
+    /// Judged in this order; each has its section, check run and verdict.
+    pub contracts: Vec<Contract>,
     pub out_dir: PathBuf,
     /// The branch whose latest run is the base when the run names no base commit.
     pub base_branch: Option<String>,
@@ -78,12 +77,9 @@ pub struct ReportOutcome {
 }
 
 impl ReportOutcome {
-    /// The contract holds and nothing regressed.
+    /// Every contract holds and nothing regressed.
     pub fn holds(&self) -> bool {
-        self.data
-            .verdict()
-            .is_some_and(|v| v.status == Status::Pass.label())
-            && self.data.regressions().is_empty()
+        self.data.status() == Status::Pass && self.data.regressions().is_empty()
     }
 }
 
@@ -94,122 +90,80 @@ fn value(measurements: &[Measurement], tool: Tool, benchmark: &str, metric: &str
         .and_then(|m| m.value)
 }
 
+/// A case's samples as stored under its keys; instruction counts come from
+/// the run's callgrind figures.
+async fn stored_samples(
+    store: &Store,
+    run_id: i64,
+    contract: &Contract,
+    case: &Case,
+    measurements: &[Measurement],
+) -> Result<CaseSamples, StoreError> {
+    if let Variants::Compare {
+        baseline,
+        candidate,
+    } = contract.variants
+        && contract.metric == Metric::Instructions
+    {
+        return Ok(metric::instructions::samples(
+            measurements,
+            case,
+            baseline,
+            candidate,
+        ));
+    }
+    let (judged, other, tail) = metric::sample_keys(contract, case);
+    let read = |key: Option<String>| async move {
+        let Some(key) = key else {
+            return Ok(Vec::new());
+        };
+        Ok::<_, StoreError>(
+            store
+                .samples(run_id, Tool::Paired, &key)
+                .await?
+                .iter()
+                .map(|s| s.total_ns / s.iterations)
+                .collect(),
+        )
+    };
+    Ok(CaseSamples {
+        judged: read(Some(judged)).await?,
+        other: read(other).await?,
+        tail: read(Some(tail)).await?,
+    })
+}
+
+/// The figures beside a wall-clock comparison of the spec's payloads: the
+/// spec's own 10-iteration means and the instruction counts.
 fn evidence(
     contract: &Contract,
+    case: &Case,
+    samples: CaseSamples,
     measurements: &[Measurement],
-    paired: &[(Payload, PairedSamples)],
-) -> Vec<CaseEvidence> {
-    let pair = |tool, payload, metric| {
-        let b = value(
-            measurements,
-            tool,
-            &benchmark_id(payload, contract.baseline),
-            metric,
-        )?;
+) -> CaseEvidence {
+    let pair = |tool, metric| {
+        let Variants::Compare {
+            baseline,
+            candidate,
+        } = contract.variants
+        else {
+            return None;
+        };
+        let payload = case.payload.as_spec()?;
+        let b = value(measurements, tool, &benchmark_id(payload, baseline), metric)?;
         let c = value(
             measurements,
             tool,
-            &benchmark_id(payload, contract.candidate),
+            &benchmark_id(payload, candidate),
             metric,
         )?;
         Some((b, c))
     };
-    contract
-        .cases
-        .iter()
-        .map(|case| CaseEvidence {
-            samples: paired
-                .iter()
-                .find(|(p, _)| *p == case.payload)
-                .map(|(_, s)| s.clone())
-                .unwrap_or_default(),
-            literal_means: pair(Tool::Spec, case.payload, "mean"),
-            instructions: pair(Tool::Callgrind, case.payload, "instructions"),
-        })
-        .collect()
-}
-
-async fn stored_paired(
-    store: &Store,
-    run_id: i64,
-    contract: &Contract,
-) -> Result<Vec<(Payload, PairedSamples)>, StoreError> {
-    let mut out = Vec::new();
-    for case in &contract.cases {
-        let side = |variant| benchmark_id(case.payload, variant);
-        let baseline = store
-            .samples(run_id, Tool::Paired, &side(contract.baseline))
-            .await?;
-        let candidate = store
-            .samples(run_id, Tool::Paired, &side(contract.candidate))
-            .await?;
-        out.push((
-            case.payload,
-            PairedSamples {
-                batch_iterations: 0,
-                baseline_ns: baseline.iter().map(|s| s.total_ns / s.iterations).collect(),
-                candidate_ns: candidate
-                    .iter()
-                    .map(|s| s.total_ns / s.iterations)
-                    .collect(),
-            },
-        ));
-    }
-    Ok(out)
-}
-
-fn verdict_row(verdict: &ContractVerdict, contract_hash: &str) -> VerdictRow {
-    VerdictRow {
-        contract: verdict.contract.clone(),
-        contract_hash: contract_hash.to_owned(),
-        status: verdict.status.label().into(),
-        limit: verdict.limit,
-        confidence: verdict.confidence,
-        judged_at_ms: environment::now_ms(),
-        cases: verdict
-            .cases
-            .iter()
-            .map(|c| CaseRow {
-                case_name: c.case.clone(),
-                payload: c.payload.name().into(),
-                payload_bytes: c.payload_bytes as i64,
-                baseline_ns: c.baseline_ns,
-                candidate_ns: c.candidate_ns,
-                overhead: c.overhead,
-                ci_low: c.ci_low,
-                ci_high: c.ci_high,
-                status: c.status.label().into(),
-                pairs: c.pairs as i64,
-                literal_overhead: c.literal_overhead,
-                instructions_baseline: c.instructions_baseline,
-                instructions_candidate: c.instructions_candidate,
-                instruction_overhead: c.instruction_overhead,
-            })
-            .collect(),
-    }
-}
-
-fn check_row(probe: &ProbeResult) -> CheckRow {
-    CheckRow {
-        check_id: probe.check.id().into(),
-        status: probe.status.label().into(),
-        evidence: probe.evidence.clone(),
-        figures: serde_json::to_string(&probe.figures).unwrap_or_else(|_| "{}".into()),
-    }
-}
-
-fn comparison_row(c: &Comparison) -> ComparisonRow {
-    ComparisonRow {
-        base_run_id: c.base_run_id,
-        tool: c.tool.name().into(),
-        benchmark: c.benchmark.clone(),
-        metric: c.metric.clone(),
-        head: c.head,
-        base: c.base,
-        change: c.change,
-        threshold: c.threshold,
-        learned: c.learned,
-        status: c.status.label().into(),
+    let wall_clock = contract.metric == Metric::WallClock;
+    CaseEvidence {
+        samples,
+        literal_means: pair(Tool::Spec, "mean").filter(|_| wall_clock),
+        instructions: pair(Tool::Callgrind, "instructions").filter(|_| wall_clock),
     }
 }
 
@@ -275,7 +229,7 @@ pub fn report(
     tokenizer: Option<&'static MistralTokenizer>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ReportOutcome, ReportError> {
-    let contract = &options.contract;
+    let contracts = &options.contracts;
     // Held until the report is written: judging re-measures and the checklist
     // probes run the wrapper too.
     let mut held_lock = None;
@@ -283,9 +237,9 @@ pub fn report(
         Source::Measure(run_options) => {
             let tokenizer = tokenizer.expect("measuring needs the tokenizer");
             let lock = held_lock.insert(MachineLock::acquire(progress)?);
-            let run = measure_run::measure(run_options, tokenizer, lock, progress)?;
+            let run = measure_run::measure(run_options, contracts, tokenizer, lock, progress)?;
             let id = runtime.block_on(store.insert_run(&run))?;
-            (id, Some((tokenizer, run_options.quick)))
+            (id, Some((tokenizer, run_options)))
         }
         Source::Stored(Some(id)) => (*id, None),
         Source::Stored(None) => (
@@ -299,51 +253,71 @@ pub fn report(
     };
     let run: RunInfo = runtime.block_on(store.run(run_id))?;
     let measurements = runtime.block_on(store.measurements(run_id))?;
-    let paired = runtime.block_on(stored_paired(store, run_id, contract))?;
-
     let stored = runtime.block_on(store.judgement(run_id))?;
-    // Nothing stored is replaced: a verdict is reused for the same contract
-    // content (hash) and judged anew for any other; the checklist and the
-    // comparisons belong to the run and are computed only when missing.
-    let stored_verdict = stored
-        .verdicts
-        .iter()
-        .find(|v| v.contract_hash == contract.hash)
-        .filter(|_| live.is_none())
-        .cloned();
+
+    progress(Progress::Stage {
+        index: 1,
+        total: 3,
+        name: "judging the contracts",
+    });
+    let context = live.map(|(tokenizer, run_options)| {
+        measure_run::measure_context(ChatTemplate::new(tokenizer), run_options)
+    });
     let mut new_samples = Vec::new();
-    let verdict = match stored_verdict {
-        Some(verdict) => verdict,
-        None => {
-            progress(Progress::Stage {
-                index: 1,
-                total: 3,
-                name: "judging the contract",
-            });
-            let evidence = evidence(contract, &measurements, &paired);
-            let verdict = match live {
-                Some((tokenizer, quick)) => {
-                    let plan = SamplingPlan::for_mode(quick);
-                    let budget = Duration::from_secs(if quick { 10 } else { 60 });
-                    let mut more = |case: &crate::judge::contract::Case| {
-                        let request: &'static _ = Box::leak(Box::new(case.payload.request()));
-                        let samples = measure_run::sample_contract(tokenizer, request, plan);
-                        new_samples.extend(measure_run::paired_raw_samples(case.payload, &samples));
-                        samples
-                    };
-                    judge_with_remeasure(contract, evidence, &mut more, budget)
-                }
-                None => judge_with_remeasure(
-                    contract,
-                    evidence,
-                    &mut |_| PairedSamples::default(),
-                    Duration::ZERO,
-                ),
-            };
-            verdict_row(&verdict, &contract.hash)
+    let mut verdicts = Vec::with_capacity(contracts.len());
+    for contract in contracts {
+        // Nothing stored is replaced: a verdict is reused for the same
+        // contract content (hash) and judged anew for any other.
+        let reused = stored
+            .verdicts
+            .iter()
+            .find(|v| v.contract_hash == contract.hash)
+            .filter(|_| live.is_none());
+        if let Some(verdict) = reused {
+            verdicts.push(verdict.clone());
+            continue;
         }
-    };
-    let mut checklist: Vec<CheckRow> = if stored.checklist.is_empty() {
+        let mut evidence = Vec::with_capacity(contract.cases.len());
+        for case in &contract.cases {
+            let samples =
+                runtime.block_on(stored_samples(store, run_id, contract, case, &measurements))?;
+            evidence.push(self::evidence(contract, case, samples, &measurements));
+        }
+        let verdict = match &context {
+            Some(context) => {
+                let budget = Duration::from_secs(if context.quick { 10 } else { 60 });
+                let mut failure = None;
+                let mut more = |case: &Case| {
+                    let request: &'static _ = Box::leak(Box::new(case.payload.request()));
+                    match metric::measure(context, contract, case, request) {
+                        Ok(samples) => {
+                            new_samples
+                                .extend(measure_run::case_raw_samples(contract, case, &samples));
+                            samples
+                        }
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                            CaseSamples::default()
+                        }
+                    }
+                };
+                let verdict = judge_with_remeasure(contract, evidence, &mut more, budget);
+                if let Some(e) = failure {
+                    return Err(e.into());
+                }
+                verdict
+            }
+            None => judge_with_remeasure(
+                contract,
+                evidence,
+                &mut |_| CaseSamples::default(),
+                Duration::ZERO,
+            ),
+        };
+        verdicts.push(verdict);
+    }
+    let live = live.map(|(tokenizer, run_options)| (tokenizer, run_options.quick));
+    let mut checklist: Vec<ProbeResult> = if stored.checklist.is_empty() {
         progress(Progress::Stage {
             index: 2,
             total: 3,
@@ -373,12 +347,12 @@ pub fn report(
                 }
             }
         }
-        checklist.iter().map(check_row).collect()
+        checklist
     } else {
         stored.checklist
     };
     // The spec's order, whether computed now or read back.
-    checklist.sort_by_key(|c| probes::Check::parse(&c.check_id));
+    checklist.sort_by_key(|c| c.check);
     let (comparisons, base_run) = match stored.comparisons.first() {
         Some(c) => {
             let base_run = runtime.block_on(store.run(c.base_run_id))?;
@@ -420,37 +394,41 @@ pub fn report(
                 }
                 None => Vec::new(),
             };
-            (comparisons.iter().map(comparison_row).collect(), base)
+            (comparisons, base)
         }
     };
     let judgement = Judgement {
-        verdicts: vec![verdict],
+        verdicts,
         checklist,
         comparisons,
     };
     runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples))?;
-    let paired = if new_samples.is_empty() {
-        paired
-    } else {
-        runtime.block_on(stored_paired(store, run_id, contract))?
-    };
+    // Every pair's overhead of the contracts judged on paired time, as stored
+    // (with what re-measuring added).
+    let mut distributions = Vec::new();
+    for contract in contracts
+        .iter()
+        .filter(|c| matches!(c.metric, Metric::WallClock | Metric::CpuTime))
+    {
+        let mut cases = Vec::new();
+        for case in &contract.cases {
+            let samples =
+                runtime.block_on(stored_samples(store, run_id, contract, case, &measurements))?;
+            let ratios = samples
+                .other
+                .iter()
+                .zip(&samples.judged)
+                .map(|(b, c)| c / b - 1.0)
+                .collect();
+            cases.push((case.name.clone(), ratios));
+        }
+        distributions.push((contract.id.clone(), cases));
+    }
     let data = ReportData {
         run,
         judgement,
-        contract: contract.id.clone(),
         base_run,
-        distributions: paired
-            .iter()
-            .map(|(p, s)| {
-                let ratios = s
-                    .baseline_ns
-                    .iter()
-                    .zip(&s.candidate_ns)
-                    .map(|(b, c)| c / b - 1.0)
-                    .collect();
-                (p.name().to_owned(), ratios)
-            })
-            .collect(),
+        distributions,
         artifact_url: options.artifact_url.clone(),
         dashboard_url: options.dashboard_url.clone(),
         warnings: options.warnings.clone(),
@@ -486,7 +464,11 @@ fn write_outputs(
         }
     }
     let points = runtime.block_on(store.trend(options.history))?;
-    let limit = data.verdict().map_or(options.contract.limit, |v| v.limit);
+    let limit = data
+        .verdicts()
+        .iter()
+        .find(|v| v.metric == Metric::WallClock)
+        .map(|v| v.bound.value());
     let trends = dashboard::trend_charts(&points, limit);
     for (name, svg) in &trends {
         let path = out.join("latest/charts").join(format!("{name}.svg"));
@@ -507,10 +489,7 @@ fn write_outputs(
         })
         .unwrap_or_default();
     let index = dashboard_dir.join("index.html");
-    write(
-        &index,
-        &dashboard::dashboard(&points, &data.contract, limit, &run_pages),
-    )?;
+    write(&index, &dashboard::dashboard(&points, limit, &run_pages))?;
     files.push(index);
     Ok(files)
 }

@@ -74,7 +74,9 @@ fn chromium_renders_the_dashboard_without_errors() {
     let out = dir.path().join("reports");
     let status = Command::new(env!("CARGO_BIN_EXE_perfwarden"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["report", "--no-measure", "--quiet", "--out"])
+        .args(["report", "--no-measure", "--quiet", "--contract"])
+        .arg("harness/contracts/performance-001.toml")
+        .arg("--out")
         .arg(&out)
         .env("DATABASE_URL", &database)
         .status()
@@ -101,7 +103,11 @@ fn chromium_renders_the_dashboard_without_errors() {
             assert!(html.contains(&chart), "the browser's DOM lacks {chart}");
         }
     }
-    assert_eq!(html.matches("<svg").count(), 6, "six trend charts");
+    assert_eq!(
+        html.matches("<svg").count(),
+        7,
+        "six benchmark trends and the contract's"
+    );
     assert_eq!(
         html.matches("<tr>").count(),
         41,

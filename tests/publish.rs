@@ -10,7 +10,7 @@ use std::process::Command;
 
 use fake_github::{BOT, Failure, FakeGithub, MALLORY, MALLORY_TOKEN};
 use perfwarden::publish::{
-    CommentAction, Conclusion, GithubContext, Publication, PublishError, publish,
+    CheckRun, CommentAction, Conclusion, GithubContext, Publication, PublishError, publish,
 };
 use tempfile::TempDir;
 
@@ -82,9 +82,12 @@ impl Job {
 fn publication(body: &str, conclusion: Conclusion, title: &str) -> Publication {
     Publication {
         body_markdown: body.to_string(),
-        check_title: title.to_string(),
-        conclusion,
         contract: "performance-001".to_string(),
+        checks: vec![CheckRun {
+            contract: "performance-001".to_string(),
+            title: title.to_string(),
+            conclusion,
+        }],
     }
 }
 
@@ -137,7 +140,7 @@ async fn first_post_creates_one_marked_comment_and_a_check_run() {
         run["details_url"],
         "https://github.example/octo-org/octo-repo/actions/runs/777"
     );
-    assert_eq!(outcome.check_run_id, run["id"].as_u64());
+    assert_eq!(outcome.check_run_ids.first().copied(), run["id"].as_u64());
     assert_eq!(outcome.fell_back_to_step_summary, None);
     assert!(!job.step_summary().exists());
 
@@ -199,8 +202,11 @@ async fn second_publish_edits_the_comment_in_place() {
         runs[1]["output"]["title"],
         "performance-001: FAIL (2/3 cases)"
     );
-    assert_eq!(second.check_run_id, runs[1]["id"].as_u64());
-    assert_ne!(first.check_run_id, second.check_run_id);
+    assert_eq!(
+        second.check_run_ids.first().copied(),
+        runs[1]["id"].as_u64()
+    );
+    assert_ne!(first.check_run_ids, second.check_run_ids);
 }
 
 #[tokio::test]
@@ -377,21 +383,26 @@ async fn the_identity_can_be_configured() {
 
 #[tokio::test]
 async fn hostile_strings_reach_the_comment_as_text() {
+    use perfwarden::diagnose::probes::{Check, ProbeResult, ProbeStatus};
+    use perfwarden::judge::contract::{Bound, Metric};
+    use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Status};
     use perfwarden::render::report::{ReportData, summary_markdown};
-    use perfwarden::store::{CaseRow, CheckRow, Judgement, Machine, RunInfo, VerdictRow};
+    use perfwarden::store::{Judgement, Machine, RunInfo};
 
     let branch = "x`<img/src=evil.example/p.gif>`@octo-org/everyone";
-    let case = |name: &str| CaseRow {
-        case_name: name.into(),
+    let case = |name: &str| CaseVerdict {
+        case: name.into(),
         payload: "small".into(),
         payload_bytes: 300,
-        baseline_ns: Some(1000.0),
-        candidate_ns: Some(1010.0),
-        overhead: Some(0.01),
-        ci_low: Some(0.0),
-        ci_high: Some(0.02),
-        status: "PASS".into(),
-        pairs: 60,
+        baseline: Some(1000.0),
+        candidate: Some(1010.0),
+        estimate: Some(0.01),
+        low: Some(0.0),
+        high: Some(0.02),
+        bound: Bound::AtMost(0.05),
+        status: Status::Pass,
+        samples: 60,
+        note: Some("note <img src=//evil.example/n.gif> @octo-org/team".into()),
         literal_overhead: None,
         instructions_baseline: None,
         instructions_candidate: None,
@@ -419,27 +430,29 @@ async fn hostile_strings_reach_the_comment_as_text() {
             notes: vec!["note\n## fake heading\n@octo-org/everyone <img src=x>".into()],
         },
         judgement: Judgement {
-            verdicts: vec![VerdictRow {
-                contract: "performance-001".into(),
+            verdicts: vec![ContractVerdict {
+                contract: "performance-001 <b>@octo-org/everyone</b>".into(),
+                title: "Title <img src=//evil.example/t.gif>".into(),
                 contract_hash: "h".into(),
-                status: "PASS".into(),
-                limit: 0.05,
+                metric: Metric::WallClock,
+                judged: "async".into(),
+                other: Some("sync".into()),
+                bound: Bound::AtMost(0.05),
                 confidence: 0.95,
-                judged_at_ms: 0,
+                status: Status::Pass,
                 cases: vec![
                     case("small\"]\n```\n<img src=https://evil.example/m.gif>"),
                     case("medium @someone"),
                 ],
             }],
-            checklist: vec![CheckRow {
-                check_id: "warm-up".into(),
-                status: "PASS".into(),
+            checklist: vec![ProbeResult {
+                check: Check::WarmUp,
+                status: ProbeStatus::Pass,
                 evidence: "p50 <img src=//evil.example/e.gif> | @octo-org/team\nsecond line".into(),
-                figures: "{}".into(),
+                figures: Default::default(),
             }],
             comparisons: Vec::new(),
         },
-        contract: "performance-001".into(),
         base_run: None,
         distributions: Vec::new(),
         artifact_url: Some("https://github.example/runs/1) ![x](https://evil.example/a.gif".into()),
@@ -531,7 +544,7 @@ async fn forbidden_writes_fall_back_to_the_step_summary() {
     let outcome = publish(&job.context(), &failing()).await.unwrap();
 
     assert_eq!(outcome.comment, CommentAction::Skipped);
-    assert_eq!(outcome.check_run_id, None);
+    assert!(outcome.check_run_ids.is_empty());
     let why = outcome.fell_back_to_step_summary.expect("a reason");
     assert!(why.contains("403"), "{why}");
     assert!(
@@ -568,7 +581,10 @@ async fn comment_refused_but_check_run_allowed_still_reports_in_the_summary() {
 
     assert_eq!(outcome.comment, CommentAction::Skipped);
     assert_eq!(fake.check_runs().len(), 1);
-    assert_eq!(outcome.check_run_id, fake.check_runs()[0]["id"].as_u64());
+    assert_eq!(
+        outcome.check_run_ids.first().copied(),
+        fake.check_runs()[0]["id"].as_u64()
+    );
     assert!(
         outcome
             .fell_back_to_step_summary
@@ -588,7 +604,7 @@ async fn no_token_falls_back_without_calling_github() {
     let outcome = publish(&job.context(), &passing()).await.unwrap();
 
     assert_eq!(outcome.comment, CommentAction::Skipped);
-    assert_eq!(outcome.check_run_id, None);
+    assert!(outcome.check_run_ids.is_empty());
     assert!(
         outcome
             .fell_back_to_step_summary
@@ -801,7 +817,10 @@ async fn push_events_skip_the_comment_and_still_create_the_check_run() {
     let runs = fake.check_runs();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["head_sha"], MERGE_SHA);
-    assert_eq!(outcome.check_run_id, runs[0]["id"].as_u64());
+    assert_eq!(
+        outcome.check_run_ids.first().copied(),
+        runs[0]["id"].as_u64()
+    );
     assert!(fake.requests_matching("GET", "/comments").is_empty());
 }
 

@@ -52,43 +52,95 @@ fn a_quick_report_from_nothing_writes_every_output() {
     let verdict: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("latest/verdict.json")).unwrap())
             .unwrap();
-    assert_eq!(verdict["contract"], "performance-001");
+    // Every shipped contract is judged, each with its metric and cases.
+    let contracts = verdict["contracts"].as_array().unwrap();
+    let judged: Vec<(&str, &str, usize)> = contracts
+        .iter()
+        .map(|c| {
+            (
+                c["contract"].as_str().unwrap(),
+                c["metric"].as_str().unwrap(),
+                c["cases"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            ("performance-001", "wall_clock", 3),
+            ("performance-002", "cpu_time", 3),
+            ("performance-003", "event_loop_stall", 8),
+            ("performance-004", "throughput", 3),
+            ("performance-005-cost", "cost_per_byte", 10),
+            ("performance-005-memory", "peak_memory", 10),
+        ]
+    );
     let status = verdict["verdict"].as_str().unwrap();
     assert!(["PASS", "FAIL", "INCONCLUSIVE"].contains(&status));
-    // The exit code follows the verdict.
+    // The exit code follows the verdicts.
     assert_eq!(
         code == Some(0),
         status == "PASS",
         "exit {code:?} with verdict {status}"
     );
-    let cases = verdict["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 3);
-    for case in cases {
-        for key in [
-            "case",
-            "payload_bytes",
-            "sync_ns",
-            "async_ns",
-            "overhead",
-            "ci_low",
-            "ci_high",
-            "limit",
-            "verdict",
-            "literal_overhead",
-            "instructions_sync",
-            "instructions_async",
-        ] {
-            assert!(
-                case.get(key).is_some(),
-                "verdict.json case lacks {key}: {case}"
-            );
+    for contract in contracts {
+        let name = contract["contract"].as_str().unwrap();
+        let contract_status = contract["verdict"].as_str().unwrap();
+        assert!(["PASS", "FAIL", "INCONCLUSIVE"].contains(&contract_status));
+        for case in contract["cases"].as_array().unwrap() {
+            for key in [
+                "case",
+                "payload",
+                "payload_bytes",
+                "unit",
+                "baseline",
+                "candidate",
+                "overhead",
+                "ci_low",
+                "ci_high",
+                "limit",
+                "bound",
+                "verdict",
+                "samples",
+                "note",
+                "literal_overhead",
+                "instructions_baseline",
+                "instructions_candidate",
+            ] {
+                assert!(
+                    case.get(key).is_some(),
+                    "{name}: verdict.json case lacks {key}: {case}"
+                );
+            }
+            // Measured, every one of them: an estimate inside its interval.
+            let estimate = case["overhead"].as_f64();
+            assert!(estimate.is_some(), "{name}: no figure: {case}");
+            assert!(case["ci_low"].as_f64() <= estimate, "{name}: {case}");
+            assert!(estimate <= case["ci_high"].as_f64(), "{name}: {case}");
         }
-        assert!(case["ci_low"].as_f64().unwrap() <= case["overhead"].as_f64().unwrap());
-        assert!(case["overhead"].as_f64().unwrap() <= case["ci_high"].as_f64().unwrap());
-        assert_eq!(case["limit"], 0.05);
-        assert!(case["instructions_async"].as_f64().unwrap() > 0.0);
     }
-    assert_eq!(cases[0]["payload_bytes"], 300);
+    let wall_clock = &contracts[0];
+    let cases = wall_clock["cases"].as_array().unwrap();
+    for case in cases {
+        assert_eq!(case["limit"], 0.05);
+        assert_eq!(case["unit"], "ns");
+        assert!(case["instructions_candidate"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(cases[0]["payload_bytes"], 343);
+    assert_eq!(
+        contracts[1]["cases"][0]["limit"], 0.05,
+        "a case's own bound"
+    );
+    assert_eq!(contracts[1]["cases"][1]["limit"], 0.2);
+    assert_eq!(contracts[3]["bound"], "at_least");
+    assert!(
+        contracts[3]["cases"][1]["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("p99 latency")),
+        "{}",
+        contracts[3]
+    );
+    assert_eq!(contracts[2]["limit"], 1e6, "1 ms, judged in ns");
     let checklist = verdict["checklist"].as_array().unwrap();
     assert_eq!(checklist.len(), 4);
     assert!(
@@ -98,18 +150,28 @@ fn a_quick_report_from_nothing_writes_every_output() {
     );
 
     let summary = std::fs::read_to_string(out.join("latest/summary.md")).unwrap();
-    assert!(
-        summary.contains(&format!("performance-001 {status}")),
-        "{summary}"
-    );
+    for contract in contracts {
+        let line = format!(
+            "**{} {}**",
+            contract["contract"].as_str().unwrap(),
+            contract["verdict"].as_str().unwrap()
+        );
+        assert!(
+            summary.contains(&line),
+            "summary.md lacks {line:?}:\n{summary}"
+        );
+        let section = format!("### {} · ", contract["contract"].as_str().unwrap());
+        assert!(summary.contains(&section), "summary.md lacks {section:?}");
+    }
     let warning_at = summary
         .find("> [!WARNING]\n> no stored history was found")
         .expect("the warning is in the report");
     let warning_len = summary[warning_at..].find("\n\n").unwrap() + 2;
     for needle in [
-        "| small (300 B)",
-        "| medium (65000 B)",
-        "| large (380000 B)",
+        "| small (343 B)",
+        "| medium (65043 B)",
+        "| large (380043 B)",
+        "| 8 MiB unbroken word (8388651 B)",
         "```mermaid",
         "regression checklist",
         "### Machine",
@@ -119,13 +181,15 @@ fn a_quick_report_from_nothing_writes_every_output() {
     // The figures in the summary are the stored run's.
     let run_id = verdict["run_id"].as_i64().unwrap();
     assert!(summary.contains(&format!("Run #{run_id}")));
-    for chart in [
-        "sync_vs_async",
-        "overhead",
-        "distributions",
-        "trend-small-criterion",
-        "trend-large-callgrind",
-    ] {
+    let mut charts = vec![
+        "performance-001-sides".to_owned(),
+        "performance-001-distributions".to_owned(),
+        "performance-002-sides".to_owned(),
+        "trend-small-criterion".to_owned(),
+        "trend-large-callgrind".to_owned(),
+    ];
+    charts.extend(judged.iter().map(|(c, ..)| format!("{c}-judged")));
+    for chart in charts {
         let svg = std::fs::read_to_string(out.join(format!("latest/charts/{chart}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{chart}");
     }
@@ -135,7 +199,9 @@ fn a_quick_report_from_nothing_writes_every_output() {
         summary
     );
     let dashboard = std::fs::read_to_string(out.join("dashboard/index.html")).unwrap();
-    assert_eq!(dashboard.matches("data-chart=").count(), 6);
+    // Six suite trends and one trend per contract.
+    assert_eq!(dashboard.matches("data-chart=").count(), 12);
+    assert_eq!(dashboard.matches("data-contract=").count(), 6);
     assert!(dashboard.contains(&format!("href=\"runs/{run_id}.html\"")));
     for fetch in [
         "src=\"http",
@@ -292,7 +358,21 @@ fn two_ci_reports_for_one_pull_request_leave_one_comment_edited_once() {
         "edited once"
     );
     assert_eq!(ours[0].edits, 1);
-    assert_eq!(fake.check_runs().len(), 2, "a check run per report");
+    // A check run per contract and report, each named by its contract.
+    let shipped =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/contracts"))
+            .unwrap()
+            .count();
+    assert_eq!(fake.check_runs().len(), 2 * shipped);
+    let mut names: Vec<String> = fake
+        .check_runs()
+        .iter()
+        .map(|run| run["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), shipped, "{names:?}");
+    assert!(names.contains(&"perfwarden / performance-004".to_owned()));
     assert!(
         fake.requests()
             .iter()
@@ -362,7 +442,7 @@ fn another_contract_adds_a_verdict_and_an_edited_limit_is_judged_anew() {
     let (code, tight) = render(&strict, "tight");
     assert_eq!(code, Some(1));
     assert_ne!(tight["verdict"], "PASS", "{tight}");
-    assert_eq!(tight["cases"][0]["limit"], 0.001);
+    assert_eq!(tight["contracts"][0]["cases"][0]["limit"], 0.001);
     // The first verdict is still there, with its evidence, and is reused.
     let (_, loose_again) = render(&shipped, "loose-again");
     assert_eq!(loose_again, loose);
@@ -371,7 +451,7 @@ fn another_contract_adds_a_verdict_and_an_edited_limit_is_judged_anew() {
             .await
             .unwrap();
         let judgement = store.judgement(2).await.unwrap();
-        let mut limits: Vec<f64> = judgement.verdicts.iter().map(|v| v.limit).collect();
+        let mut limits: Vec<f64> = judgement.verdicts.iter().map(|v| v.bound.value()).collect();
         limits.sort_by(f64::total_cmp);
         assert_eq!(limits, [0.001, 0.05]);
         assert_eq!(judgement.checklist.len(), 4, "the checklist is kept");
@@ -385,7 +465,9 @@ fn another_contract_adds_a_verdict_and_an_edited_limit_is_judged_anew() {
     let copy = tempfile::tempdir().unwrap();
     std::fs::copy(&database, copy.path().join("history.db")).unwrap();
     let output = perfwarden(&copy.path().join("history.db"))
-        .args(["report", "--no-measure", "--out"])
+        .args(["report", "--no-measure", "--contract"])
+        .arg(&shipped)
+        .arg("--out")
         .arg(copy.path().join("out"))
         .output()
         .unwrap();
@@ -488,5 +570,75 @@ fn history_reads_a_read_only_database_and_never_creates_one() {
         std::fs::read(&database).unwrap(),
         before,
         "history wrote to the database"
+    );
+}
+
+#[test]
+fn a_contract_written_here_is_judged_with_no_code_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let contracts = dir.path().join("contracts");
+    std::fs::create_dir_all(contracts.join("payloads")).unwrap();
+    // A payload the harness has never seen: a tool-calling conversation.
+    let request = serde_json::json!({
+        "messages": [
+            {"role": "user", "content": "What is the weather in Paris? ".repeat(200)},
+            {"role": "assistant", "tool_calls": [{"id": "abcdefghi", "type": "function",
+                "function": {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "abcdefghi", "content": "{\"celsius\": 21.5}"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "weather",
+            "description": "The weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}}}],
+    })
+    .to_string();
+    std::fs::write(contracts.join("payloads/weather.json"), &request).unwrap();
+    std::fs::write(
+        contracts.join("cpu.toml"),
+        r#"
+            id = "weather-cpu"
+            title = "CPU of a tool call"
+            metric = "cpu_time"
+            baseline = "sync"
+            candidate = "async"
+            limit = 0.5
+            [[cases]]
+            name = "weather"
+            payload = { file = "payloads/weather.json" }
+        "#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = perfwarden(&dir.path().join("history.db"))
+        .args(["report", "--quick", "--contract"])
+        .arg(contracts.join("cpu.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let code = output.status.code();
+    assert!(matches!(code, Some(0 | 1)), "{}", stderr(&output));
+    let verdict = verdict_of(&out);
+    let contracts = verdict["contracts"].as_array().unwrap();
+    assert_eq!(contracts.len(), 1, "only the contract named");
+    let contract = &contracts[0];
+    assert_eq!(contract["contract"], "weather-cpu");
+    assert_eq!(contract["metric"], "cpu_time");
+    let case = &contract["cases"][0];
+    assert_eq!(case["payload"], "file-weather");
+    assert_eq!(case["payload_bytes"], request.len());
+    assert_eq!(case["unit"], "ns");
+    assert_eq!(case["limit"], 0.5);
+    assert!(case["samples"].as_u64().unwrap() >= 6, "{case}");
+    let estimate = case["overhead"].as_f64().unwrap();
+    assert!(
+        case["ci_low"].as_f64().unwrap() <= estimate
+            && estimate <= case["ci_high"].as_f64().unwrap()
+    );
+    assert_eq!(code == Some(0), contract["verdict"] == "PASS", "{contract}");
+    let summary = std::fs::read_to_string(out.join("latest/summary.md")).unwrap();
+    assert!(
+        summary.contains("### weather-cpu · CPU of a tool call"),
+        "{summary}"
     );
 }

@@ -56,13 +56,15 @@ fn two_quick_runs_at_once_are_both_stored_with_every_figure() {
     let stale = tmp.join("perfwarden-run-killed");
     std::fs::create_dir_all(stale.join("criterion")).unwrap();
     let with_valgrind = perfwarden(&database)
-        .args(["run", "--quick", "--quiet"])
+        .args(["run", "--quick", "--quiet", "--contract"])
+        .arg("harness/contracts/performance-001.toml")
         .env("TMPDIR", &tmp)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let without_valgrind = perfwarden(&database)
-        .args(["run", "--quick", "--quiet"])
+        .args(["run", "--quick", "--quiet", "--contract"])
+        .arg("harness/contracts/performance-001.toml")
         .env("TMPDIR", &tmp)
         .env("PERFWARDEN_VALGRIND", "/nonexistent/valgrind")
         .output()

@@ -11,9 +11,13 @@ mod postgres;
 use std::process::Command;
 use std::time::Duration;
 
+use perfwarden::diagnose::probes::{Check, ProbeResult, ProbeStatus};
+use perfwarden::judge::compare::{Change, Comparison};
+use perfwarden::judge::contract::{Bound, Metric};
+use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Status};
 use perfwarden::store::{
-    Access, CaseRow, CheckRow, ComparisonRow, Judgement, Machine, Measurement, NewRun, RawSample,
-    SQLITE_MIGRATIONS, Store, StoreError, Tool, VerdictRow,
+    Access, Judgement, Machine, Measurement, NewRun, RawSample, SQLITE_MIGRATIONS, Store,
+    StoreError, Tool, TrendCase,
 };
 
 fn machine() -> Machine {
@@ -260,28 +264,33 @@ fn a_writer_killed_mid_run_leaves_no_half_run(engine: Engine) {
     });
 }
 
-fn verdict(hash: &str, status: &str, limit: f64) -> VerdictRow {
-    VerdictRow {
+fn verdict(hash: &str, status: Status, limit: f64) -> ContractVerdict {
+    ContractVerdict {
         contract: "performance-001".into(),
+        title: "Performance Overhead Bounds".into(),
         contract_hash: hash.into(),
-        status: status.into(),
-        limit,
+        metric: Metric::WallClock,
+        judged: "async".into(),
+        other: Some("sync".into()),
+        bound: Bound::AtMost(limit),
         confidence: 0.95,
-        judged_at_ms: 5_000,
+        status,
         cases: ["small", "medium", "large"]
             .into_iter()
             .enumerate()
-            .map(|(i, name)| CaseRow {
-                case_name: name.into(),
+            .map(|(i, name)| CaseVerdict {
+                case: name.into(),
                 payload: name.into(),
-                payload_bytes: [300, 65_000, 380_000][i],
-                baseline_ns: Some(1000.0),
-                candidate_ns: Some(1010.0),
-                overhead: Some(0.01),
-                ci_low: Some(0.005),
-                ci_high: Some(0.015),
-                status: status.into(),
-                pairs: 60,
+                payload_bytes: [343, 65_043, 380_043][i],
+                baseline: Some(1000.0),
+                candidate: Some(1010.0),
+                estimate: Some(0.01),
+                low: Some(0.005),
+                high: Some(0.015),
+                bound: Bound::AtMost(limit),
+                status,
+                samples: 60,
+                note: (i == 1).then(|| "a note".to_owned()),
                 literal_overhead: None,
                 instructions_baseline: Some(35_000.0),
                 instructions_candidate: Some(36_000.0),
@@ -291,21 +300,34 @@ fn verdict(hash: &str, status: &str, limit: f64) -> VerdictRow {
     }
 }
 
+/// A throughput verdict: another metric, a lower bound, per-case bounds.
+fn throughput_verdict() -> ContractVerdict {
+    let mut verdict = verdict("hash-c", Status::Fail, 0.9);
+    verdict.contract = "performance-004".into();
+    verdict.metric = Metric::Throughput;
+    verdict.bound = Bound::AtLeast(0.9);
+    for case in &mut verdict.cases {
+        case.bound = Bound::AtLeast(0.8);
+        case.estimate = Some(0.5);
+    }
+    verdict
+}
+
 fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
     let (url, _dir) = fresh(engine);
     runtime().block_on(async {
         let store = Store::open(&url, Access::Create).await.unwrap();
         let base = store.insert_run(&new_run("base", 0)).await.unwrap();
         let id = store.insert_run(&new_run("head", 0)).await.unwrap();
-        let check = |evidence: &str| CheckRow {
-            check_id: "warm-up".into(),
-            status: "PASS".into(),
+        let check = |evidence: &str| ProbeResult {
+            check: Check::WarmUp,
+            status: ProbeStatus::Pass,
             evidence: evidence.into(),
-            figures: "{\"p50_us\": 40}".into(),
+            figures: [("p50_us".to_owned(), 40.0)].into(),
         };
-        let comparison = ComparisonRow {
+        let comparison = Comparison {
             base_run_id: base,
-            tool: "callgrind".into(),
+            tool: Tool::Callgrind,
             benchmark: "small/async".into(),
             metric: "instructions".into(),
             head: 36_000.0,
@@ -313,7 +335,7 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             change: 0.0286,
             threshold: 0.01,
             learned: false,
-            status: "regression".into(),
+            status: Change::Regression,
         };
         let paired = |ns: f64| RawSample {
             tool: Tool::Paired,
@@ -322,7 +344,7 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             total_ns: ns,
         };
         let first = Judgement {
-            verdicts: vec![verdict("hash-a", "PASS", 0.05)],
+            verdicts: vec![verdict("hash-a", Status::Pass, 0.05), throughput_verdict()],
             checklist: vec![check("measured live")],
             comparisons: vec![comparison.clone()],
         };
@@ -332,13 +354,14 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             .unwrap();
         // Another contract (another hash), judged later: added beside it; the
         // run's checklist and comparisons are not replaced.
-        let mut stricter = verdict("hash-b", "FAIL", 0.001);
-        stricter.judged_at_ms = 6_000;
+        // (Judged a moment later: verdicts are listed latest first.)
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let stricter = verdict("hash-b", Status::Fail, 0.001);
         let second = Judgement {
             verdicts: vec![stricter],
             checklist: vec![check("SKIPPED: not measured")],
-            comparisons: vec![ComparisonRow {
-                status: "unchanged".into(),
+            comparisons: vec![Comparison {
+                status: Change::Unchanged,
                 ..comparison.clone()
             }],
         };
@@ -348,25 +371,33 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             .unwrap();
         // The first contract again, with another outcome: the stored verdict stays.
         let again = Judgement {
-            verdicts: vec![verdict("hash-a", "INCONCLUSIVE", 0.05)],
+            verdicts: vec![verdict("hash-a", Status::Inconclusive, 0.05)],
             ..Judgement::default()
         };
         store.save_judgement(id, &again, &[]).await.unwrap();
 
         let stored = store.judgement(id).await.unwrap();
-        let statuses: Vec<(&str, &str)> = stored
+        let statuses: Vec<(&str, Status)> = stored
             .verdicts
             .iter()
-            .map(|v| (v.contract_hash.as_str(), v.status.as_str()))
+            .map(|v| (v.contract_hash.as_str(), v.status))
             .collect();
         assert_eq!(
             statuses,
-            [("hash-b", "FAIL"), ("hash-a", "PASS")],
+            [
+                ("hash-b", Status::Fail),
+                ("hash-a", Status::Pass),
+                ("hash-c", Status::Fail)
+            ],
             "latest first"
         );
         assert_eq!(
             stored.verdicts[1], first.verdicts[0],
             "every field, cases in order"
+        );
+        assert_eq!(
+            stored.verdicts[2], first.verdicts[1],
+            "another metric, its bounds and notes"
         );
         assert_eq!(stored.checklist, first.checklist);
         assert_eq!(stored.comparisons, first.comparisons);
@@ -380,12 +411,28 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
         // Other runs are untouched.
         assert_eq!(store.judgement(base).await.unwrap(), Judgement::default());
         let trend = store.trend(10).await.unwrap();
+        let verdicts: Vec<(&str, Status)> = trend[1]
+            .verdicts
+            .iter()
+            .map(|v| (v.contract.as_str(), v.status))
+            .collect();
         assert_eq!(
-            trend[1].verdicts,
+            verdicts,
             [
-                ("performance-001".to_string(), "FAIL".to_string()),
-                ("performance-001".to_string(), "PASS".to_string())
-            ]
+                ("performance-001", Status::Fail),
+                ("performance-004", Status::Fail)
+            ],
+            "the latest verdict per contract"
+        );
+        assert_eq!(trend[1].verdicts[1].bound, Bound::AtLeast(0.9));
+        assert_eq!(
+            trend[1].verdicts[1].cases[0],
+            TrendCase {
+                case: "small".into(),
+                estimate: Some(0.5),
+                low: Some(0.005),
+                high: Some(0.015)
+            }
         );
         assert_eq!(trend[1].regressions, ["callgrind:small/async"]);
         store.close().await.unwrap();
@@ -525,10 +572,28 @@ fn a_database_from_before_0003_keeps_its_verdicts() {
         assert_eq!(judgement.verdicts.len(), 1);
         let verdict = &judgement.verdicts[0];
         assert_eq!(verdict.contract_hash, "unknown:performance-001");
-        assert_eq!(verdict.status, "PASS");
-        let cases: Vec<&str> = verdict.cases.iter().map(|c| c.case_name.as_str()).collect();
+        assert_eq!(verdict.status, Status::Pass);
+        // Before 0004 every verdict compared async with sync on wall clock.
+        assert_eq!(verdict.metric, Metric::WallClock);
+        assert_eq!(verdict.bound, Bound::AtMost(0.05));
+        assert_eq!((verdict.judged.as_str(), verdict.other.as_deref()), ("async", Some("sync")));
+        let cases: Vec<&str> = verdict.cases.iter().map(|c| c.case.as_str()).collect();
         assert_eq!(cases, ["small", "large"], "in their stored order");
+        assert_eq!(verdict.cases[0].bound, Bound::AtMost(0.05));
         assert_eq!(judgement.checklist.len(), 1);
+        // And it renders.
+        let data = perfwarden::render::report::ReportData {
+            run: store.run(1).await.unwrap(),
+            judgement: judgement.clone(),
+            base_run: None,
+            distributions: Vec::new(),
+            artifact_url: None,
+            dashboard_url: None,
+            warnings: Vec::new(),
+        };
+        let summary = perfwarden::render::report::summary_markdown(&data);
+        assert!(summary.contains("performance-001 PASS"), "{summary}");
+        assert!(summary.contains("| small (300 B)"), "{summary}");
         store.close().await.unwrap();
     });
 }

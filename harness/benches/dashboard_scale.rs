@@ -41,7 +41,7 @@ fn main() {
     for attempt in 0..5 {
         let options = ReportOptions {
             source: Source::Stored(None),
-            contract: contract.clone(),
+            contracts: vec![contract.clone()],
             out_dir: dir.path().join(format!("out-{attempt}")),
             base_branch: Some("main".into()),
             artifact_url: None,

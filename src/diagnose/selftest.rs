@@ -15,6 +15,7 @@ use crate::judge::verdict::{CaseEvidence, ContractVerdict, Status};
 use crate::measure::paired::{self, SamplingPlan};
 use crate::measure::payload::{Payload, Variant};
 use crate::measure::run::sync_batch;
+use crate::metric::CaseSamples;
 
 /// What each fixture is built to trip.
 pub fn expected_flag(wrapper: &str) -> Option<Check> {
@@ -76,7 +77,12 @@ pub fn verdict_for(
     let sample = |request: &'static ChatRequest, deadline: Option<Instant>| {
         let mut baseline = sync_batch(tokenizer, request);
         let mut candidate = |n| wrapper.batch(tokenizer, request, &runtime, n);
-        paired::sample(&mut baseline, &mut candidate, plan, deadline)
+        let samples = paired::sample(&mut baseline, &mut candidate, plan, deadline);
+        CaseSamples {
+            judged: samples.candidate_ns,
+            other: samples.baseline_ns,
+            tail: Vec::new(),
+        }
     };
     // A broken fixture can be very slow; give each case its share of time.
     let per_case = budget / (2 * contract.cases.len() as u32).max(1);

@@ -8,7 +8,7 @@ pub mod verdict;
 
 use std::time::{Duration, Instant};
 
-use crate::measure::paired::PairedSamples;
+use crate::metric::CaseSamples;
 use contract::{Case, Contract, Metric};
 use verdict::{CaseEvidence, ContractVerdict, Status, judge_case};
 
@@ -17,7 +17,7 @@ use verdict::{CaseEvidence, ContractVerdict, Status, judge_case};
 pub fn judge_with_remeasure(
     contract: &Contract,
     mut evidence: Vec<CaseEvidence>,
-    sample_more: &mut dyn FnMut(&Case) -> PairedSamples,
+    sample_more: &mut dyn FnMut(&Case) -> CaseSamples,
     budget: Duration,
 ) -> ContractVerdict {
     let deadline = Instant::now() + budget;
@@ -39,7 +39,10 @@ pub fn judge_with_remeasure(
         }
         for i in open {
             let more = sample_more(&contract.cases[i]);
-            evidence[i].samples.extend(more);
+            let samples = &mut evidence[i].samples;
+            samples.judged.extend(more.judged);
+            samples.other.extend(more.other);
+            samples.tail.extend(more.tail);
         }
     }
 }

@@ -113,14 +113,21 @@ pub fn paired_overhead(
     candidate: &[f64],
     confidence: f64,
 ) -> Option<OverheadInterval> {
-    let mut ratios: Vec<f64> = baseline
+    let ratios: Vec<f64> = baseline
         .iter()
         .zip(candidate)
         .filter(|(b, c)| **b > 0.0 && **c > 0.0)
         .map(|(b, c)| c / b - 1.0)
         .collect();
-    ratios.sort_by(f64::total_cmp);
-    let n = ratios.len();
+    median_interval(&ratios, confidence)
+}
+
+/// The median of `values` with the sign test's distribution-free interval;
+/// `None` when there are too few values for any interval at `confidence`.
+pub fn median_interval(values: &[f64], confidence: f64) -> Option<OverheadInterval> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
     // [x_(k), x_(n+1-k)] (1-based) misses the median with probability
     // 2 P(B ≤ k − 1): take the narrowest interval whose miss is allowed.
     let tail = (1.0 - confidence) / 2.0;
@@ -128,9 +135,9 @@ pub fn paired_overhead(
         .take_while(|&k| binomial_half_cdf(k - 1, n) <= tail)
         .last()?;
     Some(OverheadInterval {
-        estimate: median(&ratios)?,
-        low: ratios[k - 1],
-        high: ratios[n - k],
+        estimate: median(&sorted)?,
+        low: sorted[k - 1],
+        high: sorted[n - k],
         pairs: n,
     })
 }

@@ -6,10 +6,9 @@
 
 use serde::Serialize;
 
-use super::contract::{Case, Contract, Metric};
-use super::stats::{self, OverheadInterval};
-use crate::measure::paired::PairedSamples;
-use crate::measure::payload::Payload;
+use super::contract::{Bound, Case, Contract, Metric, Variants};
+use super::stats;
+use crate::metric::{self, CaseSamples, Judged};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -35,11 +34,15 @@ impl Status {
     }
 }
 
-/// Where an interval lies relative to the limit.
-pub fn classify(low: f64, high: f64, limit: f64) -> Status {
-    if high < limit {
+/// Where a judged figure's interval lies relative to its bound.
+pub fn classify(judged: &Judged, bound: Bound) -> Status {
+    let (good, bad) = match bound {
+        Bound::AtMost(v) => (judged.high < v, judged.low > v),
+        Bound::AtLeast(v) => (judged.low > v, judged.high < v),
+    };
+    if good {
         Status::Pass
-    } else if low > limit {
+    } else if bad {
         Status::Fail
     } else {
         Status::Inconclusive
@@ -49,7 +52,7 @@ pub fn classify(low: f64, high: f64, limit: f64) -> Status {
 /// What one case is judged from.
 #[derive(Clone, Debug, Default)]
 pub struct CaseEvidence {
-    pub samples: PairedSamples,
+    pub samples: CaseSamples,
     /// The spec's method: (baseline mean, candidate mean), ns.
     pub literal_means: Option<(f64, f64)>,
     /// Callgrind: (baseline, candidate) instructions.
@@ -59,17 +62,24 @@ pub struct CaseEvidence {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CaseVerdict {
     pub case: String,
-    pub payload: Payload,
+    /// The payload's key (`small`, `spaces-1000000`, ...).
+    pub payload: String,
     pub payload_bytes: usize,
-    /// Median per-iteration time of the baseline's and candidate's batches.
-    pub baseline_ns: Option<f64>,
-    pub candidate_ns: Option<f64>,
-    pub overhead: Option<f64>,
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-    pub limit: f64,
+    /// Medians of the other side's and the judged side's samples, in the
+    /// metric's sample unit ([`crate::metric::sample_unit`]).
+    pub baseline: Option<f64>,
+    pub candidate: Option<f64>,
+    /// The judged figure and its interval, in the metric's judged unit.
+    pub estimate: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// In the judged unit.
+    pub bound: Bound,
     pub status: Status,
-    pub pairs: usize,
+    /// Pairs, rounds or trials behind the figure.
+    pub samples: usize,
+    /// Why it could not be decided, or what else was seen.
+    pub note: Option<String>,
     /// The spec's own figure: (async mean − sync mean) / sync mean, 10 iterations.
     pub literal_overhead: Option<f64>,
     pub instructions_baseline: Option<f64>,
@@ -79,36 +89,48 @@ pub struct CaseVerdict {
 
 pub fn judge_case(contract: &Contract, case: &Case, evidence: &CaseEvidence) -> CaseVerdict {
     let samples = &evidence.samples;
-    let instruction_overhead = evidence.instructions.map(|(b, c)| c / b - 1.0);
-    let interval: Option<OverheadInterval> = match contract.metric {
-        Metric::WallClock => stats::paired_overhead(
-            &samples.baseline_ns,
-            &samples.candidate_ns,
-            contract.confidence,
-        ),
-        Metric::Instructions => instruction_overhead.map(|o| OverheadInterval {
-            estimate: o,
-            low: o,
-            high: o,
-            pairs: 1,
+    let judged = metric::judge(contract.metric, samples, contract.confidence);
+    let bound = metric::judged_bound(contract.metric, case.bound);
+    let status = judged.map_or(Status::Inconclusive, |j| classify(&j, bound));
+    let note = match judged {
+        None if samples.judged.is_empty() => Some(match contract.metric {
+            Metric::Instructions if case.payload.as_spec().is_none() => {
+                "no instruction counts: the callgrind suite runs the spec's payloads (small, medium, large) only".to_owned()
+            }
+            Metric::Instructions => "no instruction counts in this run (valgrind missing?)".to_owned(),
+            _ => format!(
+                "no {} samples in this run: it was measured without this contract, or the metric could not run (see the run's notes)",
+                contract.metric.name()
+            ),
         }),
+        None => Some(format!(
+            "{} samples are too few for a {:.0}% interval",
+            samples.judged.len(),
+            contract.confidence * 100.0
+        )),
+        Some(_) if !samples.tail.is_empty() => stats::median(&samples.tail).map(|p99| {
+            format!(
+                "p99 latency {} (median of {} windows)",
+                crate::render::duration_text(p99),
+                samples.tail.len()
+            )
+        }),
+        Some(_) => None,
     };
-    let status = match interval {
-        Some(i) => classify(i.low, i.high, contract.limit),
-        None => Status::Inconclusive,
-    };
+    let instruction_overhead = evidence.instructions.map(|(b, c)| c / b - 1.0);
     CaseVerdict {
         case: case.name.clone(),
-        payload: case.payload,
-        payload_bytes: case.payload.content().len(),
-        baseline_ns: stats::median(&samples.baseline_ns),
-        candidate_ns: stats::median(&samples.candidate_ns),
-        overhead: interval.map(|i| i.estimate),
-        ci_low: interval.map(|i| i.low),
-        ci_high: interval.map(|i| i.high),
-        limit: contract.limit,
+        payload: case.payload.key.clone(),
+        payload_bytes: case.payload.bytes,
+        baseline: stats::median(&samples.other),
+        candidate: stats::median(&samples.judged),
+        estimate: judged.map(|j| j.estimate),
+        low: judged.map(|j| j.low),
+        high: judged.map(|j| j.high),
+        bound,
         status,
-        pairs: interval.map_or(0, |i| i.pairs),
+        samples: judged.map_or(samples.judged.len(), |j| j.samples),
+        note,
         literal_overhead: evidence.literal_means.map(|(b, c)| (c - b) / b),
         instructions_baseline: evidence.instructions.map(|(b, _)| b),
         instructions_candidate: evidence.instructions.map(|(_, c)| c),
@@ -129,7 +151,15 @@ pub fn overall(cases: &[CaseVerdict]) -> Status {
 pub struct ContractVerdict {
     pub contract: String,
     pub title: String,
-    pub limit: f64,
+    /// The contract's content hash ([`Contract::hash`]).
+    pub contract_hash: String,
+    pub metric: Metric,
+    /// The judged variant and what it is set against (a variant, or the
+    /// reference payload), for the reader.
+    pub judged: String,
+    pub other: Option<String>,
+    /// The contract's bound, in the judged unit.
+    pub bound: Bound,
     pub confidence: f64,
     pub status: Status,
     pub cases: Vec<CaseVerdict>,
@@ -137,10 +167,25 @@ pub struct ContractVerdict {
 
 impl ContractVerdict {
     pub fn new(contract: &Contract, cases: Vec<CaseVerdict>) -> Self {
+        let other = match (&contract.variants, &contract.reference_payload) {
+            (Variants::Compare { baseline, .. }, _) => Some(baseline.name().to_owned()),
+            (
+                Variants::Bound {
+                    reference: Some(v), ..
+                },
+                _,
+            ) => Some(format!("{} (reference)", v.name())),
+            (_, Some(payload)) => Some(format!("payload {} (reference)", payload.key)),
+            _ => None,
+        };
         Self {
             contract: contract.id.clone(),
             title: contract.title.clone(),
-            limit: contract.limit,
+            contract_hash: contract.hash.clone(),
+            metric: contract.metric,
+            judged: contract.variants.judged().name().to_owned(),
+            other,
+            bound: metric::judged_bound(contract.metric, contract.bound),
             confidence: contract.confidence,
             status: overall(&cases),
             cases,
@@ -152,29 +197,47 @@ impl ContractVerdict {
 mod tests {
     use super::*;
 
+    fn interval(low: f64, high: f64) -> Judged {
+        Judged {
+            estimate: (low + high) / 2.0,
+            low,
+            high,
+            samples: 10,
+        }
+    }
+
     #[test]
-    fn intervals_are_classified_against_the_limit() {
-        assert_eq!(classify(-0.01, 0.03, 0.05), Status::Pass);
-        assert_eq!(classify(0.06, 0.09, 0.05), Status::Fail);
-        assert_eq!(classify(0.02, 0.07, 0.05), Status::Inconclusive);
+    fn intervals_are_classified_against_the_bound() {
+        let limit = Bound::AtMost(0.05);
+        assert_eq!(classify(&interval(-0.01, 0.03), limit), Status::Pass);
+        assert_eq!(classify(&interval(0.06, 0.09), limit), Status::Fail);
+        assert_eq!(classify(&interval(0.02, 0.07), limit), Status::Inconclusive);
         // "No significant difference" is not enough: a wide interval around 0 is not a pass.
-        assert_eq!(classify(-0.08, 0.08, 0.05), Status::Inconclusive);
+        assert_eq!(
+            classify(&interval(-0.08, 0.08), limit),
+            Status::Inconclusive
+        );
+        let floor = Bound::AtLeast(0.9);
+        assert_eq!(classify(&interval(0.92, 0.97), floor), Status::Pass);
+        assert_eq!(classify(&interval(0.5, 0.8), floor), Status::Fail);
+        assert_eq!(classify(&interval(0.85, 0.95), floor), Status::Inconclusive);
     }
 
     #[test]
     fn the_worst_case_decides() {
         let verdict = |status| CaseVerdict {
             case: "c".into(),
-            payload: Payload::Small,
+            payload: "small".into(),
             payload_bytes: 300,
-            baseline_ns: None,
-            candidate_ns: None,
-            overhead: None,
-            ci_low: None,
-            ci_high: None,
-            limit: 0.05,
+            baseline: None,
+            candidate: None,
+            estimate: None,
+            low: None,
+            high: None,
+            bound: Bound::AtMost(0.05),
             status,
-            pairs: 0,
+            samples: 0,
+            note: None,
             literal_overhead: None,
             instructions_baseline: None,
             instructions_candidate: None,

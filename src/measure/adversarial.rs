@@ -217,6 +217,38 @@ pub fn many_required(count: usize) -> String {
     .to_string()
 }
 
+/// The generators a contract may name, each sized by `size` (bytes of text,
+/// or for `spaces` and `many_required` the count of spaces and names).
+pub const GENERATORS: [&str; 9] = [
+    "spaces",
+    "unbroken_word",
+    "novel_prose",
+    "digits",
+    "cjk_emoji",
+    "huge_integers_tool_result",
+    "empty_arrays_tool_result",
+    "ignored_empty_arrays",
+    "many_required",
+];
+
+/// The request JSON of the generator called `name`, or `None` for an
+/// unknown name.
+pub fn generate(name: &str, size: usize) -> Option<String> {
+    let generator: fn(usize) -> String = match name {
+        "spaces" => spaces,
+        "unbroken_word" => unbroken_word,
+        "novel_prose" => novel_prose,
+        "digits" => digits,
+        "cjk_emoji" => cjk_emoji,
+        "huge_integers_tool_result" => huge_integers_tool_result,
+        "empty_arrays_tool_result" => empty_arrays_tool_result,
+        "ignored_empty_arrays" => ignored_empty_arrays,
+        "many_required" => many_required,
+        _ => return None,
+    };
+    Some(generator(size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +398,14 @@ mod tests {
     fn every_payload_has_a_distinct_name() {
         let names: std::collections::HashSet<_> = Cliff::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), Cliff::ALL.len());
+    }
+
+    #[test]
+    fn every_named_generator_makes_a_request() {
+        for name in GENERATORS {
+            let json = generate(name, 1000).unwrap();
+            ChatRequest::from_json(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert!(generate("nonsense", 10).is_none());
     }
 }

@@ -10,6 +10,7 @@ pub mod paired;
 pub mod payload;
 pub mod run;
 pub mod spec_method;
+pub mod subject;
 
 /// Every file called `name` below `root`, in a stable order.
 pub fn files_named(

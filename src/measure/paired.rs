@@ -83,7 +83,24 @@ pub fn sample(
     baseline(3);
     candidate(3);
     let batch = calibrate(candidate, plan.batch_target);
-    sample_pairs(baseline, candidate, batch, plan.pairs, deadline)
+    sample_pairs(baseline, candidate, (batch, batch), plan.pairs, deadline)
+}
+
+/// As [`sample`], with each side's batches sized on that side: for sides
+/// whose costs differ by orders of magnitude (a payload against a reference
+/// payload), where one size would make one side's batches take minutes.
+pub fn sample_each_sized(
+    baseline: &mut Batch<'_>,
+    candidate: &mut Batch<'_>,
+    plan: SamplingPlan,
+) -> PairedSamples {
+    baseline(3);
+    candidate(3);
+    let sizes = (
+        calibrate(baseline, plan.batch_target),
+        calibrate(candidate, plan.batch_target),
+    );
+    sample_pairs(baseline, candidate, sizes, plan.pairs, None)
 }
 
 /// Picks a batch size so one batch of `subject` takes about `target`.
@@ -134,22 +151,22 @@ impl Drop for CpuRotation {
     }
 }
 
-/// Takes `pairs` pairs of batches, or fewer if `deadline` passes first (at
-/// least [`MIN_PAIRS`]). Threads the batches start must exist before (the
+/// Takes `pairs` pairs of batches of `(baseline, candidate)` iterations, or
+/// fewer if `deadline` passes first (at least [`MIN_PAIRS`]). Threads the batches start must exist before (the
 /// sampler's warm-up starts them): a thread started while the caller is
 /// pinned inherits the pin.
 pub fn sample_pairs(
     baseline: &mut Batch<'_>,
     candidate: &mut Batch<'_>,
-    batch_iterations: usize,
+    (baseline_iterations, candidate_iterations): (usize, usize),
     pairs: usize,
     deadline: Option<Instant>,
 ) -> PairedSamples {
     let mut samples = PairedSamples {
-        batch_iterations,
+        batch_iterations: candidate_iterations,
         ..PairedSamples::default()
     };
-    let per_iteration = |d: Duration| d.as_nanos() as f64 / batch_iterations as f64;
+    let per_iteration = |d: Duration, n: usize| d.as_nanos() as f64 / n as f64;
     // Each batch runs at its own stack depth (see `stack_shift`): otherwise
     // one depth, drawn per process, biases the whole comparison.
     let mut shift = StackShift::default();
@@ -160,14 +177,18 @@ pub fn sample_pairs(
         }
         rotation.pin_for(pair);
         let (b, c) = if pair.is_multiple_of(2) {
-            let b = shift.run(|| baseline(batch_iterations));
-            (b, shift.run(|| candidate(batch_iterations)))
+            let b = shift.run(|| baseline(baseline_iterations));
+            (b, shift.run(|| candidate(candidate_iterations)))
         } else {
-            let c = shift.run(|| candidate(batch_iterations));
-            (shift.run(|| baseline(batch_iterations)), c)
+            let c = shift.run(|| candidate(candidate_iterations));
+            (shift.run(|| baseline(baseline_iterations)), c)
         };
-        samples.baseline_ns.push(per_iteration(b));
-        samples.candidate_ns.push(per_iteration(c));
+        samples
+            .baseline_ns
+            .push(per_iteration(b, baseline_iterations));
+        samples
+            .candidate_ns
+            .push(per_iteration(c, candidate_iterations));
     }
     samples
 }
@@ -189,7 +210,7 @@ mod tests {
             Duration::from_micros(1)
         };
         let mut other = |_: usize| Duration::from_micros(1);
-        let samples = sample_pairs(&mut record, &mut other, 1, 8, None);
+        let samples = sample_pairs(&mut record, &mut other, (1, 1), 8, None);
         assert_eq!(samples.len(), 8);
         seen.into_inner()
     }

@@ -1,5 +1,5 @@
-//! `perfwarden run`: both benchmark suites, the spec's method and the paired
-//! sampler on the current checkout, gathered into one [`NewRun`].
+//! `perfwarden run`: both benchmark suites, the spec's method and every
+//! contract's metric on the current checkout, gathered into one [`NewRun`].
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,12 +11,14 @@ use super::callgrind::{self, InstructionCounts};
 use super::criterion::{self, WallClock};
 use super::environment;
 use super::machine_lock::MachineLock;
-use super::paired::{self, PairedSamples, SamplingPlan};
 use super::payload::{Payload, Variant, benchmark_id};
 use super::spec_method::{self, SPEC_ITERATIONS};
+use super::subject::ChatTemplate;
 use crate::chat::{
     ChatRequest, MistralTokenizer, apply_mistral_chat_template, async_apply_mistral_chat_template,
 };
+use crate::judge::contract::{Case, Contract, Metric};
+use crate::metric::{self, CaseSamples, ChildProbe, MeasureContext};
 use crate::store::{Measurement, NewRun, RawSample, Tool};
 
 /// The gungraun runner must match the library version exactly.
@@ -40,6 +42,10 @@ pub struct RunOptions {
     pub checkout_dir: PathBuf,
     pub quick: bool,
     pub tokenizer_path: PathBuf,
+    /// The perfwarden binary, found when it started (the benchmarks may
+    /// rebuild the file it ran from): peak memory is measured in fresh
+    /// processes of it, and not at all without it.
+    pub perfwarden_exe: Option<PathBuf>,
     pub base_commit: Option<String>,
     pub pr_number: Option<u64>,
 }
@@ -359,45 +365,83 @@ pub fn async_batch<'r>(
     }
 }
 
-/// Paired samples of the contract's sync and async functions on one request.
-pub fn sample_contract(
-    tokenizer: &'static MistralTokenizer,
-    request: &'static ChatRequest,
-    plan: SamplingPlan,
-) -> PairedSamples {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime builds");
-    let mut sync = sync_batch(tokenizer, request);
-    let mut asynchronous = async_batch(tokenizer, request, &runtime);
-    paired::sample(&mut sync, &mut asynchronous, plan, None)
+/// What the metrics need to measure `subject` as `options` say.
+pub fn measure_context(subject: ChatTemplate, options: &RunOptions) -> MeasureContext {
+    MeasureContext {
+        subject: Box::leak(Box::new(subject)),
+        quick: options.quick,
+        child: options.perfwarden_exe.clone().map(|exe| ChildProbe {
+            exe,
+            tokenizer: options.tokenizer_path.clone(),
+        }),
+    }
 }
 
-/// Stores paired samples as `paired` samples of `<payload>/sync` and
-/// `<payload>/async`, one per batch, as the batch's per-iteration mean.
-pub fn paired_raw_samples(payload: Payload, samples: &PairedSamples) -> Vec<RawSample> {
-    let side = |variant, values: &[f64]| {
-        values
-            .iter()
-            .map(|ns| RawSample {
+/// A case's samples as stored: `paired` samples under the case's keys
+/// ([`metric::sample_keys`]), one value each.
+pub fn case_raw_samples(contract: &Contract, case: &Case, samples: &CaseSamples) -> Vec<RawSample> {
+    let (judged, other, tail) = metric::sample_keys(contract, case);
+    let series = [
+        (Some(judged), &samples.judged),
+        (other, &samples.other),
+        (Some(tail), &samples.tail),
+    ];
+    series
+        .into_iter()
+        .filter_map(|(key, values)| Some((key?, values)))
+        .flat_map(|(key, values)| {
+            values.iter().map(move |value| RawSample {
                 tool: Tool::Paired,
-                benchmark: benchmark_id(payload, variant),
+                benchmark: key.clone(),
                 iterations: 1.0,
-                total_ns: *ns,
+                total_ns: *value,
             })
-            .collect::<Vec<_>>()
-    };
-    let mut raw = side(Variant::Sync, &samples.baseline_ns);
-    raw.extend(side(Variant::Async, &samples.candidate_ns));
-    raw
+        })
+        .collect()
+}
+
+/// Measures every case of every contract, each series once: a case whose
+/// samples another contract already took is not measured again.
+pub fn measure_contracts(
+    context: &MeasureContext,
+    contracts: &[Contract],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<RawSample>, MeasureError> {
+    let mut taken = std::collections::HashSet::new();
+    let mut raw = Vec::new();
+    for contract in contracts {
+        if contract.metric == Metric::Instructions {
+            continue;
+        }
+        for case in &contract.cases {
+            let (judged, ..) = metric::sample_keys(contract, case);
+            if !taken.insert(judged) {
+                continue;
+            }
+            let started = Instant::now();
+            let request: &'static ChatRequest = Box::leak(Box::new(case.payload.request()));
+            let samples = metric::measure(context, contract, case, request)?;
+            progress(Progress::Output(&format!(
+                "{} {} ({}, {} B): {} samples in {:.1?}",
+                contract.id,
+                case.name,
+                contract.metric.name(),
+                case.payload.bytes,
+                samples.judged.len(),
+                started.elapsed()
+            )));
+            raw.extend(case_raw_samples(contract, case, &samples));
+        }
+    }
+    Ok(raw)
 }
 
 /// Measures the checkout: Criterion, callgrind (when valgrind is present),
-/// the spec's method and the paired sampler. `lock` is the machine's
+/// the spec's method and each contract's metric. `lock` is the machine's
 /// measuring lock, held by the caller for as long as it measures.
 pub fn measure(
     options: &RunOptions,
+    contracts: &[Contract],
     tokenizer: &'static MistralTokenizer,
     lock: &MachineLock,
     progress: &mut dyn FnMut(Progress),
@@ -489,14 +533,16 @@ pub fn measure(
     progress(Progress::Stage {
         index: 4,
         total,
-        name: "paired samples (sync and async alternating)",
+        name: "the contracts' metrics (paired samples, CPU time, event loop, load, worst case)",
     });
-    let plan = SamplingPlan::for_mode(options.quick);
-    for payload in Payload::ALL {
-        let request: &'static ChatRequest = Box::leak(Box::new(payload.request()));
-        let samples = sample_contract(tokenizer, request, plan);
-        run.samples.extend(paired_raw_samples(payload, &samples));
+    let context = measure_context(ChatTemplate::new(tokenizer), options);
+    if context.child.is_none() && contracts.iter().any(|c| c.metric == Metric::PeakMemory) {
+        let note = "peak memory was NOT measured: its trials run in fresh perfwarden processes, and the perfwarden binary was not found";
+        progress(Progress::Warning(note));
+        run.notes.push(note.to_owned());
     }
+    run.samples
+        .extend(measure_contracts(&context, contracts, progress)?);
 
     run.finished_at_ms = environment::now_ms();
     Ok(run)

@@ -8,8 +8,11 @@
 //!   `github-actions[bot]` for a workflow's token), and creates it only when
 //!   there is none, so a pull request has at most one perfwarden comment per
 //!   contract. Anyone else's comment is never edited, whatever it starts with.
-//! - Every publish creates a check run `perfwarden / {contract}` on the head
-//!   commit, completed, with the verdict as its conclusion.
+//!   The comment is the whole report; its marker names the report's first
+//!   contract.
+//! - Every publish creates one check run per contract, `perfwarden /
+//!   {contract}`, on the head commit, completed, with that contract's verdict
+//!   as its conclusion.
 //! - `GITHUB_API_URL` is honoured, GitHub Enterprise path prefixes included.
 //! - When GitHub refuses to write (HTTP 403, e.g. the read-only token of a pull
 //!   request from a fork) or there is no token, the body goes to the job
@@ -29,6 +32,8 @@ pub use context::{DEFAULT_API_URL, DEFAULT_RETRY_BASE, DEFAULT_SERVER_URL, Githu
 
 use client::{Client, Failure};
 
+use crate::judge::verdict::{ContractVerdict, Status};
+
 /// GitHub's limit on an issue comment's body, in characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 /// GitHub's limit on a check run's `output.summary`, in characters.
@@ -42,12 +47,48 @@ pub struct Publication {
     /// The pull-request comment body (perfwarden's summary.md); [`publish`]
     /// adds the hidden marker.
     pub body_markdown: String,
-    /// The check run's title, e.g. `performance-001: PASS (3/3 cases)`.
-    pub check_title: String,
-    pub conclusion: Conclusion,
-    /// The contract, e.g. `performance-001`; the marker and the check run's
-    /// name derive from it.
+    /// The report's first contract, e.g. `performance-001`: the comment's
+    /// marker derives from it.
     pub contract: String,
+    /// One per contract.
+    pub checks: Vec<CheckRun>,
+}
+
+/// One contract's check run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRun {
+    /// The contract, e.g. `performance-001`: the check run's name derives from it.
+    pub contract: String,
+    /// e.g. `performance-001: PASS (3/3 cases)`.
+    pub title: String,
+    pub conclusion: Conclusion,
+}
+
+impl CheckRun {
+    /// The check run of a contract's verdict; a regression against the base
+    /// fails every contract's check, as it fails the job.
+    pub fn of(verdict: &ContractVerdict, regressed: bool) -> Self {
+        let passed = verdict
+            .cases
+            .iter()
+            .filter(|c| c.status == Status::Pass)
+            .count();
+        Self {
+            contract: verdict.contract.clone(),
+            title: format!(
+                "{}: {} ({passed}/{} cases){}",
+                verdict.contract,
+                verdict.status.label(),
+                verdict.cases.len(),
+                if regressed {
+                    ", regression against the base"
+                } else {
+                    ""
+                }
+            ),
+            conclusion: Conclusion::of(verdict.status, regressed),
+        }
+    }
 }
 
 /// The check run's conclusion.
@@ -59,6 +100,17 @@ pub enum Conclusion {
 }
 
 impl Conclusion {
+    /// Success when the verdict passes and nothing regressed, failure when
+    /// it fails or something regressed, neutral when it is inconclusive.
+    pub fn of(status: Status, regressed: bool) -> Self {
+        match status {
+            Status::Fail => Conclusion::Failure,
+            _ if regressed => Conclusion::Failure,
+            Status::Pass => Conclusion::Success,
+            Status::Inconclusive => Conclusion::Neutral,
+        }
+    }
+
     /// GitHub's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -85,8 +137,8 @@ pub enum CommentAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishOutcome {
     pub comment: CommentAction,
-    /// The check run created, if any.
-    pub check_run_id: Option<u64>,
+    /// The check runs created, one per contract GitHub accepted.
+    pub check_run_ids: Vec<u64>,
     /// Why the body went to the job summary, when it did.
     pub fell_back_to_step_summary: Option<String>,
 }
@@ -183,7 +235,7 @@ pub async fn publish(
     let (owner, name) = ctx.owner_and_name()?;
     let Some(token) = ctx.token.as_deref() else {
         let reason = "GITHUB_TOKEN is not set, so nothing can be posted to GitHub".to_string();
-        return fall_back(ctx, publication, CommentAction::Skipped, None, reason);
+        return fall_back(ctx, publication, CommentAction::Skipped, Vec::new(), reason);
     };
     let client = Client::new(ctx, owner, name, token)?;
     let mut refused: Vec<String> = Vec::new();
@@ -217,36 +269,36 @@ pub async fn publish(
         }
     };
 
-    let check_run_id = match ctx.head_sha.as_deref() {
-        None => None,
-        Some(sha) => {
+    let mut check_run_ids = Vec::new();
+    if let Some(sha) = ctx.head_sha.as_deref() {
+        for check in &publication.checks {
             let request = serde_json::json!({
-                "name": check_name(&publication.contract),
+                "name": check_name(&check.contract),
                 "head_sha": sha,
                 "status": "completed",
-                "conclusion": publication.conclusion.as_str(),
+                "conclusion": check.conclusion.as_str(),
                 "details_url": ctx.artifact_url(),
                 "output": {
-                    "title": publication.check_title,
+                    "title": check.title,
                     "summary": check_summary(ctx, publication),
                 },
             });
             let request = strip_nulls(request);
             match client.create_check_run(&request).await {
-                Ok(id) => Some(id),
+                Ok(id) => check_run_ids.push(id),
                 Err((action, Failure::Forbidden(detail))) => {
                     refused.push(format!("{action} was refused ({detail})"));
-                    None
+                    break;
                 }
                 Err((action, failure)) => return Err(client.error(action, failure)),
             }
         }
-    };
+    }
 
     if refused.is_empty() {
         return Ok(PublishOutcome {
             comment,
-            check_run_id,
+            check_run_ids,
             fell_back_to_step_summary: None,
         });
     }
@@ -254,7 +306,7 @@ pub async fn publish(
         "GitHub refused to write with this token: {}. The token is read-only for pull requests from forks; otherwise give the job pull-requests: write and checks: write permissions",
         refused.join("; ")
     );
-    fall_back(ctx, publication, comment, check_run_id, reason)
+    fall_back(ctx, publication, comment, check_run_ids, reason)
 }
 
 /// Appends the body and `reason` to the job summary.
@@ -262,7 +314,7 @@ fn fall_back(
     ctx: &GithubContext,
     publication: &Publication,
     comment: CommentAction,
-    check_run_id: Option<u64>,
+    check_run_ids: Vec<u64>,
     reason: String,
 ) -> Result<PublishOutcome, PublishError> {
     let Some(path) = ctx.step_summary.clone() else {
@@ -280,7 +332,7 @@ fn fall_back(
     match written {
         Ok(()) => Ok(PublishOutcome {
             comment,
-            check_run_id,
+            check_run_ids,
             fell_back_to_step_summary: Some(reason),
         }),
         Err(source) => Err(PublishError::StepSummary {
@@ -354,10 +406,24 @@ mod tests {
     fn publication(body: &str) -> Publication {
         Publication {
             body_markdown: body.into(),
-            check_title: "t".into(),
-            conclusion: Conclusion::Success,
             contract: "performance-001".into(),
+            checks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn conclusions_follow_the_verdict_and_regressions() {
+        assert_eq!(Conclusion::of(Status::Pass, false), Conclusion::Success);
+        assert_eq!(Conclusion::of(Status::Pass, true), Conclusion::Failure);
+        assert_eq!(Conclusion::of(Status::Fail, false), Conclusion::Failure);
+        assert_eq!(
+            Conclusion::of(Status::Inconclusive, false),
+            Conclusion::Neutral
+        );
+        assert_eq!(
+            Conclusion::of(Status::Inconclusive, true),
+            Conclusion::Failure
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Charts as SVG strings (plotters): sync against async, overhead against the
-//! limit, sample distributions and trends.
+//! Charts as SVG strings (plotters): the two sides of a comparison, each
+//! case's judged figure against its bound, sample distributions and trends.
 
 use plotters::prelude::*;
 
-use crate::store::{CaseRow, Tool, TrendPoint};
+use crate::judge::contract::{Bound, Metric};
+use crate::judge::verdict::{CaseVerdict, ContractVerdict};
+use crate::store::{Tool, TrendPoint};
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -56,22 +58,37 @@ fn category_label(names: &[String]) -> impl Fn(&f64) -> String + '_ {
     }
 }
 
-/// Sync and async per payload (median per iteration, log scale); the async
-/// bar carries the overhead's confidence interval.
-pub fn sync_vs_async(cases: &[CaseRow]) -> String {
-    svg("sync vs async", |root| {
-        let names: Vec<String> = cases.iter().map(|c| c.case_name.clone()).collect();
+/// The two sides of a time comparison per case (median per call, log
+/// scale); the judged bar carries the overhead's confidence interval.
+pub fn sides(verdict: &ContractVerdict) -> String {
+    let cases: &[CaseVerdict] = &verdict.cases;
+    let other = verdict.other.as_deref().unwrap_or("baseline");
+    let judged = verdict.judged.as_str();
+    let what = match verdict.metric {
+        Metric::CpuTime => "CPU time",
+        _ => "time",
+    };
+    svg("sides", |root| {
+        let names: Vec<String> = cases.iter().map(|c| c.case.clone()).collect();
         let values: Vec<f64> = cases
             .iter()
-            .flat_map(|c| [c.baseline_ns, c.candidate_ns])
+            .flat_map(|c| [c.baseline, c.candidate])
             .flatten()
             .map(|ns| ns / 1e3)
             .collect();
-        let low = values.iter().copied().fold(f64::MAX, f64::min).max(1e-3) / 2.0;
-        let high = values.iter().copied().fold(1e-3, f64::max) * 3.0;
+        // With nothing measured, an empty chart over a fixed range (a
+        // log axis from f64::MAX down would never finish its ticks).
+        let (low, high) = if values.is_empty() {
+            (1.0, 10.0)
+        } else {
+            (
+                values.iter().copied().fold(f64::MAX, f64::min).max(1e-3) / 2.0,
+                values.iter().copied().fold(1e-3, f64::max) * 3.0,
+            )
+        };
         let mut chart = ChartBuilder::on(root)
             .caption(
-                "Sync vs async, time per call (µs, log scale)",
+                format!("{other} vs {judged}, {what} per call (µs, log scale)"),
                 ("sans-serif", 20),
             )
             .margin(12)
@@ -88,25 +105,24 @@ pub fn sync_vs_async(cases: &[CaseRow]) -> String {
             .draw()?;
         for (i, case) in cases.iter().enumerate() {
             let x = i as f64;
-            if let Some(sync) = case.baseline_ns {
+            if let Some(sync) = case.baseline {
                 chart.draw_series([Rectangle::new(
                     [(x - 0.35, low), (x - 0.02, sync / 1e3)],
                     SYNC_COLOR.filled(),
                 )])?;
             }
-            if let Some(asynchronous) = case.candidate_ns {
+            if let Some(asynchronous) = case.candidate {
                 chart.draw_series([Rectangle::new(
                     [(x + 0.02, low), (x + 0.35, asynchronous / 1e3)],
                     ASYNC_COLOR.filled(),
                 )])?;
             }
-            if let (Some(sync), Some(lo), Some(hi)) = (case.baseline_ns, case.ci_low, case.ci_high)
-            {
+            if let (Some(sync), Some(lo), Some(hi)) = (case.baseline, case.low, case.high) {
                 let us = sync / 1e3;
                 chart.draw_series([ErrorBar::new_vertical(
                     x + 0.185,
                     us * (1.0 + lo),
-                    us * (1.0 + case.overhead.unwrap_or(0.0)),
+                    us * (1.0 + case.estimate.unwrap_or(0.0)),
                     us * (1.0 + hi),
                     BLACK.stroke_width(2),
                     10,
@@ -118,14 +134,14 @@ pub fn sync_vs_async(cases: &[CaseRow]) -> String {
                 [(0.0, low), (0.0, low)],
                 SYNC_COLOR.filled(),
             )])?
-            .label("sync")
+            .label(other)
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], SYNC_COLOR.filled()));
         chart
             .draw_series([Rectangle::new(
                 [(0.0, low), (0.0, low)],
                 ASYNC_COLOR.filled(),
             )])?
-            .label("async (bar: 95% CI from sync × overhead)")
+            .label(format!("{judged} (bar: interval from {other} × overhead)"))
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], ASYNC_COLOR.filled()));
         chart
             .configure_series_labels()
@@ -143,17 +159,46 @@ type PercentChart<'a, 'b> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-/// A chart of percentages per case: the cases along x, the y range fitted to
-/// `values` (in %), zero drawn and the limit dashed.
-fn percent_chart<'a, 'b>(
+/// How a metric's judged figures are drawn: multiplied by `factor`, in `unit`.
+struct Scale {
+    factor: f64,
+    unit: &'static str,
+    /// Where the zero line goes (0 for overheads, 1 for ratios).
+    origin: f64,
+}
+
+fn scale(metric: Metric) -> Scale {
+    match metric {
+        Metric::WallClock | Metric::CpuTime | Metric::Instructions => Scale {
+            factor: 100.0,
+            unit: "overhead %",
+            origin: 0.0,
+        },
+        Metric::EventLoopStall => Scale {
+            factor: 1e-6,
+            unit: "ms",
+            origin: 0.0,
+        },
+        Metric::Throughput | Metric::CostPerByte | Metric::PeakMemory => Scale {
+            factor: 1.0,
+            unit: "×",
+            origin: 1.0,
+        },
+    }
+}
+
+/// A chart of judged figures per case: the cases along x, the y range fitted
+/// to `values` (already scaled), the origin drawn and the bound dashed.
+fn bound_chart<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     title: &str,
     names: &[String],
     values: impl Iterator<Item = f64>,
-    limit: f64,
+    bound: f64,
+    scale: &Scale,
 ) -> DrawResult<PercentChart<'a, 'b>> {
-    let limit = limit * 100.0;
-    let all: Vec<f64> = values.chain([0.0, limit]).collect();
+    let limit = bound * scale.factor;
+    let all: Vec<f64> = values.chain([scale.origin, limit]).collect();
     let low = all.iter().copied().fold(f64::MAX, f64::min) - 1.0;
     let top = all.iter().copied().fold(f64::MIN, f64::max);
     let high = top + 1.0 + 0.1 * top.abs();
@@ -170,7 +215,7 @@ fn percent_chart<'a, 'b>(
         .disable_x_mesh()
         .x_labels(names.len().max(1))
         .x_label_formatter(&label)
-        .y_desc("overhead %")
+        .y_desc(scale.unit)
         .draw()?;
     chart
         .draw_series(DashedLineSeries::new(
@@ -179,48 +224,53 @@ fn percent_chart<'a, 'b>(
             4,
             LIMIT_COLOR.stroke_width(2),
         ))?
-        .label(format!("limit {limit:.0}%"))
+        .label(format!("bound {limit:.2} {}", scale.unit))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR.stroke_width(2)));
-    chart.draw_series(LineSeries::new([(-0.5, 0.0), (x_end, 0.0)], BLACK.mix(0.4)))?;
+    chart.draw_series(LineSeries::new(
+        [(-0.5, scale.origin), (x_end, scale.origin)],
+        BLACK.mix(0.4),
+    ))?;
     Ok(chart)
 }
 
-/// Overhead per case with its confidence interval, against the limit.
-pub fn overhead_vs_limit(cases: &[CaseRow], limit: f64) -> String {
-    svg("overhead", |root| {
-        let names: Vec<String> = cases.iter().map(|c| c.case_name.clone()).collect();
+/// Each case's judged figure with its interval, against the bound.
+pub fn judged_vs_bound(verdict: &ContractVerdict) -> String {
+    let scale = scale(verdict.metric);
+    svg("judged", |root| {
+        let cases = &verdict.cases;
+        let names: Vec<String> = cases.iter().map(|c| c.case.clone()).collect();
         let values = cases
             .iter()
-            .flat_map(|c| [c.ci_low, c.ci_high, c.overhead])
+            .flat_map(|c| [c.low, c.high, c.estimate])
             .flatten()
-            .map(|v| v * 100.0);
-        let mut chart = percent_chart(
-            root,
-            "Async overhead over sync (%), 95% interval",
-            &names,
-            values,
-            limit,
-        )?;
+            .map(|v| v * scale.factor);
+        let title = format!(
+            "{}: {} ({:.0}% interval)",
+            verdict.contract,
+            crate::metric::judged_name(verdict.metric),
+            verdict.confidence * 100.0
+        );
+        let mut chart = bound_chart(root, &title, &names, values, verdict.bound.value(), &scale)?;
         for (i, case) in cases.iter().enumerate() {
-            if let (Some(lo), Some(mid), Some(hi)) = (case.ci_low, case.overhead, case.ci_high) {
+            if let (Some(lo), Some(mid), Some(hi)) = (case.low, case.estimate, case.high) {
+                let f = scale.factor;
                 chart.draw_series([ErrorBar::new_vertical(
                     i as f64,
-                    lo * 100.0,
-                    mid * 100.0,
-                    hi * 100.0,
+                    lo * f,
+                    mid * f,
+                    hi * f,
                     ASYNC_COLOR.stroke_width(3),
                     16,
                 )])?;
-                chart.draw_series([Circle::new(
-                    (i as f64, mid * 100.0),
-                    5,
-                    ASYNC_COLOR.filled(),
-                )])?;
+                chart.draw_series([Circle::new((i as f64, mid * f), 5, ASYNC_COLOR.filled())])?;
             }
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(match verdict.bound {
+                Bound::AtMost(_) => SeriesLabelPosition::UpperRight,
+                Bound::AtLeast(_) => SeriesLabelPosition::LowerRight,
+            })
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()?;
@@ -230,17 +280,19 @@ pub fn overhead_vs_limit(cases: &[CaseRow], limit: f64) -> String {
 
 /// Every pair's overhead (candidate / baseline − 1, %) per case.
 pub fn sample_distributions(distributions: &[(String, Vec<f64>)], limit: f64) -> String {
+    let percent = scale(Metric::WallClock);
     svg("distributions", |root| {
         let names: Vec<String> = distributions.iter().map(|(n, _)| n.clone()).collect();
         let values = distributions
             .iter()
             .flat_map(|(_, v)| v.iter().map(|x| x * 100.0));
-        let mut chart = percent_chart(
+        let mut chart = bound_chart(
             root,
-            "Per-pair overhead (%), sync and async batches alternating",
+            "Per-pair overhead (%), the two sides' batches alternating",
             &names,
             values,
             limit,
+            &percent,
         )?;
         for (i, (_, values)) in distributions.iter().enumerate() {
             let n = values.len().max(1) as f64;
@@ -255,8 +307,9 @@ pub fn sample_distributions(distributions: &[(String, Vec<f64>)], limit: f64) ->
 }
 
 /// One benchmark's history: sync and async of `payload` for `tool`'s figure,
-/// the limit (sync × (1 + limit)) dashed, and regressions circled.
-pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: f64) -> String {
+/// the wall-clock limit (sync × (1 + limit)) dashed when there is one, and
+/// regressions circled.
+pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64>) -> String {
     let metric = if tool == Tool::Callgrind {
         "instructions"
     } else {
@@ -292,8 +345,9 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: f64) -> St
         };
         let sync = series("sync");
         let asynchronous = series("async");
-        let limit_line: Vec<(f64, f64)> =
-            sync.iter().map(|(x, y)| (*x, y * (1.0 + limit))).collect();
+        let limit_line: Vec<(f64, f64)> = limit.map_or_else(Vec::new, |limit| {
+            sync.iter().map(|(x, y)| (*x, y * (1.0 + limit))).collect()
+        });
         let ys: Vec<f64> = sync
             .iter()
             .chain(&asynchronous)
@@ -342,7 +396,10 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: f64) -> St
                 4,
                 LIMIT_COLOR.stroke_width(1),
             ))?
-            .label(format!("limit: sync + {:.0}%", limit * 100.0))
+            .label(format!(
+                "limit: sync + {:.0}%",
+                limit.unwrap_or(0.0) * 100.0
+            ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR));
         let regressed: Vec<(f64, f64)> = points
             .iter()
@@ -371,4 +428,146 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: f64) -> St
             .draw()?;
         Ok(())
     })
+}
+
+/// One contract's history: each case's judged figure over runs, with the
+/// bound dashed.
+pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
+    let verdicts: Vec<(usize, &crate::store::TrendVerdict)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            p.verdicts
+                .iter()
+                .find(|v| v.contract == contract)
+                .map(|v| (i, v))
+        })
+        .collect();
+    let Some((_, latest)) = verdicts.last() else {
+        return String::new();
+    };
+    let scale = scale(latest.metric);
+    let title = format!(
+        "{contract}: {} over runs",
+        crate::metric::judged_name(latest.metric)
+    );
+    let bound = latest.bound.value() * scale.factor;
+    svg(&title.clone(), |root| {
+        let mut cases: Vec<String> = Vec::new();
+        for (_, v) in &verdicts {
+            for case in &v.cases {
+                if !cases.contains(&case.case) {
+                    cases.push(case.case.clone());
+                }
+            }
+        }
+        let series: Vec<Vec<(f64, f64)>> = cases
+            .iter()
+            .map(|case| {
+                verdicts
+                    .iter()
+                    .filter_map(|(i, v)| {
+                        let found = v.cases.iter().find(|c| c.case == *case)?;
+                        Some((*i as f64, found.estimate? * scale.factor))
+                    })
+                    .collect()
+            })
+            .collect();
+        let ys: Vec<f64> = series
+            .iter()
+            .flatten()
+            .map(|p| p.1)
+            .chain([bound, scale.origin])
+            .collect();
+        let lo = ys.iter().copied().fold(f64::MAX, f64::min);
+        let hi = ys.iter().copied().fold(f64::MIN, f64::max);
+        let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+        let n = points.len().max(2) as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(80)
+            .build_cartesian_2d(-0.5..(n - 0.5), (lo - pad)..(hi + pad))?;
+        chart
+            .configure_mesh()
+            .x_desc("run (oldest to newest)")
+            .y_desc(scale.unit)
+            .draw()?;
+        let palette = [
+            SYNC_COLOR,
+            ASYNC_COLOR,
+            RGBColor(44, 160, 44),
+            RGBColor(148, 103, 189),
+            RGBColor(140, 86, 75),
+        ];
+        for (i, (case, points)) in cases.iter().zip(&series).enumerate() {
+            let color = palette[i % palette.len()];
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(case.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(-0.5, bound), (n - 0.5, bound)],
+                6,
+                4,
+                LIMIT_COLOR.stroke_width(1),
+            ))?
+            .label("bound")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::verdict::Status;
+
+    #[test]
+    fn a_verdict_with_nothing_measured_still_draws() {
+        let verdict = ContractVerdict {
+            contract: "c".into(),
+            title: "t".into(),
+            contract_hash: "h".into(),
+            metric: Metric::CpuTime,
+            judged: "async".into(),
+            other: Some("sync".into()),
+            bound: Bound::AtMost(0.2),
+            confidence: 0.95,
+            status: Status::Inconclusive,
+            cases: vec![CaseVerdict {
+                case: "small".into(),
+                payload: "small".into(),
+                payload_bytes: 343,
+                baseline: None,
+                candidate: None,
+                estimate: None,
+                low: None,
+                high: None,
+                bound: Bound::AtMost(0.2),
+                status: Status::Inconclusive,
+                samples: 0,
+                note: Some("no samples".into()),
+                literal_overhead: None,
+                instructions_baseline: None,
+                instructions_candidate: None,
+                instruction_overhead: None,
+            }],
+        };
+        for svg in [sides(&verdict), judged_vs_bound(&verdict)] {
+            assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
+        }
+    }
 }

@@ -105,10 +105,10 @@ pub fn selftest_matrix(reports: &[WrapperReport]) -> String {
                 "  {} / verdict {}: overhead {} [{}, {}] over {} pairs: {}\n",
                 report.wrapper,
                 case.case,
-                percent(case.overhead),
-                percent(case.ci_low),
-                percent(case.ci_high),
-                case.pairs,
+                percent(case.estimate),
+                percent(case.low),
+                percent(case.high),
+                case.samples,
                 case.status.label()
             ));
         }
@@ -122,6 +122,43 @@ pub fn html_page(title: &str, body: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\nbody {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1em 0; }}\nth, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}\nfigure {{ margin: 1em 0; }}\npre.summary {{ white-space: pre-wrap; background: #f6f8fa; padding: 1em; }}\n.PASS {{ color: #1a7f37; }} .FAIL {{ color: #cf222e; }} .INCONCLUSIVE {{ color: #9a6700; }}\n</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         charts::escape(title)
     )
+}
+
+/// `name` as a file name: letters, digits, `.`, `-` and `_` kept, anything
+/// else `_`, and no leading dot.
+pub fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    stem.trim_start_matches('.').to_owned()
+}
+
+/// Nanoseconds in the unit a reader wants (ns, µs, ms, s).
+pub fn duration_text(ns: f64) -> String {
+    match ns.abs() {
+        n if n >= 1e9 => format!("{:.2} s", ns / 1e9),
+        n if n >= 1e6 => format!("{:.2} ms", ns / 1e6),
+        n if n >= 1e3 => format!("{:.2} µs", ns / 1e3),
+        _ => format!("{ns:.0} ns"),
+    }
+}
+
+/// A count with a k or M suffix.
+pub fn count_text(value: f64) -> String {
+    if value.abs() >= 1e6 {
+        format!("{:.2} M", value / 1e6)
+    } else if value.abs() >= 1e3 {
+        format!("{:.1} k", value / 1e3)
+    } else {
+        format!("{value:.0}")
+    }
 }
 
 /// A fraction as a signed percentage, `-` when missing.
@@ -141,5 +178,20 @@ mod tests {
             "2026-11-27 04:26:51 UTC"
         );
         assert_eq!(format_timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn contract_ids_make_safe_file_names() {
+        assert_eq!(file_stem("performance-001"), "performance-001");
+        assert_eq!(file_stem("../etc/passwd"), "_etc_passwd");
+    }
+
+    #[test]
+    fn figures_read_in_human_units() {
+        assert_eq!(duration_text(950.0), "950 ns");
+        assert_eq!(duration_text(1_850_000.0), "1.85 ms");
+        assert_eq!(duration_text(4_380_000_000.0), "4.38 s");
+        assert_eq!(count_text(6_950_000.0), "6.95 M");
+        assert_eq!(count_text(1234.0), "1.2 k");
     }
 }

@@ -6,18 +6,27 @@ use serde_json::json;
 
 use super::charts;
 use super::escape;
-use super::{format_timestamp, percent, short_commit};
-use crate::store::{CaseRow, CheckRow, ComparisonRow, Judgement, RunInfo, VerdictRow};
+use super::{count_text, duration_text, format_timestamp, percent, short_commit};
+use crate::diagnose::probes::{ProbeResult, ProbeStatus};
+use crate::judge::compare::{Change, Comparison};
+use crate::judge::contract::{Bound, Metric, Shape};
+use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use crate::metric;
+use crate::store::{Judgement, RunInfo, Tool};
+
+/// Per case (by name), every pair's overhead (fraction).
+pub type CaseDistributions = Vec<(String, Vec<f64>)>;
 
 /// Everything a report shows, as plain data.
 #[derive(Clone, Debug)]
 pub struct ReportData {
     pub run: RunInfo,
+    /// Its verdicts are this report's, one per contract, in the order judged.
     pub judgement: Judgement,
-    pub contract: String,
     pub base_run: Option<RunInfo>,
-    /// Per case, every pair's overhead (fraction).
-    pub distributions: Vec<(String, Vec<f64>)>,
+    /// Per contract id, per case, every pair's overhead (fraction), for the
+    /// contracts judged on paired time.
+    pub distributions: Vec<(String, CaseDistributions)>,
     pub artifact_url: Option<String>,
     pub dashboard_url: Option<String>,
     /// Shown first, each as a warning.
@@ -25,134 +34,172 @@ pub struct ReportData {
 }
 
 impl ReportData {
-    pub fn verdict(&self) -> Option<&VerdictRow> {
-        self.judgement
-            .verdicts
-            .iter()
-            .find(|v| v.contract == self.contract)
+    pub fn verdicts(&self) -> &[ContractVerdict] {
+        &self.judgement.verdicts
     }
 
-    pub fn regressions(&self) -> Vec<&ComparisonRow> {
+    /// The worst verdict: FAIL if any contract fails, PASS if all pass.
+    pub fn status(&self) -> Status {
+        self.verdicts()
+            .iter()
+            .map(|v| v.status)
+            .max()
+            .unwrap_or(Status::Inconclusive)
+    }
+
+    pub fn regressions(&self) -> Vec<&Comparison> {
         self.judgement
             .comparisons
             .iter()
-            .filter(|c| c.status == "regression")
+            .filter(|c| c.status == Change::Regression)
             .collect()
     }
 
     /// Failing checklist items first, then the rest in the spec's order.
-    pub fn checklist_failing_first(&self) -> Vec<&CheckRow> {
-        let mut rows: Vec<&CheckRow> = self.judgement.checklist.iter().collect();
-        let spec_order =
-            |c: &CheckRow| crate::diagnose::probes::Check::parse(&c.check_id).map(|c| c as usize);
-        rows.sort_by_key(|c| (c.status != "FAIL", spec_order(c)));
+    pub fn checklist_failing_first(&self) -> Vec<&ProbeResult> {
+        let mut rows: Vec<&ProbeResult> = self.judgement.checklist.iter().collect();
+        rows.sort_by_key(|c| (c.status != ProbeStatus::Fail, c.check));
         rows
     }
 }
 
-fn time_text(ns: Option<f64>) -> String {
-    match ns {
-        None => "-".into(),
-        Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
-        Some(ns) if ns >= 1e3 => format!("{:.2} µs", ns / 1e3),
-        Some(ns) => format!("{ns:.0} ns"),
-    }
-}
-
-fn count_text(value: f64) -> String {
-    if value.abs() >= 1e6 {
-        format!("{:.2} M", value / 1e6)
-    } else if value.abs() >= 1e3 {
-        format!("{:.1} k", value / 1e3)
-    } else {
-        format!("{value:.0}")
-    }
-}
-
-fn status_icon(status: &str) -> &'static str {
+pub fn status_icon(status: Status) -> &'static str {
     match status {
-        "PASS" => "✅",
-        "FAIL" => "❌",
-        "INCONCLUSIVE" => "⚠️",
-        "SKIPPED" => "➖",
-        _ => "",
+        Status::Pass => "✅",
+        Status::Fail => "❌",
+        Status::Inconclusive => "⚠️",
     }
 }
 
-fn interval_text(case: &CaseRow) -> String {
-    format!(
-        "{} [{}, {}]",
-        percent(case.overhead),
-        percent(case.ci_low),
-        percent(case.ci_high)
-    )
+fn check_icon(status: ProbeStatus) -> &'static str {
+    match status {
+        ProbeStatus::Pass => "✅",
+        ProbeStatus::Fail => "❌",
+        ProbeStatus::Skipped => "➖",
+    }
 }
 
-/// The headline: verdict and what it means.
-pub fn verdict_line(data: &ReportData) -> String {
-    let contract = escape::text(&data.contract);
-    let Some(verdict) = data.verdict() else {
-        return format!("**{contract}: not judged** — this run has no verdict.");
-    };
-    let cases = verdict.cases.len();
-    let passed = verdict.cases.iter().filter(|c| c.status == "PASS").count();
-    let meaning = match verdict.status.as_str() {
-        "PASS" => format!(
-            "the async wrapper costs under {:.0}% over the sync function on all {cases} payloads ({:.0}% confidence).",
-            verdict.limit * 100.0,
-            verdict.confidence * 100.0
-        ),
-        "FAIL" => format!(
-            "the async wrapper costs more than {:.0}% on {} of {cases} payloads ({:.0}% confidence).",
-            verdict.limit * 100.0,
-            verdict.cases.iter().filter(|c| c.status == "FAIL").count(),
-            verdict.confidence * 100.0
-        ),
-        _ => format!(
-            "{passed} of {cases} payloads are proven under {:.0}%; the others' intervals straddle the limit even after re-measuring.",
-            verdict.limit * 100.0
-        ),
-    };
-    let regressions = data.regressions().len();
-    let regression_text = if regressions > 0 {
-        format!(" **{regressions} regression(s) against the base.**")
+/// A bound as a reader wants it: `≤ +5.00%`, `≥ 0.90×`, `≤ 1.00 ms`.
+pub fn bound_text(metric: Metric, bound: Bound) -> String {
+    match bound {
+        Bound::AtMost(v) => format!("≤ {}", metric::judged_text(metric, v)),
+        Bound::AtLeast(v) => format!("≥ {}", metric::judged_text(metric, v)),
+    }
+}
+
+fn interval_text(metric: Metric, case: &CaseVerdict) -> String {
+    let text = |v: Option<f64>| v.map_or("-".into(), |v| metric::judged_text(metric, v));
+    if case.low == case.high {
+        text(case.estimate)
     } else {
-        String::new()
+        format!(
+            "{} [{}, {}]",
+            text(case.estimate),
+            text(case.low),
+            text(case.high)
+        )
+    }
+}
+
+/// What a contract judges, in a few words: "wall-clock overhead of async
+/// over sync".
+fn judged_text(verdict: &ContractVerdict) -> String {
+    let name = metric::judged_name(verdict.metric);
+    match (verdict.metric.shape(), &verdict.other) {
+        (Shape::Compare, Some(other)) => format!("{name} of {} over {other}", verdict.judged),
+        _ => format!("{name} of {}", verdict.judged),
+    }
+}
+
+/// One contract's headline in markdown: its verdict and what it means.
+pub fn verdict_line(verdict: &ContractVerdict) -> String {
+    headline(verdict, &escape::text, "**")
+}
+
+/// The same headline as plain text, for a terminal.
+pub fn verdict_text(verdict: &ContractVerdict) -> String {
+    headline(verdict, &str::to_owned, "")
+}
+
+fn headline(verdict: &ContractVerdict, text: &dyn Fn(&str) -> String, bold: &str) -> String {
+    let cases = verdict.cases.len();
+    let count = |status| verdict.cases.iter().filter(|c| c.status == status).count();
+    let bound = bound_text(verdict.metric, verdict.bound);
+    let meaning = match verdict.status {
+        Status::Pass => format!(
+            "all {cases} cases are proven {bound} ({:.0}% confidence).",
+            verdict.confidence * 100.0
+        ),
+        Status::Fail => {
+            let failed = verdict
+                .cases
+                .iter()
+                .filter(|c| c.status == Status::Fail)
+                .map(|c| format!("{} at {}", text(&c.case), interval_text(verdict.metric, c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "{} of {cases} cases are proven outside {bound} ({:.0}% confidence): {failed}.",
+                count(Status::Fail),
+                verdict.confidence * 100.0
+            )
+        }
+        Status::Inconclusive => {
+            let open: Vec<String> = verdict
+                .cases
+                .iter()
+                .filter(|c| c.status == Status::Inconclusive)
+                .map(|c| match &c.note {
+                    Some(note) if c.estimate.is_none() => {
+                        format!("{} ({})", text(&c.case), text(note))
+                    }
+                    _ => format!("{} at {}", text(&c.case), interval_text(verdict.metric, c)),
+                })
+                .collect();
+            format!(
+                "{} of {cases} cases are proven {bound}; undecided: {}.",
+                count(Status::Pass),
+                open.join("; ")
+            )
+        }
     };
     format!(
-        "{} **{contract} {}**: {meaning}{regression_text}",
-        status_icon(&verdict.status),
-        escape::text(&verdict.status)
+        "{} {bold}{} {}{bold} ({}): {meaning}",
+        status_icon(verdict.status),
+        text(&verdict.contract),
+        verdict.status.label(),
+        text(&judged_text(verdict))
     )
 }
 
-/// `xychart-beta` of overhead per case with the limit as a line.
-pub fn mermaid_overhead(verdict: &VerdictRow) -> String {
+/// `xychart-beta` of an overhead metric per case with the limit as a line.
+pub fn mermaid_overhead(verdict: &ContractVerdict) -> String {
     let names: Vec<String> = verdict
         .cases
         .iter()
-        .map(|c| format!("\"{}\"", escape::mermaid_label(&c.case_name)))
+        .map(|c| format!("\"{}\"", escape::mermaid_label(&c.case)))
         .collect();
     let values: Vec<String> = verdict
         .cases
         .iter()
-        .map(|c| format!("{:.2}", c.overhead.unwrap_or(0.0) * 100.0))
+        .map(|c| format!("{:.2}", c.estimate.unwrap_or(0.0) * 100.0))
         .collect();
-    let limit = verdict.limit * 100.0;
+    let limit = verdict.bound.value() * 100.0;
     let highs = verdict
         .cases
         .iter()
-        .filter_map(|c| c.ci_high)
+        .filter_map(|c| c.high)
         .map(|h| h * 100.0)
         .fold(limit, f64::max);
     let lows = verdict
         .cases
         .iter()
-        .filter_map(|c| c.ci_low)
+        .filter_map(|c| c.low)
         .map(|l| l * 100.0)
         .fold(0.0, f64::min);
     format!(
-        "```mermaid\nxychart-beta\n    title \"Async overhead over sync (%), limit {limit:.0}%\"\n    x-axis [{}]\n    y-axis \"overhead %\" {:.0} --> {:.0}\n    bar [{}]\n    line [{}]\n```\n",
+        "```mermaid\nxychart-beta\n    title \"{} (%), limit {limit:.0}%\"\n    x-axis [{}]\n    y-axis \"overhead %\" {:.0} --> {:.0}\n    bar [{}]\n    line [{}]\n```\n",
+        escape::mermaid_label(&judged_text(verdict)),
         names.join(", "),
         lows.floor() - 1.0,
         highs.ceil() + 1.0,
@@ -161,17 +208,94 @@ pub fn mermaid_overhead(verdict: &VerdictRow) -> String {
     )
 }
 
+/// One contract's section: how it is measured, and a row per case.
+fn contract_markdown(verdict: &ContractVerdict) -> String {
+    let metric = verdict.metric;
+    let samples = verdict.cases.iter().map(|c| c.samples).max().unwrap_or(0);
+    let mut md = format!(
+        "### {} · {}\n\n{} PASS needs the whole {:.0}% interval {}.\n\n",
+        escape::text(&verdict.contract),
+        escape::text(&verdict.title),
+        metric::method_text(metric, &verdict.judged, verdict.other.as_deref(), samples),
+        verdict.confidence * 100.0,
+        bound_text(metric, verdict.bound)
+    );
+    let other = verdict.other.as_deref().unwrap_or("-");
+    let extras = metric == Metric::WallClock;
+    md.push_str(&format!(
+        "| case | {} | {} | {} | bound | verdict |{}\n|---|---:|---:|---|---|---|{}\n",
+        escape::text(other),
+        escape::text(&verdict.judged),
+        metric::judged_name(metric),
+        if extras {
+            " spec's method (10 iterations, mean) | instructions |"
+        } else {
+            " note |"
+        },
+        if extras { "---:|---|" } else { "---|" },
+    ));
+    for case in &verdict.cases {
+        let side = |v: Option<f64>| v.map_or("-".into(), |v| metric::sample_text(metric, v));
+        let extra = if extras {
+            let instructions = match (
+                case.instructions_baseline,
+                case.instructions_candidate,
+                case.instruction_overhead,
+            ) {
+                (Some(b), Some(c), Some(o)) => format!(
+                    "{} vs {} ({})",
+                    count_text(c),
+                    count_text(b),
+                    percent(Some(o))
+                ),
+                _ => "not measured".into(),
+            };
+            format!(" {} | {instructions} |", percent(case.literal_overhead))
+        } else {
+            format!(" {} |", escape::text(case.note.as_deref().unwrap_or("")))
+        };
+        md.push_str(&format!(
+            "| {} ({} B) | {} | {} | {} | {} | {} {} |{extra}\n",
+            escape::text(&case.case),
+            case.payload_bytes,
+            side(case.baseline),
+            side(case.candidate),
+            interval_text(metric, case),
+            bound_text(metric, case.bound),
+            status_icon(case.status),
+            case.status.label()
+        ));
+    }
+    md.push('\n');
+    if matches!(
+        metric,
+        Metric::WallClock | Metric::CpuTime | Metric::Instructions
+    ) {
+        md.push_str(&mermaid_overhead(verdict));
+        md.push('\n');
+    }
+    md
+}
+
 /// The PR comment body (also `summary.md`).
 pub fn summary_markdown(data: &ReportData) -> String {
-    let mut md = format!(
-        "## perfwarden · {}\n\n{}\n\n",
-        escape::text(&data.contract),
-        verdict_line(data)
-    );
+    let run = &data.run;
+    let mut md = format!("## perfwarden · run #{}\n\n", run.id);
+    if data.verdicts().is_empty() {
+        md.push_str("**Not judged**: this run has no verdict.\n\n");
+    }
+    for verdict in data.verdicts() {
+        md.push_str(&format!("{}\n\n", verdict_line(verdict)));
+    }
+    let regressions = data.regressions().len();
+    if regressions > 0 {
+        md.push_str(&format!(
+            "**{regressions} regression(s) against the base.**\n\n"
+        ));
+    }
     for warning in &data.warnings {
         md.push_str(&format!("> [!WARNING]\n> {}\n\n", escape::text(warning)));
     }
-    let run = &data.run;
     md.push_str(&format!(
         "Run #{} of {}{}{} · {} · {} mode\n\n",
         run.id,
@@ -189,51 +313,15 @@ pub fn summary_markdown(data: &ReportData) -> String {
         if run.quick { "quick" } else { "full" }
     ));
     let checklist = data.checklist_failing_first();
-    let failing_checks = checklist.iter().any(|c| c.status == "FAIL");
-    let verdict_failed = data.verdict().is_some_and(|v| v.status != "PASS");
+    let failing_checks = checklist.iter().any(|c| c.status == ProbeStatus::Fail);
+    let verdict_failed = data.status() != Status::Pass;
     let checklist_md = checklist_markdown(&checklist);
     // When something is wrong, the likely cause comes first.
     if verdict_failed || failing_checks {
         md.push_str(&checklist_md);
     }
-    if let Some(verdict) = data.verdict() {
-        md.push_str(&format!(
-            "### Overhead per payload\n\nOverhead = async / sync − 1, from {} sync and async batches alternating; the verdict needs the whole {:.0}% interval under {:.0}%.\n\n",
-            verdict.cases.first().map_or(0, |c| c.pairs),
-            verdict.confidence * 100.0,
-            verdict.limit * 100.0
-        ));
-        md.push_str("| payload | sync | async | overhead [95% CI] | spec's method (10 iterations, mean) | instructions (async vs sync) | verdict |\n|---|---:|---:|---|---:|---|---|\n");
-        for case in &verdict.cases {
-            let instructions = match (
-                case.instructions_baseline,
-                case.instructions_candidate,
-                case.instruction_overhead,
-            ) {
-                (Some(b), Some(c), Some(o)) => format!(
-                    "{} vs {} ({})",
-                    count_text(c),
-                    count_text(b),
-                    percent(Some(o))
-                ),
-                _ => "not measured".into(),
-            };
-            md.push_str(&format!(
-                "| {} ({} B) | {} | {} | {} | {} | {} | {} {} |\n",
-                escape::text(&case.case_name),
-                case.payload_bytes,
-                time_text(case.baseline_ns),
-                time_text(case.candidate_ns),
-                interval_text(case),
-                percent(case.literal_overhead),
-                instructions,
-                status_icon(&case.status),
-                escape::text(&case.status)
-            ));
-        }
-        md.push('\n');
-        md.push_str(&mermaid_overhead(verdict));
-        md.push('\n');
+    for verdict in data.verdicts() {
+        md.push_str(&contract_markdown(verdict));
     }
     if !(verdict_failed || failing_checks) {
         md.push_str(&checklist_md);
@@ -275,7 +363,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
     md
 }
 
-fn checklist_markdown(checklist: &[&CheckRow]) -> String {
+fn checklist_markdown(checklist: &[&ProbeResult]) -> String {
     if checklist.is_empty() {
         return String::new();
     }
@@ -283,13 +371,11 @@ fn checklist_markdown(checklist: &[&CheckRow]) -> String {
         "### The spec's regression checklist\n\n| item | status | evidence |\n|---|---|---|\n",
     );
     for check in checklist {
-        let title = crate::diagnose::probes::Check::parse(&check.check_id)
-            .map_or(check.check_id.as_str(), |c| c.title());
         md.push_str(&format!(
             "| {} | {} {} | {} |\n",
-            escape::text(title),
-            status_icon(&check.status),
-            escape::text(&check.status),
+            escape::text(check.check.title()),
+            check_icon(check.status),
+            check.status.label(),
             escape::text(&check.evidence)
         ));
     }
@@ -314,23 +400,28 @@ fn comparison_markdown(data: &ReportData) -> String {
         md.push_str("Wall clock is not compared: the base ran on another machine.\n\n");
     }
     md.push_str("| benchmark | figure | base | head | change | threshold | |\n|---|---|---:|---:|---:|---:|---|\n");
-    let mut rows: Vec<&ComparisonRow> = data.judgement.comparisons.iter().collect();
-    rows.sort_by_key(|c| (c.status != "regression", c.status != "improvement"));
+    let mut rows: Vec<&Comparison> = data.judgement.comparisons.iter().collect();
+    rows.sort_by_key(|c| {
+        (
+            c.status != Change::Regression,
+            c.status != Change::Improvement,
+        )
+    });
     for c in rows {
-        let (head, base) = if c.tool == "callgrind" {
+        let (head, base) = if c.tool == Tool::Callgrind {
             (count_text(c.head), count_text(c.base))
         } else {
-            (time_text(Some(c.head)), time_text(Some(c.base)))
+            (duration_text(c.head), duration_text(c.base))
         };
-        let mark = match c.status.as_str() {
-            "regression" => "🔺 regression",
-            "improvement" => "🔻 improvement",
-            _ => "",
+        let mark = match c.status {
+            Change::Regression => "🔺 regression",
+            Change::Improvement => "🔻 improvement",
+            Change::Unchanged => "",
         };
         md.push_str(&format!(
             "| {} | {} | {base} | {head} | {} | ±{:.1}%{} | {mark} |\n",
             escape::text(&c.benchmark),
-            if c.tool == "callgrind" {
+            if c.tool == Tool::Callgrind {
                 "instructions"
             } else {
                 "wall clock"
@@ -344,73 +435,98 @@ fn comparison_markdown(data: &ReportData) -> String {
     md
 }
 
-/// `verdict.json`: overheads as fractions, missing figures as null.
+/// `verdict.json`: every contract with its cases; judged figures in the
+/// metric's judged unit (overheads as fractions), missing figures as null.
 pub fn verdict_json(data: &ReportData) -> serde_json::Value {
-    let verdict = data.verdict();
-    let cases: Vec<serde_json::Value> = verdict
+    let contracts: Vec<serde_json::Value> = data
+        .verdicts()
+        .iter()
         .map(|v| {
-            v.cases
+            let cases: Vec<serde_json::Value> = v
+                .cases
                 .iter()
                 .map(|c| {
                     json!({
-                        "case": c.case_name,
+                        "case": c.case,
+                        "payload": c.payload,
                         "payload_bytes": c.payload_bytes,
-                        "sync_ns": c.baseline_ns,
-                        "async_ns": c.candidate_ns,
-                        "overhead": c.overhead,
-                        "ci_low": c.ci_low,
-                        "ci_high": c.ci_high,
-                        "limit": v.limit,
+                        "unit": metric::sample_unit(v.metric),
+                        "baseline": c.baseline,
+                        "candidate": c.candidate,
+                        "overhead": c.estimate,
+                        "ci_low": c.low,
+                        "ci_high": c.high,
+                        "limit": c.bound.value(),
+                        "bound": c.bound.kind(),
                         "verdict": c.status,
+                        "samples": c.samples,
+                        "note": c.note,
                         "literal_overhead": c.literal_overhead,
-                        "instructions_sync": c.instructions_baseline,
-                        "instructions_async": c.instructions_candidate,
+                        "instructions_baseline": c.instructions_baseline,
+                        "instructions_candidate": c.instructions_candidate,
                     })
                 })
-                .collect()
+                .collect();
+            json!({
+                "contract": v.contract,
+                "title": v.title,
+                "metric": v.metric,
+                "judged": v.judged,
+                "other": v.other,
+                "limit": v.bound.value(),
+                "bound": v.bound.kind(),
+                "confidence": v.confidence,
+                "verdict": v.status,
+                "cases": cases,
+            })
         })
-        .unwrap_or_default();
+        .collect();
     let checklist: Vec<serde_json::Value> = data
         .judgement
         .checklist
         .iter()
         .map(|c| {
             json!({
-                "check": c.check_id,
+                "check": c.check.id(),
                 "status": c.status,
                 "evidence": c.evidence,
             })
         })
         .collect();
     json!({
-        "contract": data.contract,
         "run_id": data.run.id,
         "commit": data.run.commit,
-        "verdict": verdict.map(|v| v.status.clone()),
-        "cases": cases,
+        "verdict": (!data.verdicts().is_empty()).then(|| data.status()),
+        "contracts": contracts,
         "checklist": checklist,
     })
 }
 
-/// The charts of one run, by file name.
+/// The charts of one run, by file name: per contract, its judged figures
+/// against the bound, and for paired time its two sides and every pair.
 pub fn run_charts(data: &ReportData) -> Vec<(String, String)> {
-    let Some(verdict) = data.verdict() else {
-        return Vec::new();
-    };
-    vec![
-        (
-            "sync_vs_async.svg".into(),
-            charts::sync_vs_async(&verdict.cases),
-        ),
-        (
-            "overhead.svg".into(),
-            charts::overhead_vs_limit(&verdict.cases, verdict.limit),
-        ),
-        (
-            "distributions.svg".into(),
-            charts::sample_distributions(&data.distributions, verdict.limit),
-        ),
-    ]
+    let mut out = Vec::new();
+    for verdict in data.verdicts() {
+        let stem = super::file_stem(&verdict.contract);
+        out.push((
+            format!("{stem}-judged.svg"),
+            charts::judged_vs_bound(verdict),
+        ));
+        if matches!(verdict.metric, Metric::WallClock | Metric::CpuTime) {
+            out.push((format!("{stem}-sides.svg"), charts::sides(verdict)));
+            if let Some((_, distributions)) = data
+                .distributions
+                .iter()
+                .find(|(c, _)| *c == verdict.contract)
+            {
+                out.push((
+                    format!("{stem}-distributions.svg"),
+                    charts::sample_distributions(distributions, verdict.bound.value()),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// A self-contained HTML page of one run: the summary's tables and the charts inline.
@@ -420,11 +536,7 @@ pub fn run_page(
     trend_charts: &[(String, String)],
 ) -> String {
     let mut body = String::new();
-    body.push_str(&format!(
-        "<h1>perfwarden · {} · run #{}</h1>\n",
-        charts::escape(&data.contract),
-        data.run.id
-    ));
+    body.push_str(&format!("<h1>perfwarden · run #{}</h1>\n", data.run.id));
     body.push_str(&format!(
         "<pre class=\"summary\">{}</pre>\n",
         charts::escape(&summary_markdown(data))

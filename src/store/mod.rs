@@ -27,6 +27,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Decode, Postgres, QueryBuilder, Row, SqlStr, Sqlite, Type};
 
+use crate::diagnose::probes::{Check, ProbeResult, ProbeStatus};
+use crate::judge::compare::{Change, Comparison};
+use crate::judge::contract::{Bound, Metric};
+use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+
 /// The database could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,7 +83,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 3];
+type Migrations = [(i64, &'static str, &'static str); 4];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -92,6 +97,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         3,
         "judgements by contract hash",
         include_str!("../../migrations/0003_judgements_by_contract_hash.sql"),
+    ),
+    (
+        4,
+        "contract metrics",
+        include_str!("../../migrations/0004_contract_metrics.sql"),
     ),
 ];
 
@@ -111,6 +121,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         3,
         "judgements by contract hash",
         include_str!("../../migrations/postgres/0003_judgements_by_contract_hash.sql"),
+    ),
+    (
+        4,
+        "contract metrics",
+        include_str!("../../migrations/postgres/0004_contract_metrics.sql"),
     ),
 ];
 
@@ -271,67 +286,12 @@ pub struct RunInfo {
     pub notes: Vec<String>,
 }
 
-/// A stored verdict's case, as plain values.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
-pub struct CaseRow {
-    pub case_name: String,
-    pub payload: String,
-    pub payload_bytes: i64,
-    pub baseline_ns: Option<f64>,
-    pub candidate_ns: Option<f64>,
-    pub overhead: Option<f64>,
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-    pub status: String,
-    pub pairs: i64,
-    pub literal_overhead: Option<f64>,
-    pub instructions_baseline: Option<f64>,
-    pub instructions_candidate: Option<f64>,
-    pub instruction_overhead: Option<f64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
-pub struct VerdictRow {
-    pub contract: String,
-    /// SHA-256 of the contract file's text: a verdict is reused only for the
-    /// very same contract.
-    pub contract_hash: String,
-    pub status: String,
-    pub limit: f64,
-    pub confidence: f64,
-    pub judged_at_ms: i64,
-    pub cases: Vec<CaseRow>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
-pub struct CheckRow {
-    pub check_id: String,
-    pub status: String,
-    pub evidence: String,
-    /// A JSON object.
-    pub figures: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
-pub struct ComparisonRow {
-    pub base_run_id: i64,
-    pub tool: String,
-    pub benchmark: String,
-    pub metric: String,
-    pub head: f64,
-    pub base: f64,
-    pub change: f64,
-    pub threshold: f64,
-    pub learned: bool,
-    pub status: String,
-}
-
 /// Everything `report` concluded about one run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Judgement {
-    pub verdicts: Vec<VerdictRow>,
-    pub checklist: Vec<CheckRow>,
-    pub comparisons: Vec<ComparisonRow>,
+    pub verdicts: Vec<ContractVerdict>,
+    pub checklist: Vec<ProbeResult>,
+    pub comparisons: Vec<Comparison>,
 }
 
 /// One run's headline figures, for trend charts.
@@ -340,10 +300,32 @@ pub struct TrendPoint {
     pub run: RunInfo,
     /// (tool, benchmark, metric, value) for Criterion means and callgrind instructions.
     pub figures: Vec<(Tool, String, String, f64)>,
-    /// The run's verdicts as (contract, status), the latest judged first.
-    pub verdicts: Vec<(String, String)>,
+    /// The run's verdicts, the latest judged first.
+    pub verdicts: Vec<TrendVerdict>,
     /// Benchmarks found regressed against their base.
     pub regressions: Vec<String>,
+}
+
+/// A stored verdict in brief, for trends: its status and each case's
+/// judged figure (in the metric's judged unit).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrendVerdict {
+    pub contract: String,
+    pub contract_hash: String,
+    pub metric: Metric,
+    /// In the judged unit.
+    pub bound: Bound,
+    pub status: Status,
+    pub cases: Vec<TrendCase>,
+}
+
+/// A case's judged figure and interval in a stored verdict.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrendCase {
+    pub case: String,
+    pub estimate: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
 }
 
 enum Pool {
@@ -485,18 +467,34 @@ fn measurement_from_row(row: &impl StoreRow) -> Result<Measurement, sqlx::Error>
     })
 }
 
-fn case_from_row(r: &impl StoreRow) -> Result<CaseRow, sqlx::Error> {
-    Ok(CaseRow {
-        case_name: r.value("case_name")?,
+fn decode_error(what: String) -> sqlx::Error {
+    sqlx::Error::Decode(what.into())
+}
+
+fn status_from(label: &str) -> Result<Status, sqlx::Error> {
+    Status::parse(label).ok_or_else(|| decode_error(format!("unknown status '{label}'")))
+}
+
+fn case_from_row(r: &impl StoreRow, verdict_bound: Bound) -> Result<CaseVerdict, sqlx::Error> {
+    let status: String = r.value("status")?;
+    let payload_bytes: i64 = r.value("payload_bytes")?;
+    let samples: i64 = r.value("pairs")?;
+    let bound: Option<f64> = r.value("bound")?;
+    Ok(CaseVerdict {
+        case: r.value("case_name")?,
         payload: r.value("payload")?,
-        payload_bytes: r.value("payload_bytes")?,
-        baseline_ns: r.value("baseline_ns")?,
-        candidate_ns: r.value("candidate_ns")?,
-        overhead: r.value("overhead")?,
-        ci_low: r.value("ci_low")?,
-        ci_high: r.value("ci_high")?,
-        status: r.value("status")?,
-        pairs: r.value("pairs")?,
+        payload_bytes: usize::try_from(payload_bytes).unwrap_or(0),
+        baseline: r.value("baseline_ns")?,
+        candidate: r.value("candidate_ns")?,
+        estimate: r.value("overhead")?,
+        low: r.value("ci_low")?,
+        high: r.value("ci_high")?,
+        bound: bound.map_or(verdict_bound, |v| {
+            Bound::from_kind(verdict_bound.kind(), v).unwrap_or(verdict_bound)
+        }),
+        status: status_from(&status)?,
+        samples: usize::try_from(samples).unwrap_or(0),
+        note: r.value("note")?,
         literal_overhead: r.value("literal_overhead")?,
         instructions_baseline: r.value("instructions_baseline")?,
         instructions_candidate: r.value("instructions_candidate")?,
@@ -504,19 +502,26 @@ fn case_from_row(r: &impl StoreRow) -> Result<CaseRow, sqlx::Error> {
     })
 }
 
-fn check_from_row(r: &impl StoreRow) -> Result<CheckRow, sqlx::Error> {
-    Ok(CheckRow {
-        check_id: r.value("check_id")?,
-        status: r.value("status")?,
+fn check_from_row(r: &impl StoreRow) -> Result<ProbeResult, sqlx::Error> {
+    let id: String = r.value("check_id")?;
+    let status: String = r.value("status")?;
+    let figures: String = r.value("figures")?;
+    Ok(ProbeResult {
+        check: Check::parse(&id).ok_or_else(|| decode_error(format!("unknown check '{id}'")))?,
+        status: ProbeStatus::parse(&status)
+            .ok_or_else(|| decode_error(format!("unknown check status '{status}'")))?,
         evidence: r.value("evidence")?,
-        figures: r.value("figures")?,
+        figures: serde_json::from_str(&figures)
+            .map_err(|e| decode_error(format!("the figures of check '{id}': {e}")))?,
     })
 }
 
-fn comparison_from_row(r: &impl StoreRow) -> Result<ComparisonRow, sqlx::Error> {
-    Ok(ComparisonRow {
+fn comparison_from_row(r: &impl StoreRow) -> Result<Comparison, sqlx::Error> {
+    let tool: String = r.value("tool")?;
+    let status: String = r.value("status")?;
+    Ok(Comparison {
         base_run_id: r.value("base_run_id")?,
-        tool: r.value("tool")?,
+        tool: Tool::parse(&tool).ok_or_else(|| decode_error(format!("unknown tool '{tool}'")))?,
         benchmark: r.value("benchmark")?,
         metric: r.value("metric")?,
         head: r.value("head")?,
@@ -524,7 +529,8 @@ fn comparison_from_row(r: &impl StoreRow) -> Result<ComparisonRow, sqlx::Error> 
         change: r.value("change")?,
         threshold: r.value("threshold")?,
         learned: r.value("learned")?,
-        status: r.value("status")?,
+        status: Change::parse(&status)
+            .ok_or_else(|| decode_error(format!("unknown comparison status '{status}'")))?,
     })
 }
 
@@ -825,19 +831,26 @@ impl Store {
         judgement: &Judgement,
         new_samples: &[RawSample],
     ) -> Result<(), StoreError> {
+        // One judgement, one time: its verdicts sort by contract hash.
+        let judged_at_ms = crate::measure::environment::now_ms();
         in_transaction!(self, |tx| {
             for v in &judgement.verdicts {
                 let inserted = sqlx::query(
-                    "INSERT INTO contract_verdicts (run_id, contract, contract_hash, status, limit_fraction, confidence, judged_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, contract_hash) DO NOTHING",
+                    "INSERT INTO contract_verdicts (run_id, contract, contract_hash, status, limit_fraction, confidence, judged_at_ms, title, metric, bound_kind, judged_variant, other_side)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (run_id, contract_hash) DO NOTHING",
                 )
                 .bind(run_id)
                 .bind(&v.contract)
                 .bind(&v.contract_hash)
-                .bind(&v.status)
-                .bind(v.limit)
+                .bind(v.status.label())
+                .bind(v.bound.value())
                 .bind(v.confidence)
-                .bind(v.judged_at_ms)
+                .bind(judged_at_ms)
+                .bind(&v.title)
+                .bind(v.metric.name())
+                .bind(v.bound.kind())
+                .bind(&v.judged)
+                .bind(&v.other)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -846,26 +859,28 @@ impl Store {
                 }
                 for (index, c) in v.cases.iter().enumerate() {
                     sqlx::query(
-                        "INSERT INTO contract_case_verdicts (run_id, contract_hash, case_index, case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                        "INSERT INTO contract_case_verdicts (run_id, contract_hash, case_index, case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead, bound, note)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                     )
                     .bind(run_id)
                     .bind(&v.contract_hash)
                     .bind(index as i64)
-                    .bind(&c.case_name)
+                    .bind(&c.case)
                     .bind(&c.payload)
-                    .bind(c.payload_bytes)
-                    .bind(c.baseline_ns)
-                    .bind(c.candidate_ns)
-                    .bind(c.overhead)
-                    .bind(c.ci_low)
-                    .bind(c.ci_high)
-                    .bind(&c.status)
-                    .bind(c.pairs)
+                    .bind(c.payload_bytes as i64)
+                    .bind(c.baseline)
+                    .bind(c.candidate)
+                    .bind(c.estimate)
+                    .bind(c.low)
+                    .bind(c.high)
+                    .bind(c.status.label())
+                    .bind(c.samples as i64)
                     .bind(c.literal_overhead)
                     .bind(c.instructions_baseline)
                     .bind(c.instructions_candidate)
                     .bind(c.instruction_overhead)
+                    .bind(c.bound.value())
+                    .bind(&c.note)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -876,10 +891,10 @@ impl Store {
                      ON CONFLICT (run_id, check_id) DO NOTHING",
                 )
                 .bind(run_id)
-                .bind(&c.check_id)
-                .bind(&c.status)
+                .bind(c.check.id())
+                .bind(c.status.label())
                 .bind(&c.evidence)
-                .bind(&c.figures)
+                .bind(serde_json::to_string(&c.figures).expect("figures serialize"))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -890,7 +905,7 @@ impl Store {
                 )
                 .bind(run_id)
                 .bind(c.base_run_id)
-                .bind(&c.tool)
+                .bind(c.tool.name())
                 .bind(&c.benchmark)
                 .bind(&c.metric)
                 .bind(c.head)
@@ -898,7 +913,7 @@ impl Store {
                 .bind(c.change)
                 .bind(c.threshold)
                 .bind(c.learned)
-                .bind(&c.status)
+                .bind(c.status.label())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -914,7 +929,7 @@ impl Store {
         let judgement = with_pool!(self, |pool| {
             let mut judgement = Judgement::default();
             let verdicts = sqlx::query(
-                "SELECT contract, contract_hash, status, limit_fraction, confidence, judged_at_ms FROM contract_verdicts
+                "SELECT contract, contract_hash, status, limit_fraction, confidence, title, metric, bound_kind, judged_variant, other_side FROM contract_verdicts
                  WHERE run_id = $1 ORDER BY judged_at_ms DESC, contract_hash",
             )
             .bind(run_id)
@@ -922,8 +937,17 @@ impl Store {
             .await?;
             for row in &verdicts {
                 let contract_hash: String = row.value("contract_hash")?;
+                let contract: String = row.value("contract")?;
+                let metric: String = row.value("metric")?;
+                let metric = Metric::parse(&metric)
+                    .ok_or_else(|| decode_error(format!("unknown metric '{metric}'")))?;
+                let kind: String = row.value("bound_kind")?;
+                let bound = Bound::from_kind(&kind, row.value("limit_fraction")?)
+                    .ok_or_else(|| decode_error(format!("unknown bound kind '{kind}'")))?;
+                let status: String = row.value("status")?;
+                let title: String = row.value("title")?;
                 let cases = sqlx::query(
-                    "SELECT case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead
+                    "SELECT case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead, bound, note
                      FROM contract_case_verdicts WHERE run_id = $1 AND contract_hash = $2 ORDER BY case_index",
                 )
                 .bind(run_id)
@@ -931,15 +955,22 @@ impl Store {
                 .fetch_all(pool)
                 .await?
                 .iter()
-                .map(case_from_row)
+                .map(|r| case_from_row(r, bound))
                 .collect::<Result<Vec<_>, _>>()?;
-                judgement.verdicts.push(VerdictRow {
-                    contract: row.value("contract")?,
+                judgement.verdicts.push(ContractVerdict {
+                    title: if title.is_empty() {
+                        contract.clone()
+                    } else {
+                        title
+                    },
+                    contract,
                     contract_hash,
-                    status: row.value("status")?,
-                    limit: row.value("limit_fraction")?,
+                    metric,
+                    judged: row.value("judged_variant")?,
+                    other: row.value("other_side")?,
+                    bound,
                     confidence: row.value("confidence")?,
-                    judged_at_ms: row.value("judged_at_ms")?,
+                    status: status_from(&status)?,
                     cases,
                 });
             }
@@ -1034,7 +1065,9 @@ impl Store {
                 }
             }
             for row in sqlx::query(
-                "SELECT run_id, contract, status FROM contract_verdicts WHERE run_id >= $1 ORDER BY judged_at_ms DESC",
+                "SELECT v.run_id, v.contract, v.contract_hash, v.metric, v.status, v.limit_fraction, v.bound_kind, c.case_name, c.overhead, c.ci_low, c.ci_high
+                 FROM contract_verdicts v LEFT JOIN contract_case_verdicts c ON c.run_id = v.run_id AND c.contract_hash = v.contract_hash
+                 WHERE v.run_id >= $1 ORDER BY v.judged_at_ms DESC, v.contract_hash, c.case_index",
             )
             .bind(first)
             .fetch_all(pool)
@@ -1042,10 +1075,40 @@ impl Store {
             .iter()
             {
                 let run_id: i64 = row.value("run_id")?;
-                if let Some(&i) = index.get(&run_id) {
-                    points[i]
-                        .verdicts
-                        .push((row.value("contract")?, row.value("status")?));
+                let Some(&i) = index.get(&run_id) else { continue };
+                let contract: String = row.value("contract")?;
+                let contract_hash: String = row.value("contract_hash")?;
+                let verdicts = &mut points[i].verdicts;
+                // Rows of one verdict are adjacent; a run judged twice with one
+                // contract id keeps the latest only.
+                let same = verdicts.last().is_some_and(|v| v.contract_hash == contract_hash);
+                if !same {
+                    if verdicts.iter().any(|v| v.contract == contract) {
+                        continue;
+                    }
+                    let metric: String = row.value("metric")?;
+                    let status: String = row.value("status")?;
+                    let kind: String = row.value("bound_kind")?;
+                    let bound = Bound::from_kind(&kind, row.value("limit_fraction")?)
+                        .ok_or_else(|| decode_error(format!("unknown bound kind '{kind}'")))?;
+                    verdicts.push(TrendVerdict {
+                        bound,
+                        contract,
+                        contract_hash,
+                        metric: Metric::parse(&metric)
+                            .ok_or_else(|| decode_error(format!("unknown metric '{metric}'")))?,
+                        status: status_from(&status)?,
+                        cases: Vec::new(),
+                    });
+                }
+                let case: Option<String> = row.value("case_name")?;
+                if let (Some(case), Some(verdict)) = (case, verdicts.last_mut()) {
+                    verdict.cases.push(TrendCase {
+                        case,
+                        estimate: row.value("overhead")?,
+                        low: row.value("ci_low")?,
+                        high: row.value("ci_high")?,
+                    });
                 }
             }
             for row in sqlx::query(

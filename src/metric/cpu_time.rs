@@ -1,0 +1,78 @@
+//! CPU time per call: the process's CPU time over all its threads (the
+//! caller's, the worker's, any spinning), taken around the same alternating
+//! batches as the wall clock, so a wrapper that buys speed with a second
+//! busy CPU shows what it spends.
+
+use std::time::Duration;
+
+use super::{CaseSamples, MeasureContext};
+use crate::chat::ChatRequest;
+use crate::judge::contract::Variants;
+use crate::measure::paired;
+
+/// Time after each batch that is counted to it: a worker that polls its
+/// queue for a while after its last job (1 ms in the shipped wrapper) is
+/// charged to the batch that left it running, not to the next one.
+const SETTLE: Duration = Duration::from_millis(3);
+
+/// CPU time of every thread of this process (`CLOCK_PROCESS_CPUTIME_ID`).
+pub fn process_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; the clock id is a constant.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(
+        status, 0,
+        "CLOCK_PROCESS_CPUTIME_ID is always available on Linux"
+    );
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+pub fn measure(
+    context: &MeasureContext,
+    variants: &Variants,
+    request: &'static ChatRequest,
+) -> CaseSamples {
+    let (baseline, candidate) = super::wall_clock::compared(variants);
+    let runtime = super::wall_clock::current_thread_runtime();
+    let on_cpu = |variant| {
+        let runtime = &runtime;
+        move |n| {
+            let start = process_cpu_time();
+            context.subject.batch(variant, request, runtime, n);
+            std::thread::sleep(SETTLE);
+            process_cpu_time() - start
+        }
+    };
+    let (mut b, mut c) = (on_cpu(baseline), on_cpu(candidate));
+    let samples = paired::sample(&mut b, &mut c, context.plan(), None);
+    CaseSamples {
+        judged: samples.candidate_ns,
+        other: samples.baseline_ns,
+        tail: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_counts_work_on_other_threads() {
+        let before = process_cpu_time();
+        std::thread::spawn(|| {
+            let start = std::time::Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_millis(30) {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        })
+        .join()
+        .unwrap();
+        // The spinning thread ran about 30 ms; a clock of this thread alone
+        // would show almost nothing.
+        assert!(process_cpu_time() - before >= Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,297 @@
+//! One module per metric: how it is measured (I/O at the edge), how a case
+//! is judged from its samples (pure), and how its figures read. Adding a
+//! metric adds a module here and an arm to each `match` below.
+
+pub mod cost_per_byte;
+pub mod cpu_time;
+pub mod event_loop_stall;
+pub mod instructions;
+pub mod peak_memory;
+pub mod throughput;
+pub mod wall_clock;
+
+use std::path::PathBuf;
+
+use crate::chat::ChatRequest;
+use crate::judge::contract::{Bound, Case, Contract, Metric, Variants};
+use crate::measure::MeasureError;
+use crate::measure::paired::SamplingPlan;
+use crate::measure::subject::Subject;
+
+/// A case's samples as measured and stored, one value per pair or round:
+/// the judged side, and the side it is compared with or shown beside.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CaseSamples {
+    pub judged: Vec<f64>,
+    pub other: Vec<f64>,
+    /// Per round, the judged side's 99th-percentile latency in ns
+    /// (throughput only).
+    pub tail: Vec<f64>,
+}
+
+/// A case's judged figure: estimate and interval, in the metric's judged
+/// unit (see [`judged_text`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Judged {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Pairs, rounds or trials behind it.
+    pub samples: usize,
+}
+
+impl Judged {
+    /// A figure with no interval (a count, or a worst case).
+    pub fn point(value: f64, samples: usize) -> Self {
+        Self {
+            estimate: value,
+            low: value,
+            high: value,
+            samples,
+        }
+    }
+}
+
+/// Where the peak-memory metric's child process comes from.
+#[derive(Clone, Debug)]
+pub struct ChildProbe {
+    /// The perfwarden binary (it has the hidden `peak-memory` command).
+    pub exe: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+/// What measuring a case needs.
+pub struct MeasureContext {
+    pub subject: &'static dyn Subject,
+    pub quick: bool,
+    /// `None` when no child can be started (peak memory is then not measured).
+    pub child: Option<ChildProbe>,
+}
+
+impl MeasureContext {
+    pub fn plan(&self) -> SamplingPlan {
+        SamplingPlan::for_mode(self.quick)
+    }
+}
+
+/// The stored sample series of a case: `(judged, other, tail)` keys. The
+/// wall-clock keys are `<payload>/<variant>`, as they always were; the others
+/// start with the metric, and a reference payload's name ends both sides'.
+pub fn sample_keys(contract: &Contract, case: &Case) -> (String, Option<String>, String) {
+    let payload = &case.payload.key;
+    let metric = contract.metric;
+    let key = |side: &str| match (metric, &contract.reference_payload) {
+        (Metric::WallClock, _) => format!("{payload}/{side}"),
+        (_, Some(reference)) => format!("{}/{payload}/{side}~{}", metric.name(), reference.key),
+        (_, None) => format!("{}/{payload}/{side}", metric.name()),
+    };
+    let judged = contract.variants.judged().name();
+    let other = match (&contract.variants, &contract.reference_payload) {
+        (Variants::Compare { baseline, .. }, _) => Some(key(baseline.name())),
+        (
+            Variants::Bound {
+                reference: Some(v), ..
+            },
+            _,
+        ) => Some(key(&format!("{}-reference", v.name()))),
+        (Variants::Bound { .. }, Some(_)) => Some(key("reference")),
+        (Variants::Bound { .. }, None) => None,
+    };
+    (key(judged), other, key(&format!("{judged}-p99")))
+}
+
+/// Measures one case of `contract` on `request` (the case's payload, parsed).
+/// Instruction counts come from the callgrind suite instead: nothing to do.
+pub fn measure(
+    context: &MeasureContext,
+    contract: &Contract,
+    case: &Case,
+    request: &'static ChatRequest,
+) -> Result<CaseSamples, MeasureError> {
+    let reference = || -> Result<&'static ChatRequest, MeasureError> {
+        let payload = contract
+            .reference_payload
+            .as_ref()
+            .ok_or_else(|| MeasureError::Tool("no reference payload".into()))?;
+        Ok(Box::leak(Box::new(payload.request())))
+    };
+    Ok(match contract.metric {
+        Metric::WallClock => wall_clock::measure(context, &contract.variants, request),
+        Metric::CpuTime => cpu_time::measure(context, &contract.variants, request),
+        Metric::Instructions => CaseSamples::default(),
+        Metric::EventLoopStall => event_loop_stall::measure(context, &contract.variants, request),
+        Metric::Throughput => throughput::measure(context, &contract.variants, request),
+        Metric::CostPerByte => cost_per_byte::measure(
+            context,
+            contract.variants.judged(),
+            (request, case.payload.bytes),
+            (
+                reference()?,
+                contract.reference_payload.as_ref().map_or(1, |p| p.bytes),
+            ),
+        ),
+        Metric::PeakMemory => peak_memory::measure(
+            context,
+            contract.variants.judged(),
+            &case.payload,
+            contract.reference_payload.as_ref(),
+        )?,
+    })
+}
+
+/// The judged figure of a case from its samples; `None` when they cannot
+/// decide anything (too few, or none).
+pub fn judge(metric: Metric, samples: &CaseSamples, confidence: f64) -> Option<Judged> {
+    match metric {
+        Metric::WallClock | Metric::CpuTime => {
+            wall_clock::overhead(&samples.other, &samples.judged, confidence)
+        }
+        Metric::Instructions => instructions::judge(samples),
+        Metric::EventLoopStall => event_loop_stall::judge(samples, confidence),
+        Metric::Throughput | Metric::CostPerByte => {
+            wall_clock::overhead(&samples.other, &samples.judged, confidence).map(|o| Judged {
+                estimate: 1.0 + o.estimate,
+                low: 1.0 + o.low,
+                high: 1.0 + o.high,
+                samples: o.samples,
+            })
+        }
+        Metric::PeakMemory => peak_memory::judge(samples),
+    }
+}
+
+/// The bounds that make sense for a metric's judged figure.
+pub fn check_bound(metric: Metric, bound: Bound) -> Result<(), String> {
+    let value = bound.value();
+    let ok = match metric {
+        Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
+            matches!(bound, Bound::AtMost(_)) && value > 0.0 && value < 100.0
+        }
+        Metric::Throughput => matches!(bound, Bound::AtLeast(_)) && value > 0.0,
+        Metric::EventLoopStall | Metric::CostPerByte | Metric::PeakMemory => {
+            matches!(bound, Bound::AtMost(_)) && value > 0.0
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {value} does not fit the metric {}: {}",
+            match bound {
+                Bound::AtMost(_) => "limit",
+                Bound::AtLeast(_) => "at_least",
+            },
+            metric.name(),
+            bound_help(metric)
+        ))
+    }
+}
+
+fn bound_help(metric: Metric) -> &'static str {
+    match metric {
+        Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
+            "give `limit`, the largest allowed overhead as a fraction (0.05 = 5%)"
+        }
+        Metric::Throughput => {
+            "give `at_least`, the smallest allowed ratio of the candidate's requests per second to the baseline's (0.9 = 90%)"
+        }
+        Metric::EventLoopStall => {
+            "give `limit`, the longest allowed ticker delay in milliseconds (1.0 = 1 ms)"
+        }
+        Metric::CostPerByte => {
+            "give `limit`, the largest allowed ratio of time per byte to the reference payload's (10 = 10×)"
+        }
+        Metric::PeakMemory => {
+            "give `limit`, the largest allowed peak memory as a multiple of the request's size (20 = 20×)"
+        }
+    }
+}
+
+/// The unit of a metric's stored samples.
+pub fn sample_unit(metric: Metric) -> &'static str {
+    match metric {
+        Metric::WallClock | Metric::CpuTime | Metric::EventLoopStall => "ns",
+        Metric::Instructions => "instructions",
+        Metric::Throughput => "requests/s",
+        Metric::CostPerByte => "ns/B",
+        Metric::PeakMemory => "B/B",
+    }
+}
+
+/// A stored sample as a reader wants it.
+pub fn sample_text(metric: Metric, value: f64) -> String {
+    match metric {
+        Metric::WallClock | Metric::CpuTime | Metric::EventLoopStall => {
+            crate::render::duration_text(value)
+        }
+        Metric::Instructions => crate::render::count_text(value),
+        Metric::Throughput => format!("{value:.0}/s"),
+        Metric::CostPerByte => format!("{value:.2} ns/B"),
+        Metric::PeakMemory => format!("{value:.1} B/B"),
+    }
+}
+
+/// A judged figure (an estimate, an interval end or a bound) as a reader
+/// wants it. The event loop's bound is written in milliseconds in the
+/// contract and judged in nanoseconds.
+pub fn judged_text(metric: Metric, value: f64) -> String {
+    match metric {
+        Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
+            crate::render::percent(Some(value))
+        }
+        Metric::EventLoopStall => crate::render::duration_text(value),
+        Metric::Throughput | Metric::CostPerByte | Metric::PeakMemory => format!("{value:.2}×"),
+    }
+}
+
+/// The bound in the judged figure's unit (the contract writes the event
+/// loop's in milliseconds).
+pub fn judged_bound(metric: Metric, bound: Bound) -> Bound {
+    match (metric, bound) {
+        (Metric::EventLoopStall, Bound::AtMost(ms)) => Bound::AtMost(ms * 1e6),
+        (Metric::EventLoopStall, Bound::AtLeast(ms)) => Bound::AtLeast(ms * 1e6),
+        _ => bound,
+    }
+}
+
+/// What the judged figure is, in a few words.
+pub fn judged_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::WallClock => "wall-clock overhead",
+        Metric::CpuTime => "CPU-time overhead",
+        Metric::Instructions => "instruction overhead",
+        Metric::EventLoopStall => "longest ticker delay (median of rounds)",
+        Metric::Throughput => "throughput ratio",
+        Metric::CostPerByte => "time per byte against the reference",
+        Metric::PeakMemory => "peak memory per request byte",
+    }
+}
+
+/// How a metric is measured and judged, in a sentence or two.
+pub fn method_text(metric: Metric, judged: &str, other: Option<&str>, samples: usize) -> String {
+    let other = other.unwrap_or("nothing");
+    match metric {
+        Metric::WallClock => format!(
+            "Overhead = {judged} / {other} − 1 in wall-clock time per call, from {samples} pairs of batches alternating (median of the per-pair ratios, sign-test interval)."
+        ),
+        Metric::CpuTime => format!(
+            "Overhead = {judged} / {other} − 1 in CPU time of all the process's threads per call, from {samples} pairs of batches alternating."
+        ),
+        Metric::Instructions => format!(
+            "Overhead = {judged} / {other} − 1 in callgrind instructions (one count each, no interval)."
+        ),
+        Metric::EventLoopStall => format!(
+            "The longest delay of a 100 µs ticker on the caller's current-thread runtime while {judged} runs the payload, per round of about 20 ms of calls; judged on the median of {samples} rounds. {other} is measured the same way for reference."
+        ),
+        Metric::Throughput => format!(
+            "Requests per second of {} concurrent callers of {judged} on a multi-thread runtime over one dedicated thread calling {other} back to back, from {samples} pairs of windows alternating; the note gives {judged}'s p99 latency.",
+            throughput::CALLERS
+        ),
+        Metric::CostPerByte => format!(
+            "Time per request byte through {judged}, over the {other}'s, from {samples} pairs of batches alternating."
+        ),
+        Metric::PeakMemory => format!(
+            "How far one call of {judged} raises the peak resident memory of a fresh process, per request byte; the worst of {samples} trials."
+        ),
+    }
+}
