@@ -384,8 +384,9 @@ async fn the_identity_can_be_configured() {
 #[tokio::test]
 async fn hostile_strings_reach_the_comment_as_text() {
     use perfwarden::diagnose::probes::{Check, ProbeResult, ProbeStatus};
-    use perfwarden::judge::contract::{Bound, Metric};
+    use perfwarden::judge::contract::Bound;
     use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+    use perfwarden::metric::Metric;
     use perfwarden::render::report::{ReportData, summary_markdown};
     use perfwarden::store::{Judgement, Machine, RunInfo};
 

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use perfwarden::diagnose::probes::{Check, ProbeResult, ProbeStatus};
 use perfwarden::judge::compare::{Change, Comparison};
-use perfwarden::judge::contract::{Bound, Metric};
+use perfwarden::judge::contract::Bound;
 use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use perfwarden::metric::Metric;
 use perfwarden::store::{
     Access, Judgement, Machine, Measurement, NewRun, RawSample, SQLITE_MIGRATIONS, Store,
     StoreError, Tool, TrendCase,

@@ -7,97 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::measure::payload::{CasePayload, PayloadError, PayloadSpec, Variant};
-
-/// What a contract is judged on. Each metric has one module in
-/// [`crate::metric`]: its measurement, its judgement and its units.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Paired, interleaved wall-clock samples: candidate / baseline − 1.
-    WallClock,
-    /// Callgrind instruction counts (deterministic: no interval).
-    Instructions,
-    /// Process CPU time of all threads per call: candidate / baseline − 1.
-    CpuTime,
-    /// The longest a 100 µs ticker on the caller's runtime is late while
-    /// the variant runs the payload.
-    EventLoopStall,
-    /// Requests per second of concurrent callers on a multi-thread runtime,
-    /// against one dedicated thread calling the baseline back to back.
-    Throughput,
-    /// Time per request byte against a reference payload's, same variant.
-    CostPerByte,
-    /// Peak resident memory a call adds, per request byte.
-    PeakMemory,
-}
-
-impl Metric {
-    pub const ALL: [Metric; 7] = [
-        Metric::WallClock,
-        Metric::Instructions,
-        Metric::CpuTime,
-        Metric::EventLoopStall,
-        Metric::Throughput,
-        Metric::CostPerByte,
-        Metric::PeakMemory,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::WallClock => "wall_clock",
-            Metric::Instructions => "instructions",
-            Metric::CpuTime => "cpu_time",
-            Metric::EventLoopStall => "event_loop_stall",
-            Metric::Throughput => "throughput",
-            Metric::CostPerByte => "cost_per_byte",
-            Metric::PeakMemory => "peak_memory",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// How the metric uses the contract's variants.
-    pub fn shape(self) -> Shape {
-        match self {
-            Metric::WallClock | Metric::Instructions | Metric::CpuTime | Metric::Throughput => {
-                Shape::Compare
-            }
-            Metric::EventLoopStall => Shape::Bound {
-                reference: Reference::Variant,
-            },
-            Metric::CostPerByte => Shape::Bound {
-                reference: Reference::PayloadRequired,
-            },
-            Metric::PeakMemory => Shape::Bound {
-                reference: Reference::Payload,
-            },
-        }
-    }
-}
-
-/// Whether a metric compares two variants or bounds one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    /// `baseline` and `candidate`: the bound is on their ratio.
-    Compare,
-    /// `variant`, with a reference row measured beside it.
-    Bound { reference: Reference },
-}
-
-/// What a bounded metric's reference row is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reference {
-    /// Another variant on the same payload (`reference`, optional).
-    Variant,
-    /// Another payload through the same variant (`reference_payload`, optional).
-    Payload,
-    /// As `Payload`, and the judged figure is relative to it: required.
-    PayloadRequired,
-}
+use crate::metric::{Metric, Reference, Shape};
 
 /// The side of the bound the judged figure must stay on.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, Deserialize)]
@@ -261,7 +171,9 @@ fn bound(
         (None, Some(v)) => Bound::AtLeast(v),
         (None, None) => return Ok(None),
     };
-    crate::metric::check_bound(metric, bound).map_err(|problem| format!("{whose}: {problem}"))?;
+    metric
+        .check_bound(bound)
+        .map_err(|problem| format!("{whose}: {problem}"))?;
     Ok(Some(bound))
 }
 

@@ -9,7 +9,8 @@ pub mod verdict;
 use std::time::{Duration, Instant};
 
 use crate::metric::CaseSamples;
-use contract::{Case, Contract, Metric};
+use crate::metric::Metric;
+use contract::{Case, Contract};
 use verdict::{CaseEvidence, ContractVerdict, Status, judge_case};
 
 /// Judges every case; an INCONCLUSIVE wall-clock case gets more samples from

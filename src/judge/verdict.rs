@@ -6,9 +6,9 @@
 
 use serde::Serialize;
 
-use super::contract::{Bound, Case, Contract, Metric, Variants};
+use super::contract::{Bound, Case, Contract, Variants};
 use super::stats;
-use crate::metric::{self, CaseSamples, Judged};
+use crate::metric::{CaseSamples, Judged, Metric};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -89,8 +89,8 @@ pub struct CaseVerdict {
 
 pub fn judge_case(contract: &Contract, case: &Case, evidence: &CaseEvidence) -> CaseVerdict {
     let samples = &evidence.samples;
-    let judged = metric::judge(contract.metric, samples, contract.confidence);
-    let bound = metric::judged_bound(contract.metric, case.bound);
+    let judged = contract.metric.judge(samples, contract.confidence);
+    let bound = contract.metric.judged_bound(case.bound);
     let status = judged.map_or(Status::Inconclusive, |j| classify(&j, bound));
     let note = match judged {
         None if samples.judged.is_empty() => Some(match contract.metric {
@@ -185,7 +185,7 @@ impl ContractVerdict {
             metric: contract.metric,
             judged: contract.variants.judged().name().to_owned(),
             other,
-            bound: metric::judged_bound(contract.metric, contract.bound),
+            bound: contract.metric.judged_bound(contract.bound),
             confidence: contract.confidence,
             status: overall(&cases),
             cases,

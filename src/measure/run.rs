@@ -17,8 +17,8 @@ use super::subject::ChatTemplate;
 use crate::chat::{
     ChatRequest, MistralTokenizer, apply_mistral_chat_template, async_apply_mistral_chat_template,
 };
-use crate::judge::contract::{Case, Contract, Metric};
-use crate::metric::{self, CaseSamples, ChildProbe, MeasureContext};
+use crate::judge::contract::{Case, Contract};
+use crate::metric::{self, CaseSamples, ChildProbe, MeasureContext, Metric};
 use crate::store::{Measurement, NewRun, RawSample, Tool};
 
 /// The gungraun runner must match the library version exactly.

@@ -35,8 +35,9 @@ pub fn measure(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CaseSamples, judge};
-    use crate::judge::contract::{Bound, Metric};
+    use super::super::CaseSamples;
+    use super::super::Metric;
+    use crate::judge::contract::Bound;
     use crate::judge::verdict::{Status, classify};
 
     #[test]
@@ -47,10 +48,10 @@ mod tests {
             other: reference.clone(),
             tail: Vec::new(),
         };
-        let judged = judge(Metric::CostPerByte, &samples(7.0), 0.95).unwrap();
+        let judged = Metric::CostPerByte.judge(&samples(7.0), 0.95).unwrap();
         assert!((judged.estimate - 7.0).abs() < 1e-9);
         assert_eq!(classify(&judged, Bound::AtMost(10.0)), Status::Pass);
-        let cliff = judge(Metric::CostPerByte, &samples(15.0), 0.95).unwrap();
+        let cliff = Metric::CostPerByte.judge(&samples(15.0), 0.95).unwrap();
         assert_eq!(classify(&cliff, Bound::AtMost(10.0)), Status::Fail);
     }
 }

@@ -75,4 +75,22 @@ mod tests {
         // would show almost nothing.
         assert!(process_cpu_time() - before >= Duration::from_millis(10));
     }
+
+    #[test]
+    fn a_second_busy_cpu_is_judged_as_cost() {
+        use super::super::Metric;
+        use crate::judge::contract::Bound;
+        use crate::judge::verdict::{Status, classify};
+        // The async side keeps the caller spinning while the worker works:
+        // twice the CPU of the sync call, whatever the wall clock says.
+        let sync: Vec<f64> = (0..20).map(|i| 2e6 + (i % 3) as f64 * 1e4).collect();
+        let samples = CaseSamples {
+            judged: sync.iter().map(|s| s * 2.0).collect(),
+            other: sync,
+            tail: Vec::new(),
+        };
+        let judged = Metric::CpuTime.judge(&samples, 0.95).unwrap();
+        assert!((judged.estimate - 1.0).abs() < 1e-9, "{judged:?}");
+        assert_eq!(classify(&judged, Bound::AtMost(0.2)), Status::Fail);
+    }
 }

@@ -1,6 +1,7 @@
-//! One module per metric: how it is measured (I/O at the edge), how a case
-//! is judged from its samples (pure), and how its figures read. Adding a
-//! metric adds a module here and an arm to each `match` below.
+//! The metrics: the [`Metric`] enum and one module per metric — how it is
+//! measured (I/O at the edge), how a case is judged from its samples (pure),
+//! and how its figures read. Adding a metric touches this directory only: a
+//! variant, a module, and an arm in each `match` of this file.
 
 pub mod cost_per_byte;
 pub mod cpu_time;
@@ -13,10 +14,101 @@ pub mod wall_clock;
 use std::path::PathBuf;
 
 use crate::chat::ChatRequest;
-use crate::judge::contract::{Bound, Case, Contract, Metric, Variants};
+use crate::judge::contract::{Bound, Case, Contract, Variants};
 use crate::measure::MeasureError;
 use crate::measure::paired::SamplingPlan;
 use crate::measure::subject::Subject;
+
+/// What a contract is judged on. Each metric has one module here: its
+/// measurement, its judgement and its units.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Paired, interleaved wall-clock samples: candidate / baseline − 1.
+    WallClock,
+    /// Callgrind instruction counts (deterministic: no interval).
+    Instructions,
+    /// Process CPU time of all threads per call: candidate / baseline − 1.
+    CpuTime,
+    /// The longest a 100 µs ticker on the caller's runtime is late while
+    /// the variant runs the payload.
+    EventLoopStall,
+    /// Requests per second of concurrent callers on a multi-thread runtime,
+    /// against one dedicated thread calling the baseline back to back.
+    Throughput,
+    /// Time per request byte against a reference payload's, same variant.
+    CostPerByte,
+    /// Peak resident memory a call adds, per request byte.
+    PeakMemory,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 7] = [
+        Metric::WallClock,
+        Metric::Instructions,
+        Metric::CpuTime,
+        Metric::EventLoopStall,
+        Metric::Throughput,
+        Metric::CostPerByte,
+        Metric::PeakMemory,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::WallClock => "wall_clock",
+            Metric::Instructions => "instructions",
+            Metric::CpuTime => "cpu_time",
+            Metric::EventLoopStall => "event_loop_stall",
+            Metric::Throughput => "throughput",
+            Metric::CostPerByte => "cost_per_byte",
+            Metric::PeakMemory => "peak_memory",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// How the metric uses the contract's variants.
+    pub fn shape(self) -> Shape {
+        match self {
+            Metric::WallClock | Metric::Instructions | Metric::CpuTime | Metric::Throughput => {
+                Shape::Compare
+            }
+            Metric::EventLoopStall => Shape::Bound {
+                reference: Reference::Variant,
+            },
+            Metric::CostPerByte => Shape::Bound {
+                reference: Reference::PayloadRequired,
+            },
+            Metric::PeakMemory => Shape::Bound {
+                reference: Reference::Payload,
+            },
+        }
+    }
+}
+
+/// Whether a metric compares two variants or bounds one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `baseline` and `candidate`: the bound is on their ratio.
+    Compare,
+    /// `variant`, with a reference row measured beside it.
+    Bound { reference: Reference },
+}
+
+/// What a bounded metric's reference row is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// Another variant on the same payload (`reference`, optional).
+    Variant,
+    /// Another payload through the same variant (`reference_payload`, optional).
+    Payload,
+    /// As `Payload`, and the judged figure is relative to it: required.
+    PayloadRequired,
+}
 
 /// A case's samples as measured and stored, one value per pair or round:
 /// the judged side, and the side it is compared with or shown beside.
@@ -139,159 +231,190 @@ pub fn measure(
     })
 }
 
-/// The judged figure of a case from its samples; `None` when they cannot
-/// decide anything (too few, or none).
-pub fn judge(metric: Metric, samples: &CaseSamples, confidence: f64) -> Option<Judged> {
-    match metric {
-        Metric::WallClock | Metric::CpuTime => {
-            wall_clock::overhead(&samples.other, &samples.judged, confidence)
+impl Metric {
+    /// The judged figure of a case from its samples; `None` when they cannot
+    /// decide anything (too few, or none).
+    pub fn judge(self, samples: &CaseSamples, confidence: f64) -> Option<Judged> {
+        match self {
+            Metric::WallClock | Metric::CpuTime => {
+                wall_clock::overhead(&samples.other, &samples.judged, confidence)
+            }
+            Metric::Instructions => instructions::judge(samples),
+            Metric::EventLoopStall => event_loop_stall::judge(samples, confidence),
+            Metric::Throughput | Metric::CostPerByte => {
+                wall_clock::overhead(&samples.other, &samples.judged, confidence).map(|o| Judged {
+                    estimate: 1.0 + o.estimate,
+                    low: 1.0 + o.low,
+                    high: 1.0 + o.high,
+                    samples: o.samples,
+                })
+            }
+            Metric::PeakMemory => peak_memory::judge(samples),
         }
-        Metric::Instructions => instructions::judge(samples),
-        Metric::EventLoopStall => event_loop_stall::judge(samples, confidence),
-        Metric::Throughput | Metric::CostPerByte => {
-            wall_clock::overhead(&samples.other, &samples.judged, confidence).map(|o| Judged {
-                estimate: 1.0 + o.estimate,
-                low: 1.0 + o.low,
-                high: 1.0 + o.high,
-                samples: o.samples,
-            })
-        }
-        Metric::PeakMemory => peak_memory::judge(samples),
     }
-}
 
-/// The bounds that make sense for a metric's judged figure.
-pub fn check_bound(metric: Metric, bound: Bound) -> Result<(), String> {
-    let value = bound.value();
-    let ok = match metric {
-        Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
-            matches!(bound, Bound::AtMost(_)) && value > 0.0 && value < 100.0
+    /// The bounds that make sense for a metric's judged figure.
+    pub fn check_bound(self, bound: Bound) -> Result<(), String> {
+        let value = bound.value();
+        let ok = match self {
+            Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
+                matches!(bound, Bound::AtMost(_)) && value > 0.0 && value < 100.0
+            }
+            Metric::Throughput => matches!(bound, Bound::AtLeast(_)) && value > 0.0,
+            Metric::EventLoopStall | Metric::CostPerByte | Metric::PeakMemory => {
+                matches!(bound, Bound::AtMost(_)) && value > 0.0
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} {value} does not fit the metric {}: {}",
+                match bound {
+                    Bound::AtMost(_) => "limit",
+                    Bound::AtLeast(_) => "at_least",
+                },
+                self.name(),
+                self.bound_help()
+            ))
         }
-        Metric::Throughput => matches!(bound, Bound::AtLeast(_)) && value > 0.0,
-        Metric::EventLoopStall | Metric::CostPerByte | Metric::PeakMemory => {
-            matches!(bound, Bound::AtMost(_)) && value > 0.0
+    }
+
+    fn bound_help(self) -> &'static str {
+        match self {
+            Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
+                "give `limit`, the largest allowed overhead as a fraction (0.05 = 5%)"
+            }
+            Metric::Throughput => {
+                "give `at_least`, the smallest allowed ratio of the candidate's requests per second to the baseline's (0.9 = 90%)"
+            }
+            Metric::EventLoopStall => {
+                "give `limit`, the longest allowed ticker delay in milliseconds (1.0 = 1 ms)"
+            }
+            Metric::CostPerByte => {
+                "give `limit`, the largest allowed ratio of time per byte to the reference payload's (10 = 10×)"
+            }
+            Metric::PeakMemory => {
+                "give `limit`, the largest allowed peak memory as a multiple of the request's size (20 = 20×)"
+            }
         }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} {value} does not fit the metric {}: {}",
-            match bound {
-                Bound::AtMost(_) => "limit",
-                Bound::AtLeast(_) => "at_least",
+    }
+
+    /// The unit of a metric's stored samples.
+    pub fn sample_unit(self) -> &'static str {
+        match self {
+            Metric::WallClock | Metric::CpuTime | Metric::EventLoopStall => "ns",
+            Metric::Instructions => "instructions",
+            Metric::Throughput => "requests/s",
+            Metric::CostPerByte => "ns/B",
+            Metric::PeakMemory => "B/B",
+        }
+    }
+
+    /// A stored sample as a reader wants it.
+    pub fn sample_text(self, value: f64) -> String {
+        match self {
+            Metric::WallClock | Metric::CpuTime | Metric::EventLoopStall => {
+                crate::render::duration_text(value)
+            }
+            Metric::Instructions => crate::render::count_text(value),
+            Metric::Throughput => format!("{value:.0}/s"),
+            Metric::CostPerByte => format!("{value:.2} ns/B"),
+            Metric::PeakMemory => format!("{value:.1} B/B"),
+        }
+    }
+
+    /// A judged figure (an estimate, an interval end or a bound) as a reader
+    /// wants it. The event loop's bound is written in milliseconds in the
+    /// contract and judged in nanoseconds.
+    pub fn judged_text(self, value: f64) -> String {
+        match self {
+            Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
+                crate::render::percent(Some(value))
+            }
+            Metric::EventLoopStall => crate::render::duration_text(value),
+            Metric::Throughput | Metric::CostPerByte | Metric::PeakMemory => format!("{value:.2}×"),
+        }
+    }
+
+    /// The bound in the judged figure's unit (the contract writes the event
+    /// loop's in milliseconds).
+    pub fn judged_bound(self, bound: Bound) -> Bound {
+        match (self, bound) {
+            (Metric::EventLoopStall, Bound::AtMost(ms)) => Bound::AtMost(ms * 1e6),
+            (Metric::EventLoopStall, Bound::AtLeast(ms)) => Bound::AtLeast(ms * 1e6),
+            _ => bound,
+        }
+    }
+
+    /// What the judged figure is, in a few words.
+    pub fn judged_name(self) -> &'static str {
+        match self {
+            Metric::WallClock => "wall-clock overhead",
+            Metric::CpuTime => "CPU-time overhead",
+            Metric::Instructions => "instruction overhead",
+            Metric::EventLoopStall => "longest ticker delay (median of rounds)",
+            Metric::Throughput => "throughput ratio",
+            Metric::CostPerByte => "time per byte against the reference",
+            Metric::PeakMemory => "peak memory per request byte",
+        }
+    }
+
+    /// How a metric is measured and judged, in a sentence or two.
+    pub fn method_text(self, judged: &str, other: Option<&str>, samples: usize) -> String {
+        let other = other.unwrap_or("nothing");
+        match self {
+            Metric::WallClock => format!(
+                "Overhead = {judged} / {other} − 1 in wall-clock time per call, from {samples} pairs of batches alternating (median of the per-pair ratios, sign-test interval)."
+            ),
+            Metric::CpuTime => format!(
+                "Overhead = {judged} / {other} − 1 in CPU time of all the process's threads per call, from {samples} pairs of batches alternating."
+            ),
+            Metric::Instructions => format!(
+                "Overhead = {judged} / {other} − 1 in callgrind instructions (one count each, no interval)."
+            ),
+            Metric::EventLoopStall => format!(
+                "The longest delay of a 100 µs ticker on the caller's current-thread runtime while {judged} runs the payload, per round of about 20 ms of calls; judged on the median of {samples} rounds. {other} is measured the same way for reference."
+            ),
+            Metric::Throughput => format!(
+                "Requests per second of {} concurrent callers of {judged} on a multi-thread runtime over one dedicated thread calling {other} back to back, from {samples} pairs of windows alternating; the note gives {judged}'s p99 latency.",
+                throughput::CALLERS
+            ),
+            Metric::CostPerByte => format!(
+                "Time per request byte through {judged}, over the {other}'s, from {samples} pairs of batches alternating."
+            ),
+            Metric::PeakMemory => format!(
+                "How far one call of {judged} raises the peak resident memory of a fresh process, per request byte; the worst of {samples} trials."
+            ),
+        }
+    }
+
+    /// How its judged figures are drawn.
+    pub fn chart_scale(self) -> ChartScale {
+        match self {
+            Metric::WallClock | Metric::CpuTime | Metric::Instructions => ChartScale {
+                factor: 100.0,
+                unit: "overhead %",
+                origin: 0.0,
             },
-            metric.name(),
-            bound_help(metric)
-        ))
-    }
-}
-
-fn bound_help(metric: Metric) -> &'static str {
-    match metric {
-        Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
-            "give `limit`, the largest allowed overhead as a fraction (0.05 = 5%)"
-        }
-        Metric::Throughput => {
-            "give `at_least`, the smallest allowed ratio of the candidate's requests per second to the baseline's (0.9 = 90%)"
-        }
-        Metric::EventLoopStall => {
-            "give `limit`, the longest allowed ticker delay in milliseconds (1.0 = 1 ms)"
-        }
-        Metric::CostPerByte => {
-            "give `limit`, the largest allowed ratio of time per byte to the reference payload's (10 = 10×)"
-        }
-        Metric::PeakMemory => {
-            "give `limit`, the largest allowed peak memory as a multiple of the request's size (20 = 20×)"
+            Metric::EventLoopStall => ChartScale {
+                factor: 1e-6,
+                unit: "ms",
+                origin: 0.0,
+            },
+            Metric::Throughput | Metric::CostPerByte | Metric::PeakMemory => ChartScale {
+                factor: 1.0,
+                unit: "×",
+                origin: 1.0,
+            },
         }
     }
 }
 
-/// The unit of a metric's stored samples.
-pub fn sample_unit(metric: Metric) -> &'static str {
-    match metric {
-        Metric::WallClock | Metric::CpuTime | Metric::EventLoopStall => "ns",
-        Metric::Instructions => "instructions",
-        Metric::Throughput => "requests/s",
-        Metric::CostPerByte => "ns/B",
-        Metric::PeakMemory => "B/B",
-    }
-}
-
-/// A stored sample as a reader wants it.
-pub fn sample_text(metric: Metric, value: f64) -> String {
-    match metric {
-        Metric::WallClock | Metric::CpuTime | Metric::EventLoopStall => {
-            crate::render::duration_text(value)
-        }
-        Metric::Instructions => crate::render::count_text(value),
-        Metric::Throughput => format!("{value:.0}/s"),
-        Metric::CostPerByte => format!("{value:.2} ns/B"),
-        Metric::PeakMemory => format!("{value:.1} B/B"),
-    }
-}
-
-/// A judged figure (an estimate, an interval end or a bound) as a reader
-/// wants it. The event loop's bound is written in milliseconds in the
-/// contract and judged in nanoseconds.
-pub fn judged_text(metric: Metric, value: f64) -> String {
-    match metric {
-        Metric::WallClock | Metric::CpuTime | Metric::Instructions => {
-            crate::render::percent(Some(value))
-        }
-        Metric::EventLoopStall => crate::render::duration_text(value),
-        Metric::Throughput | Metric::CostPerByte | Metric::PeakMemory => format!("{value:.2}×"),
-    }
-}
-
-/// The bound in the judged figure's unit (the contract writes the event
-/// loop's in milliseconds).
-pub fn judged_bound(metric: Metric, bound: Bound) -> Bound {
-    match (metric, bound) {
-        (Metric::EventLoopStall, Bound::AtMost(ms)) => Bound::AtMost(ms * 1e6),
-        (Metric::EventLoopStall, Bound::AtLeast(ms)) => Bound::AtLeast(ms * 1e6),
-        _ => bound,
-    }
-}
-
-/// What the judged figure is, in a few words.
-pub fn judged_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::WallClock => "wall-clock overhead",
-        Metric::CpuTime => "CPU-time overhead",
-        Metric::Instructions => "instruction overhead",
-        Metric::EventLoopStall => "longest ticker delay (median of rounds)",
-        Metric::Throughput => "throughput ratio",
-        Metric::CostPerByte => "time per byte against the reference",
-        Metric::PeakMemory => "peak memory per request byte",
-    }
-}
-
-/// How a metric is measured and judged, in a sentence or two.
-pub fn method_text(metric: Metric, judged: &str, other: Option<&str>, samples: usize) -> String {
-    let other = other.unwrap_or("nothing");
-    match metric {
-        Metric::WallClock => format!(
-            "Overhead = {judged} / {other} − 1 in wall-clock time per call, from {samples} pairs of batches alternating (median of the per-pair ratios, sign-test interval)."
-        ),
-        Metric::CpuTime => format!(
-            "Overhead = {judged} / {other} − 1 in CPU time of all the process's threads per call, from {samples} pairs of batches alternating."
-        ),
-        Metric::Instructions => format!(
-            "Overhead = {judged} / {other} − 1 in callgrind instructions (one count each, no interval)."
-        ),
-        Metric::EventLoopStall => format!(
-            "The longest delay of a 100 µs ticker on the caller's current-thread runtime while {judged} runs the payload, per round of about 20 ms of calls; judged on the median of {samples} rounds. {other} is measured the same way for reference."
-        ),
-        Metric::Throughput => format!(
-            "Requests per second of {} concurrent callers of {judged} on a multi-thread runtime over one dedicated thread calling {other} back to back, from {samples} pairs of windows alternating; the note gives {judged}'s p99 latency.",
-            throughput::CALLERS
-        ),
-        Metric::CostPerByte => format!(
-            "Time per request byte through {judged}, over the {other}'s, from {samples} pairs of batches alternating."
-        ),
-        Metric::PeakMemory => format!(
-            "How far one call of {judged} raises the peak resident memory of a fresh process, per request byte; the worst of {samples} trials."
-        ),
-    }
+/// How a metric's judged figures are drawn: multiplied by `factor`, in `unit`.
+pub struct ChartScale {
+    pub factor: f64,
+    pub unit: &'static str,
+    /// Where the zero line goes (0 for overheads, 1 for ratios).
+    pub origin: f64,
 }

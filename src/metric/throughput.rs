@@ -129,8 +129,9 @@ fn concurrent(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CaseSamples, judge};
-    use crate::judge::contract::{Bound, Metric};
+    use super::super::CaseSamples;
+    use super::super::Metric;
+    use crate::judge::contract::Bound;
     use crate::judge::verdict::{Status, classify};
 
     #[test]
@@ -142,7 +143,7 @@ mod tests {
                 other: dedicated.clone(),
                 tail: vec![1e6; 20],
             };
-            judge(Metric::Throughput, &samples, 0.95).unwrap()
+            Metric::Throughput.judge(&samples, 0.95).unwrap()
         };
         let near = judged_at(0.95);
         assert!((near.estimate - 0.95).abs() < 1e-9, "{near:?}");

@@ -60,8 +60,9 @@ pub fn overhead(baseline: &[f64], candidate: &[f64], confidence: f64) -> Option<
 
 #[cfg(test)]
 mod tests {
+    use super::super::Metric;
     use super::*;
-    use crate::judge::contract::{Bound, Metric};
+    use crate::judge::contract::Bound;
     use crate::judge::verdict::{Status, classify};
 
     #[test]
@@ -73,7 +74,7 @@ mod tests {
             other: baseline.clone(),
             tail: Vec::new(),
         };
-        let judged = super::super::judge(Metric::WallClock, &samples, 0.95).unwrap();
+        let judged = Metric::WallClock.judge(&samples, 0.95).unwrap();
         assert!((judged.estimate - 0.02).abs() < 1e-9, "{judged:?}");
         assert_eq!(classify(&judged, Bound::AtMost(0.05)), Status::Pass);
         assert_eq!(classify(&judged, Bound::AtMost(0.01)), Status::Fail);
@@ -82,6 +83,6 @@ mod tests {
             other: baseline[..3].to_vec(),
             tail: Vec::new(),
         };
-        assert_eq!(super::super::judge(Metric::WallClock, &too_few, 0.95), None);
+        assert_eq!(Metric::WallClock.judge(&too_few, 0.95), None);
     }
 }

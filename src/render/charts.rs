@@ -3,8 +3,9 @@
 
 use plotters::prelude::*;
 
-use crate::judge::contract::{Bound, Metric};
+use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict};
+use crate::metric::{ChartScale, Metric};
 use crate::store::{Tool, TrendPoint};
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -159,34 +160,6 @@ type PercentChart<'a, 'b> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-/// How a metric's judged figures are drawn: multiplied by `factor`, in `unit`.
-struct Scale {
-    factor: f64,
-    unit: &'static str,
-    /// Where the zero line goes (0 for overheads, 1 for ratios).
-    origin: f64,
-}
-
-fn scale(metric: Metric) -> Scale {
-    match metric {
-        Metric::WallClock | Metric::CpuTime | Metric::Instructions => Scale {
-            factor: 100.0,
-            unit: "overhead %",
-            origin: 0.0,
-        },
-        Metric::EventLoopStall => Scale {
-            factor: 1e-6,
-            unit: "ms",
-            origin: 0.0,
-        },
-        Metric::Throughput | Metric::CostPerByte | Metric::PeakMemory => Scale {
-            factor: 1.0,
-            unit: "×",
-            origin: 1.0,
-        },
-    }
-}
-
 /// A chart of judged figures per case: the cases along x, the y range fitted
 /// to `values` (already scaled), the origin drawn and the bound dashed.
 fn bound_chart<'a, 'b>(
@@ -195,7 +168,7 @@ fn bound_chart<'a, 'b>(
     names: &[String],
     values: impl Iterator<Item = f64>,
     bound: f64,
-    scale: &Scale,
+    scale: &ChartScale,
 ) -> DrawResult<PercentChart<'a, 'b>> {
     let limit = bound * scale.factor;
     let all: Vec<f64> = values.chain([scale.origin, limit]).collect();
@@ -235,7 +208,7 @@ fn bound_chart<'a, 'b>(
 
 /// Each case's judged figure with its interval, against the bound.
 pub fn judged_vs_bound(verdict: &ContractVerdict) -> String {
-    let scale = scale(verdict.metric);
+    let scale = verdict.metric.chart_scale();
     svg("judged", |root| {
         let cases = &verdict.cases;
         let names: Vec<String> = cases.iter().map(|c| c.case.clone()).collect();
@@ -247,7 +220,7 @@ pub fn judged_vs_bound(verdict: &ContractVerdict) -> String {
         let title = format!(
             "{}: {} ({:.0}% interval)",
             verdict.contract,
-            crate::metric::judged_name(verdict.metric),
+            verdict.metric.judged_name(),
             verdict.confidence * 100.0
         );
         let mut chart = bound_chart(root, &title, &names, values, verdict.bound.value(), &scale)?;
@@ -280,7 +253,7 @@ pub fn judged_vs_bound(verdict: &ContractVerdict) -> String {
 
 /// Every pair's overhead (candidate / baseline − 1, %) per case.
 pub fn sample_distributions(distributions: &[(String, Vec<f64>)], limit: f64) -> String {
-    let percent = scale(Metric::WallClock);
+    let percent = Metric::WallClock.chart_scale();
     svg("distributions", |root| {
         let names: Vec<String> = distributions.iter().map(|(n, _)| n.clone()).collect();
         let values = distributions
@@ -446,11 +419,8 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
     let Some((_, latest)) = verdicts.last() else {
         return String::new();
     };
-    let scale = scale(latest.metric);
-    let title = format!(
-        "{contract}: {} over runs",
-        crate::metric::judged_name(latest.metric)
-    );
+    let scale = latest.metric.chart_scale();
+    let title = format!("{contract}: {} over runs", latest.metric.judged_name());
     let bound = latest.bound.value() * scale.factor;
     svg(&title.clone(), |root| {
         let mut cases: Vec<String> = Vec::new();

@@ -9,9 +9,9 @@ use super::escape;
 use super::{count_text, duration_text, format_timestamp, percent, short_commit};
 use crate::diagnose::probes::{ProbeResult, ProbeStatus};
 use crate::judge::compare::{Change, Comparison};
-use crate::judge::contract::{Bound, Metric, Shape};
+use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
-use crate::metric;
+use crate::metric::{Metric, Shape};
 use crate::store::{Judgement, RunInfo, Tool};
 
 /// Per case (by name), every pair's overhead (fraction).
@@ -82,13 +82,13 @@ fn check_icon(status: ProbeStatus) -> &'static str {
 /// A bound as a reader wants it: `≤ +5.00%`, `≥ 0.90×`, `≤ 1.00 ms`.
 pub fn bound_text(metric: Metric, bound: Bound) -> String {
     match bound {
-        Bound::AtMost(v) => format!("≤ {}", metric::judged_text(metric, v)),
-        Bound::AtLeast(v) => format!("≥ {}", metric::judged_text(metric, v)),
+        Bound::AtMost(v) => format!("≤ {}", metric.judged_text(v)),
+        Bound::AtLeast(v) => format!("≥ {}", metric.judged_text(v)),
     }
 }
 
 fn interval_text(metric: Metric, case: &CaseVerdict) -> String {
-    let text = |v: Option<f64>| v.map_or("-".into(), |v| metric::judged_text(metric, v));
+    let text = |v: Option<f64>| v.map_or("-".into(), |v| metric.judged_text(v));
     if case.low == case.high {
         text(case.estimate)
     } else {
@@ -104,7 +104,7 @@ fn interval_text(metric: Metric, case: &CaseVerdict) -> String {
 /// What a contract judges, in a few words: "wall-clock overhead of async
 /// over sync".
 fn judged_text(verdict: &ContractVerdict) -> String {
-    let name = metric::judged_name(verdict.metric);
+    let name = verdict.metric.judged_name();
     match (verdict.metric.shape(), &verdict.other) {
         (Shape::Compare, Some(other)) => format!("{name} of {} over {other}", verdict.judged),
         _ => format!("{name} of {}", verdict.judged),
@@ -216,7 +216,7 @@ fn contract_markdown(verdict: &ContractVerdict) -> String {
         "### {} · {}\n\n{} PASS needs the whole {:.0}% interval {}.\n\n",
         escape::text(&verdict.contract),
         escape::text(&verdict.title),
-        metric::method_text(metric, &verdict.judged, verdict.other.as_deref(), samples),
+        metric.method_text(&verdict.judged, verdict.other.as_deref(), samples),
         verdict.confidence * 100.0,
         bound_text(metric, verdict.bound)
     );
@@ -226,7 +226,7 @@ fn contract_markdown(verdict: &ContractVerdict) -> String {
         "| case | {} | {} | {} | bound | verdict |{}\n|---|---:|---:|---|---|---|{}\n",
         escape::text(other),
         escape::text(&verdict.judged),
-        metric::judged_name(metric),
+        metric.judged_name(),
         if extras {
             " spec's method (10 iterations, mean) | instructions |"
         } else {
@@ -235,7 +235,7 @@ fn contract_markdown(verdict: &ContractVerdict) -> String {
         if extras { "---:|---|" } else { "---|" },
     ));
     for case in &verdict.cases {
-        let side = |v: Option<f64>| v.map_or("-".into(), |v| metric::sample_text(metric, v));
+        let side = |v: Option<f64>| v.map_or("-".into(), |v| metric.sample_text(v));
         let extra = if extras {
             let instructions = match (
                 case.instructions_baseline,
@@ -450,7 +450,7 @@ pub fn verdict_json(data: &ReportData) -> serde_json::Value {
                         "case": c.case,
                         "payload": c.payload,
                         "payload_bytes": c.payload_bytes,
-                        "unit": metric::sample_unit(v.metric),
+                        "unit": v.metric.sample_unit(),
                         "baseline": c.baseline,
                         "candidate": c.candidate,
                         "overhead": c.estimate,

@@ -29,8 +29,9 @@ use sqlx::{Decode, Postgres, QueryBuilder, Row, SqlStr, Sqlite, Type};
 
 use crate::diagnose::probes::{Check, ProbeResult, ProbeStatus};
 use crate::judge::compare::{Change, Comparison};
-use crate::judge::contract::{Bound, Metric};
+use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use crate::metric::Metric;
 
 /// The database could not be used.
 #[derive(Debug, thiserror::Error)]
