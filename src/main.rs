@@ -10,6 +10,7 @@ use perfwarden::chat::stream::{self, DEFAULT_MAX_REQUEST_BYTES};
 use perfwarden::diagnose::probes::Check;
 use perfwarden::diagnose::selftest::{self, SelftestOptions};
 use perfwarden::judge::contract::Contract;
+use perfwarden::judge::verdict::Status;
 use perfwarden::measure::machine_lock::MachineLock;
 use perfwarden::measure::payload::{Payload, Variant};
 use perfwarden::measure::run::{self as measure_run, Progress, RunOptions};
@@ -178,10 +179,23 @@ impl ContractArgs {
 /// Where the shipped contracts are, relative to the checkout.
 const CONTRACTS_DIR: &str = "harness/contracts";
 
+/// What an INCONCLUSIVE verdict does to the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum InconclusivePolicy {
+    /// Exit 3: neither a pass nor a failure.
+    Neutral,
+    /// Exit 1, as a failure.
+    Fail,
+}
+
 #[derive(Debug, clap::Args)]
 struct JudgingArgs {
     #[command(flatten)]
     contracts: ContractArgs,
+    /// What an undecided (INCONCLUSIVE) verdict does to the exit code:
+    /// `neutral` exits 3, `fail` exits 1 like a broken contract.
+    #[arg(long, value_enum, default_value = "neutral", value_name = "POLICY")]
+    inconclusive: InconclusivePolicy,
     /// The branch whose latest run is the base when no base commit is known.
     #[arg(
         long,
@@ -241,10 +255,12 @@ impl DatabaseArgs {
     }
 }
 
-/// Exit codes: 0 ran, 1 invalid input or broken contract, 2 usage or
-/// infrastructure error.
+/// Exit codes: 0 ran (every contract holds), 1 invalid input, a broken
+/// contract or a regression, 2 usage or infrastructure error, 3 a contract
+/// undecided (INCONCLUSIVE) and nothing broken.
 const EXIT_INVALID: u8 = 1;
 const EXIT_INFRA: u8 = 2;
+const EXIT_INCONCLUSIVE: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -626,10 +642,15 @@ fn run_report(
                 );
             }
         }
-        Ok(if outcome.holds() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(EXIT_INVALID)
+        let regressed = !data.regressions().is_empty();
+        Ok(match data.status() {
+            Status::Pass if !regressed => ExitCode::SUCCESS,
+            Status::Inconclusive
+                if !regressed && judging.inconclusive == InconclusivePolicy::Neutral =>
+            {
+                ExitCode::from(EXIT_INCONCLUSIVE)
+            }
+            _ => ExitCode::from(EXIT_INVALID),
         })
     })
 }

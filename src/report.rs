@@ -11,7 +11,7 @@ use crate::diagnose::probes::{self, ProbeResult};
 use crate::judge::compare::{self, RunFigures};
 use crate::judge::contract::{Case, Contract, Variants};
 use crate::judge::judge_with_remeasure;
-use crate::judge::verdict::{CaseEvidence, Status};
+use crate::judge::verdict::CaseEvidence;
 use crate::measure::MeasureError;
 use crate::measure::machine_lock::MachineLock;
 use crate::measure::payload::{Payload, Variant, benchmark_id};
@@ -74,13 +74,6 @@ pub struct ReportOptions {
 pub struct ReportOutcome {
     pub data: ReportData,
     pub files: Vec<PathBuf>,
-}
-
-impl ReportOutcome {
-    /// Every contract holds and nothing regressed.
-    pub fn holds(&self) -> bool {
-        self.data.status() == Status::Pass && self.data.regressions().is_empty()
-    }
 }
 
 fn value(measurements: &[Measurement], tool: Tool, benchmark: &str, metric: &str) -> Option<f64> {

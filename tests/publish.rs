@@ -441,6 +441,7 @@ async fn hostile_strings_reach_the_comment_as_text() {
                 bound: Bound::AtMost(0.05),
                 confidence: 0.95,
                 status: Status::Pass,
+                looks: None,
                 cases: vec![
                     case("small\"]\n```\n<img src=https://evil.example/m.gif>"),
                     case("medium @someone"),

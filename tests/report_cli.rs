@@ -38,7 +38,7 @@ fn a_quick_report_from_nothing_writes_every_output() {
         .unwrap();
     let code = output.status.code();
     assert!(
-        matches!(code, Some(0) | Some(1)),
+        matches!(code, Some(0 | 1 | 3)),
         "exit {code:?}: {}",
         stderr(&output)
     );
@@ -77,12 +77,13 @@ fn a_quick_report_from_nothing_writes_every_output() {
     );
     let status = verdict["verdict"].as_str().unwrap();
     assert!(["PASS", "FAIL", "INCONCLUSIVE"].contains(&status));
-    // The exit code follows the verdicts.
-    assert_eq!(
-        code == Some(0),
-        status == "PASS",
-        "exit {code:?} with verdict {status}"
-    );
+    // The exit code follows the verdicts (no base, so no regression).
+    let expected = match status {
+        "PASS" => 0,
+        "FAIL" => 1,
+        _ => 3,
+    };
+    assert_eq!(code, Some(expected), "exit {code:?} with verdict {status}");
     for contract in contracts {
         let name = contract["contract"].as_str().unwrap();
         let contract_status = contract["verdict"].as_str().unwrap();
@@ -328,7 +329,7 @@ fn two_ci_reports_for_one_pull_request_leave_one_comment_edited_once() {
         let output = ci(attempt);
         let code = output.status.code();
         assert!(
-            matches!(code, Some(0) | Some(1)),
+            matches!(code, Some(0 | 1 | 3)),
             "{attempt}: exit {code:?}: {}",
             stderr(&output)
         );
@@ -493,7 +494,7 @@ fn reports_never_write_through_symbolic_links() {
         .output()
         .unwrap();
     assert!(
-        matches!(output.status.code(), Some(0 | 1)),
+        matches!(output.status.code(), Some(0 | 1 | 3)),
         "{}",
         stderr(&output)
     );
@@ -617,7 +618,7 @@ fn a_contract_written_here_is_judged_with_no_code_change() {
         .output()
         .unwrap();
     let code = output.status.code();
-    assert!(matches!(code, Some(0 | 1)), "{}", stderr(&output));
+    assert!(matches!(code, Some(0 | 1 | 3)), "{}", stderr(&output));
     let verdict = verdict_of(&out);
     let contracts = verdict["contracts"].as_array().unwrap();
     assert_eq!(contracts.len(), 1, "only the contract named");
@@ -635,10 +636,45 @@ fn a_contract_written_here_is_judged_with_no_code_change() {
         case["ci_low"].as_f64().unwrap() <= estimate
             && estimate <= case["ci_high"].as_f64().unwrap()
     );
-    assert_eq!(code == Some(0), contract["verdict"] == "PASS", "{contract}");
+    let expected = match contract["verdict"].as_str().unwrap() {
+        "PASS" => 0,
+        "FAIL" => 1,
+        _ => 3,
+    };
+    assert_eq!(code, Some(expected), "{contract}");
     let summary = std::fs::read_to_string(out.join("latest/summary.md")).unwrap();
     assert!(
         summary.contains("### weather-cpu · CPU of a tool call"),
         "{summary}"
     );
+}
+
+#[test]
+fn an_undecided_report_has_its_own_exit_code_unless_asked_to_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stored run with wall-clock samples only: the other shipped contracts
+    // have nothing to judge and stay INCONCLUSIVE.
+    let database = database_with_runs(dir.path(), 1);
+    let report = |extra: &[&str], out: &str| {
+        perfwarden(&database)
+            .args(["report", "--no-measure"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let output = report(&[], "neutral");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let verdict = verdict_of(&dir.path().join("neutral"));
+    assert_eq!(verdict["verdict"], "INCONCLUSIVE");
+    assert_eq!(verdict["contracts"][0]["verdict"], "PASS");
+    let summary = std::fs::read_to_string(dir.path().join("neutral/latest/summary.md")).unwrap();
+    assert!(summary.contains("**Undecided** is not a pass"), "{summary}");
+    assert!(
+        summary.contains("samples in this run: it was measured without this contract"),
+        "{summary}"
+    );
+    let output = report(&["--inconclusive", "fail"], "strict");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use perfwarden::diagnose::probes::{Check, ProbeResult, ProbeStatus};
 use perfwarden::judge::compare::{Change, Comparison};
 use perfwarden::judge::contract::Bound;
-use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
 use perfwarden::metric::Metric;
 use perfwarden::store::{
     Access, Judgement, Machine, Measurement, NewRun, RawSample, SQLITE_MIGRATIONS, Store,
@@ -298,6 +298,7 @@ fn verdict(hash: &str, status: Status, limit: f64) -> ContractVerdict {
                 instruction_overhead: Some(0.03),
             })
             .collect(),
+        looks: Some(Looks { taken: 2, max: 4 }),
     }
 }
 
@@ -578,6 +579,7 @@ fn a_database_from_before_0003_keeps_its_verdicts() {
         assert_eq!(verdict.metric, Metric::WallClock);
         assert_eq!(verdict.bound, Bound::AtMost(0.05));
         assert_eq!((verdict.judged.as_str(), verdict.other.as_deref()), ("async", Some("sync")));
+        assert_eq!(verdict.looks, None, "not recorded before 0005");
         let cases: Vec<&str> = verdict.cases.iter().map(|c| c.case.as_str()).collect();
         assert_eq!(cases, ["small", "large"], "in their stored order");
         assert_eq!(verdict.cases[0].bound, Bound::AtMost(0.05));

@@ -87,9 +87,16 @@ pub struct CaseVerdict {
     pub instruction_overhead: Option<f64>,
 }
 
-pub fn judge_case(contract: &Contract, case: &Case, evidence: &CaseEvidence) -> CaseVerdict {
+/// Judges one case with intervals at `confidence` (the contract's, or a
+/// look's share of it: [`super::per_look_confidence`]).
+pub fn judge_case(
+    contract: &Contract,
+    case: &Case,
+    evidence: &CaseEvidence,
+    confidence: f64,
+) -> CaseVerdict {
     let samples = &evidence.samples;
-    let judged = contract.metric.judge(samples, contract.confidence);
+    let judged = contract.metric.judge(samples, confidence);
     let bound = contract.metric.judged_bound(case.bound);
     let status = judged.map_or(Status::Inconclusive, |j| classify(&j, bound));
     let note = match judged {
@@ -104,9 +111,9 @@ pub fn judge_case(contract: &Contract, case: &Case, evidence: &CaseEvidence) -> 
             ),
         }),
         None => Some(format!(
-            "{} samples are too few for a {:.0}% interval",
+            "{} samples are too few for a {:.1}% interval",
             samples.judged.len(),
-            contract.confidence * 100.0
+            confidence * 100.0
         )),
         Some(_) if !samples.tail.is_empty() => stats::median(&samples.tail).map(|p99| {
             format!(
@@ -147,6 +154,13 @@ pub fn overall(cases: &[CaseVerdict]) -> Status {
         .unwrap_or(Status::Inconclusive)
 }
 
+/// How many looks a verdict took, of how many its design allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Looks {
+    pub taken: usize,
+    pub max: usize,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ContractVerdict {
     pub contract: String,
@@ -163,10 +177,12 @@ pub struct ContractVerdict {
     pub confidence: f64,
     pub status: Status,
     pub cases: Vec<CaseVerdict>,
+    /// `None` for verdicts stored before looks were recorded.
+    pub looks: Option<Looks>,
 }
 
 impl ContractVerdict {
-    pub fn new(contract: &Contract, cases: Vec<CaseVerdict>) -> Self {
+    pub fn new(contract: &Contract, cases: Vec<CaseVerdict>, looks: Looks) -> Self {
         let other = match (&contract.variants, &contract.reference_payload) {
             (Variants::Compare { baseline, .. }, _) => Some(baseline.name().to_owned()),
             (
@@ -189,6 +205,7 @@ impl ContractVerdict {
             confidence: contract.confidence,
             status: overall(&cases),
             cases,
+            looks: Some(looks),
         }
     }
 }

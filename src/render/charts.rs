@@ -535,6 +535,7 @@ mod tests {
                 instructions_candidate: None,
                 instruction_overhead: None,
             }],
+            looks: None,
         };
         for svg in [sides(&verdict), judged_vs_bound(&verdict)] {
             assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");

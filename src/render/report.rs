@@ -208,17 +208,33 @@ pub fn mermaid_overhead(verdict: &ContractVerdict) -> String {
     )
 }
 
+/// How the verdict's looks kept its error rates, when it may take several.
+fn looks_text(verdict: &ContractVerdict) -> String {
+    match verdict.looks {
+        Some(looks) if looks.max > 1 => format!(
+            " Group-sequential: {} of at most {} looks (a look re-measures what is undecided), each interval at {:.2}%, so the {:.0}% holds whichever look decides.",
+            looks.taken,
+            looks.max,
+            crate::judge::per_look_confidence(verdict.confidence, looks.max) * 100.0,
+            verdict.confidence * 100.0
+        ),
+        Some(_) => String::new(),
+        None => " (Judged before looks were recorded.)".into(),
+    }
+}
+
 /// One contract's section: how it is measured, and a row per case.
 fn contract_markdown(verdict: &ContractVerdict) -> String {
     let metric = verdict.metric;
     let samples = verdict.cases.iter().map(|c| c.samples).max().unwrap_or(0);
     let mut md = format!(
-        "### {} · {}\n\n{} PASS needs the whole {:.0}% interval {}.\n\n",
+        "### {} · {}\n\n{} PASS needs the whole {:.0}% interval {}.{}\n\n",
         escape::text(&verdict.contract),
         escape::text(&verdict.title),
         metric.method_text(&verdict.judged, verdict.other.as_deref(), samples),
         verdict.confidence * 100.0,
-        bound_text(metric, verdict.bound)
+        bound_text(metric, verdict.bound),
+        looks_text(verdict)
     );
     let other = verdict.other.as_deref().unwrap_or("-");
     let extras = metric == Metric::WallClock;
@@ -292,6 +308,9 @@ pub fn summary_markdown(data: &ReportData) -> String {
         md.push_str(&format!(
             "**{regressions} regression(s) against the base.**\n\n"
         ));
+    }
+    if data.status() == Status::Inconclusive {
+        md.push_str("**Undecided** is not a pass and not a failure: this machine could not tell, within the contracts' confidence and looks, on which side of a bound the figures lie. Run the report again, or on a quieter or dedicated runner; perfwarden does not keep re-measuring until something passes.\n\n");
     }
     for warning in &data.warnings {
         md.push_str(&format!("> [!WARNING]\n> {}\n\n", escape::text(warning)));

@@ -30,7 +30,7 @@ use sqlx::{Decode, Postgres, QueryBuilder, Row, SqlStr, Sqlite, Type};
 use crate::diagnose::probes::{Check, ProbeResult, ProbeStatus};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
-use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use crate::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
 use crate::metric::Metric;
 
 /// The database could not be used.
@@ -84,7 +84,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 4];
+type Migrations = [(i64, &'static str, &'static str); 5];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -103,6 +103,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         4,
         "contract metrics",
         include_str!("../../migrations/0004_contract_metrics.sql"),
+    ),
+    (
+        5,
+        "verdict looks",
+        include_str!("../../migrations/0005_verdict_looks.sql"),
     ),
 ];
 
@@ -127,6 +132,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         4,
         "contract metrics",
         include_str!("../../migrations/postgres/0004_contract_metrics.sql"),
+    ),
+    (
+        5,
+        "verdict looks",
+        include_str!("../../migrations/postgres/0005_verdict_looks.sql"),
     ),
 ];
 
@@ -837,8 +847,8 @@ impl Store {
         in_transaction!(self, |tx| {
             for v in &judgement.verdicts {
                 let inserted = sqlx::query(
-                    "INSERT INTO contract_verdicts (run_id, contract, contract_hash, status, limit_fraction, confidence, judged_at_ms, title, metric, bound_kind, judged_variant, other_side)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (run_id, contract_hash) DO NOTHING",
+                    "INSERT INTO contract_verdicts (run_id, contract, contract_hash, status, limit_fraction, confidence, judged_at_ms, title, metric, bound_kind, judged_variant, other_side, looks_taken, looks_max)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (run_id, contract_hash) DO NOTHING",
                 )
                 .bind(run_id)
                 .bind(&v.contract)
@@ -852,6 +862,8 @@ impl Store {
                 .bind(v.bound.kind())
                 .bind(&v.judged)
                 .bind(&v.other)
+                .bind(v.looks.map(|l| l.taken as i64))
+                .bind(v.looks.map(|l| l.max as i64))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -930,7 +942,7 @@ impl Store {
         let judgement = with_pool!(self, |pool| {
             let mut judgement = Judgement::default();
             let verdicts = sqlx::query(
-                "SELECT contract, contract_hash, status, limit_fraction, confidence, title, metric, bound_kind, judged_variant, other_side FROM contract_verdicts
+                "SELECT contract, contract_hash, status, limit_fraction, confidence, title, metric, bound_kind, judged_variant, other_side, looks_taken, looks_max FROM contract_verdicts
                  WHERE run_id = $1 ORDER BY judged_at_ms DESC, contract_hash",
             )
             .bind(run_id)
@@ -947,6 +959,12 @@ impl Store {
                     .ok_or_else(|| decode_error(format!("unknown bound kind '{kind}'")))?;
                 let status: String = row.value("status")?;
                 let title: String = row.value("title")?;
+                let looks_taken: Option<i64> = row.value("looks_taken")?;
+                let looks_max: Option<i64> = row.value("looks_max")?;
+                let looks = looks_taken.zip(looks_max).map(|(taken, max)| Looks {
+                    taken: usize::try_from(taken).unwrap_or(0),
+                    max: usize::try_from(max).unwrap_or(0),
+                });
                 let cases = sqlx::query(
                     "SELECT case_name, payload, payload_bytes, baseline_ns, candidate_ns, overhead, ci_low, ci_high, status, pairs, literal_overhead, instructions_baseline, instructions_candidate, instruction_overhead, bound, note
                      FROM contract_case_verdicts WHERE run_id = $1 AND contract_hash = $2 ORDER BY case_index",
@@ -973,6 +991,7 @@ impl Store {
                     confidence: row.value("confidence")?,
                     status: status_from(&status)?,
                     cases,
+                    looks,
                 });
             }
             judgement.checklist = sqlx::query(
