@@ -299,52 +299,15 @@ fn open_input(input: &str) -> anyhow::Result<Box<dyn io::Read>> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let model = cli.tokenizer;
     match cli.command {
         Command::Tokenize {
             input,
             jsonl,
             max_request_bytes,
-        } => {
-            let reader = open_input(&input)?;
-            let tokenizer = perfwarden::chat::load_tokenizer(cli.tokenizer, &mut |note| {
-                eprintln!("perfwarden: {note}")
-            })?;
-            let stdout = io::stdout().lock();
-            if jsonl {
-                let summary = stream::tokenize_jsonl(
-                    &tokenizer,
-                    BufReader::new(reader),
-                    io::BufWriter::new(stdout),
-                    max_request_bytes,
-                )
-                .context("writing results")?;
-                if summary.errors > 0 {
-                    eprintln!(
-                        "perfwarden: {} of {} lines were rejected (see their \"error\")",
-                        summary.errors, summary.lines
-                    );
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let bytes = stream::read_capped(reader, max_request_bytes)
-                .with_context(|| format!("reading {input}"))?;
-            match stream::tokenize_request(&tokenizer, &bytes, max_request_bytes) {
-                Ok(tokens) => {
-                    let mut out = io::BufWriter::new(stdout);
-                    serde_json::to_writer(&mut out, &tokens).context("writing tokens")?;
-                    out.write_all(b"\n").context("writing tokens")?;
-                    out.flush().context("writing tokens")?;
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(error) => {
-                    eprintln!("perfwarden: invalid request: {error}");
-                    Ok(ExitCode::from(EXIT_INVALID))
-                }
-            }
-        }
+        } => tokenize(model, &input, jsonl, max_request_bytes),
         Command::Tokenizer => {
-            let search = ModelSearch::from_env(cli.tokenizer);
-            let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
+            let located = ModelSearch::from_env(model).locate(&mut note)?;
             println!("{}", located.path.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -355,136 +318,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quiet,
             contracts,
             database,
-        } => {
-            let contracts = contracts.load()?;
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            // Open the database first: a bad --database-url fails in a second,
-            // not after minutes of measuring.
-            database.with_store(&runtime, Access::Create, |store| {
-                let checkout_dir = checkout_root()?;
-                let search = ModelSearch::from_env(cli.tokenizer);
-                let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-                let tokenizer: &'static perfwarden::chat::MistralTokenizer =
-                    Box::leak(Box::new(located.load()?));
-                let options = RunOptions {
-                    checkout_dir,
-                    quick,
-                    tokenizer_path: located.path,
-                    perfwarden_exe: std::env::current_exe().ok(),
-                    base_commit,
-                    pr_number: pr,
-                };
-                let started = std::time::Instant::now();
-                let mut status = StatusLine::new(quiet);
-                let lock = MachineLock::acquire(&mut |event| status.show(event))?;
-                let run =
-                    measure_run::measure(&options, &contracts, tokenizer, &lock, &mut |event| {
-                        status.show(event)
-                    })?;
-                status.finish();
-                let id = runtime.block_on(store.insert_run(&run))?;
-                eprintln!(
-                    "perfwarden: stored run {id} ({} measurements, {} samples) in {} after {:.0} s",
-                    run.measurements.len(),
-                    run.samples.len(),
-                    perfwarden::store::redact_url(&database.url()),
-                    started.elapsed().as_secs_f64()
-                );
-                for note in &run.notes {
-                    eprintln!("perfwarden: WARNING: {note}");
-                }
-                Ok(ExitCode::SUCCESS)
-            })
-        }
+        } => run_command(model, quick, base_commit, pr, quiet, &contracts, &database),
         Command::History {
             json,
             limit,
             database,
-        } => {
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            database.with_store(&runtime, Access::ReadOnly, |store| {
-                let runs = runtime.block_on(store.runs(limit))?;
-                let mut out = io::BufWriter::new(io::stdout().lock());
-                if json {
-                    let mut documents = Vec::with_capacity(runs.len());
-                    for run in runs {
-                        let measurements = runtime.block_on(store.measurements(run.id))?;
-                        let mut document = serde_json::to_value(&run)?;
-                        document["measurements"] = serde_json::to_value(measurements)?;
-                        documents.push(document);
-                    }
-                    serde_json::to_writer_pretty(&mut out, &documents)?;
-                    out.write_all(b"\n")?;
-                } else {
-                    out.write_all(perfwarden::render::history_table(&runs).as_bytes())?;
-                }
-                out.flush()?;
-                Ok(ExitCode::SUCCESS)
-            })
-        }
+        } => history(json, limit, &database),
         Command::Selftest {
             quick,
             skip_probe,
             contract,
-        } => {
-            let contract = Contract::load(&contract)?;
-            let search = ModelSearch::from_env(cli.tokenizer);
-            let located = search.locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-            let tokenizer: &'static perfwarden::chat::MistralTokenizer =
-                Box::leak(Box::new(located.load()?));
-            let valgrind = perfwarden::measure::environment::valgrind_version()
-                .map(|_| perfwarden::measure::environment::valgrind_program());
-            if valgrind.is_none() {
-                eprintln!(
-                    "perfwarden: WARNING: valgrind is not installed: the async-overhead probe cannot run, so the self-test cannot pass"
-                );
-            }
-            let options = SelftestOptions {
-                quick,
-                skip: skip_probe
-                    .iter()
-                    .filter_map(|id| Check::parse(id))
-                    .collect(),
-                exe: std::env::current_exe().context("locating the perfwarden executable")?,
-                valgrind,
-                tokenizer_path: located.path,
-            };
-            let reports = selftest::run(&options, tokenizer, &contract, &mut |step| {
-                eprintln!("perfwarden: selftest: {step}")
-            });
-            print!("{}", perfwarden::render::selftest_matrix(&reports));
-            match selftest::evaluate(&reports) {
-                Ok(()) => {
-                    println!(
-                        "selftest: OK: the real wrapper passes, each fixture is caught by its own probe only, {} breaks the contract",
-                        selftest::SLOWDOWN_FIXTURE
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(problems) => {
-                    for problem in problems {
-                        println!("selftest: FAILED: {problem}");
-                    }
-                    Ok(ExitCode::from(EXIT_INVALID))
-                }
-            }
-        }
-        Command::PeakMemory { variant } => {
-            let variant = Variant::from_name(&variant).context("unknown variant")?;
-            let mut json = String::new();
-            io::Read::read_to_string(&mut io::stdin().lock(), &mut json)
-                .context("reading the request from standard input")?;
-            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
-                perfwarden::chat::load_tokenizer(cli.tokenizer, &mut |note| {
-                    eprintln!("perfwarden: {note}")
-                })?,
-            ));
-            let grown =
-                perfwarden::metric::peak_memory::child_peak_growth(tokenizer, variant, &json)
-                    .map_err(anyhow::Error::msg)?;
-            println!("{grown}");
-            Ok(ExitCode::SUCCESS)
-        }
+        } => selftest_command(model, quick, &skip_probe, &contract),
+        Command::PeakMemory { variant } => peak_memory(model, &variant),
         Command::ProbeCall {
             wrapper,
             payload,
@@ -492,11 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let payload = Payload::from_name(&payload).context("unknown payload")?;
             let variant = Variant::from_name(&variant).context("unknown variant")?;
-            let tokenizer: &'static perfwarden::chat::MistralTokenizer = Box::leak(Box::new(
-                perfwarden::chat::load_tokenizer(cli.tokenizer, &mut |note| {
-                    eprintln!("perfwarden: {note}")
-                })?,
-            ));
+            let (tokenizer, _) = load_model(model)?;
             perfwarden::diagnose::instructions::probe_call(tokenizer, &wrapper, payload, variant)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -522,7 +363,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     pr_number: None,
                 })
             };
-            run_report(cli.tokenizer, source, out, quiet, ci, judging, database)
+            run_report(model, source, out, quiet, ci, judging, database)
         }
         Command::Publish {
             run,
@@ -530,7 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             judging,
             database,
         } => run_report(
-            cli.tokenizer,
+            model,
             ReportSource::Stored(run),
             out,
             false,
@@ -539,6 +380,197 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database,
         ),
     }
+}
+
+/// A note from the model search, for the user.
+fn note(text: &str) {
+    eprintln!("perfwarden: {text}");
+}
+
+/// The tokenizer model, located (fetched when missing), loaded and kept for
+/// the life of the process (the worker and the probes hold it as
+/// `'static`), with where it was found.
+fn load_model(
+    explicit: Option<PathBuf>,
+) -> anyhow::Result<(&'static perfwarden::chat::MistralTokenizer, PathBuf)> {
+    let located = ModelSearch::from_env(explicit).locate(&mut note)?;
+    let tokenizer = Box::leak(Box::new(located.load()?));
+    Ok((tokenizer, located.path))
+}
+
+/// `tokenize`: token ids of one request, or of each line with `jsonl`.
+fn tokenize(
+    model: Option<PathBuf>,
+    input: &str,
+    jsonl: bool,
+    max_request_bytes: usize,
+) -> anyhow::Result<ExitCode> {
+    let reader = open_input(input)?;
+    let (tokenizer, _) = load_model(model)?;
+    let stdout = io::stdout().lock();
+    if jsonl {
+        let summary = stream::tokenize_jsonl(
+            tokenizer,
+            BufReader::new(reader),
+            io::BufWriter::new(stdout),
+            max_request_bytes,
+        )
+        .context("writing results")?;
+        if summary.errors > 0 {
+            eprintln!(
+                "perfwarden: {} of {} lines were rejected (see their \"error\")",
+                summary.errors, summary.lines
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bytes = stream::read_capped(reader, max_request_bytes)
+        .with_context(|| format!("reading {input}"))?;
+    match stream::tokenize_request(tokenizer, &bytes, max_request_bytes) {
+        Ok(tokens) => {
+            let mut out = io::BufWriter::new(stdout);
+            serde_json::to_writer(&mut out, &tokens).context("writing tokens")?;
+            out.write_all(b"\n").context("writing tokens")?;
+            out.flush().context("writing tokens")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("perfwarden: invalid request: {error}");
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+/// `run`: measure the checkout and store the run.
+fn run_command(
+    model: Option<PathBuf>,
+    quick: bool,
+    base_commit: Option<String>,
+    pr: Option<u64>,
+    quiet: bool,
+    contracts: &ContractArgs,
+    database: &DatabaseArgs,
+) -> anyhow::Result<ExitCode> {
+    let contracts = contracts.load()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // Open the database first: a bad --database-url fails in a second,
+    // not after minutes of measuring.
+    database.with_store(&runtime, Access::Create, |store| {
+        let checkout_dir = checkout_root()?;
+        let (tokenizer, tokenizer_path) = load_model(model)?;
+        let options = RunOptions {
+            checkout_dir,
+            quick,
+            tokenizer_path,
+            perfwarden_exe: std::env::current_exe().ok(),
+            base_commit,
+            pr_number: pr,
+        };
+        let started = std::time::Instant::now();
+        let mut status = StatusLine::new(quiet);
+        let lock = MachineLock::acquire(&mut |event| status.show(event))?;
+        let run = measure_run::measure(&options, &contracts, tokenizer, &lock, &mut |event| {
+            status.show(event)
+        })?;
+        status.finish();
+        let id = runtime.block_on(store.insert_run(&run))?;
+        eprintln!(
+            "perfwarden: stored run {id} ({} measurements, {} samples) in {} after {:.0} s",
+            run.measurements.len(),
+            run.samples.len(),
+            perfwarden::store::redact_url(&database.url()),
+            started.elapsed().as_secs_f64()
+        );
+        for note in &run.notes {
+            eprintln!("perfwarden: WARNING: {note}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `history`: the stored runs, as a table or JSON.
+fn history(json: bool, limit: Option<u32>, database: &DatabaseArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    database.with_store(&runtime, Access::ReadOnly, |store| {
+        let runs = runtime.block_on(store.runs(limit))?;
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        if json {
+            let mut documents = Vec::with_capacity(runs.len());
+            for run in runs {
+                let measurements = runtime.block_on(store.measurements(run.id))?;
+                let mut document = serde_json::to_value(&run)?;
+                document["measurements"] = serde_json::to_value(measurements)?;
+                documents.push(document);
+            }
+            serde_json::to_writer_pretty(&mut out, &documents)?;
+            out.write_all(b"\n")?;
+        } else {
+            out.write_all(perfwarden::render::history_table(&runs).as_bytes())?;
+        }
+        out.flush()?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `selftest`: the checklist and the verdict against the real wrapper and
+/// the broken fixtures.
+fn selftest_command(
+    model: Option<PathBuf>,
+    quick: bool,
+    skip_probe: &[String],
+    contract: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let contract = Contract::load(contract)?;
+    let (tokenizer, tokenizer_path) = load_model(model)?;
+    let valgrind = perfwarden::measure::environment::valgrind_version()
+        .map(|_| perfwarden::measure::environment::valgrind_program());
+    if valgrind.is_none() {
+        eprintln!(
+            "perfwarden: WARNING: valgrind is not installed: the async-overhead probe cannot run, so the self-test cannot pass"
+        );
+    }
+    let options = SelftestOptions {
+        quick,
+        skip: skip_probe
+            .iter()
+            .filter_map(|id| Check::parse(id))
+            .collect(),
+        exe: std::env::current_exe().context("locating the perfwarden executable")?,
+        valgrind,
+        tokenizer_path,
+    };
+    let reports = selftest::run(&options, tokenizer, &contract, &mut |step| {
+        eprintln!("perfwarden: selftest: {step}")
+    });
+    print!("{}", perfwarden::render::selftest_matrix(&reports));
+    match selftest::evaluate(&reports) {
+        Ok(()) => {
+            println!(
+                "selftest: OK: the real wrapper passes, each fixture is caught by its own probe only, {} breaks the contract",
+                selftest::SLOWDOWN_FIXTURE
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for problem in problems {
+                println!("selftest: FAILED: {problem}");
+            }
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+/// The hidden `peak-memory`: one call on the request from standard input.
+fn peak_memory(model: Option<PathBuf>, variant: &str) -> anyhow::Result<ExitCode> {
+    let variant = Variant::from_name(variant).context("unknown variant")?;
+    let mut json = String::new();
+    io::Read::read_to_string(&mut io::stdin().lock(), &mut json)
+        .context("reading the request from standard input")?;
+    let (tokenizer, _) = load_model(model)?;
+    let grown = perfwarden::metric::peak_memory::child_peak_growth(tokenizer, variant, &json)
+        .map_err(anyhow::Error::msg)?;
+    println!("{grown}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `report` and `publish`: the pipeline, then (with `ci`) GitHub.
@@ -574,10 +606,9 @@ fn run_report(
         };
         let mut loaded = None;
         if let ReportSource::Measure(options) = &mut source {
-            let located =
-                ModelSearch::from_env(tokenizer).locate(&mut |note| eprintln!("perfwarden: {note}"))?;
-            loaded = Some(&*Box::leak(Box::new(located.load()?)));
-            options.tokenizer_path = located.path;
+            let (model, path) = load_model(tokenizer)?;
+            loaded = Some(model);
+            options.tokenizer_path = path;
             options.base_commit = judging
                 .base_commit
                 .clone()
