@@ -35,23 +35,41 @@ pub fn judged(test: &str, body: impl FnOnce()) {
         return;
     };
     let noise = Noise::between(&before, &Snapshot::take());
-    let message = panic_message(failure.as_ref());
-    match noise.too_noisy() {
-        Some(reason) => {
-            report(&format!(
-                "tier 2 inconclusive: {test}: {reason} (thresholds: foreign CPU {:.0}%, steal {:.0}%); measured {noise}; the failure was: {message}",
-                FOREIGN_CPU_MAX * 100.0,
-                STEAL_MAX * 100.0
-            ));
-        }
-        None => {
-            report(&format!(
-                "tier 2 FAILED on a quiet host: {test}: measured {noise}, under the thresholds (foreign CPU {:.0}%, steal {:.0}%), so the failure stands",
-                FOREIGN_CPU_MAX * 100.0,
-                STEAL_MAX * 100.0
-            ));
+    match judge_failure(test, &noise, failure) {
+        Ok(inconclusive) => report(&inconclusive),
+        Err((stands, failure)) => {
+            report(&stands);
             std::panic::resume_unwind(failure);
         }
+    }
+}
+
+/// A failure that stands: the line saying so, and the failure to raise.
+pub type Stands = (String, Box<dyn std::any::Any + Send>);
+
+/// The policy for one failed test: `Ok` with the inconclusive line when
+/// `noise` is over a threshold, otherwise the failure back, to be raised.
+pub fn judge_failure(
+    test: &str,
+    noise: &Noise,
+    failure: Box<dyn std::any::Any + Send>,
+) -> Result<String, Stands> {
+    let thresholds = format!(
+        "foreign CPU {:.0}%, steal {:.0}%",
+        FOREIGN_CPU_MAX * 100.0,
+        STEAL_MAX * 100.0
+    );
+    match noise.too_noisy() {
+        Some(reason) => Ok(format!(
+            "tier 2 inconclusive: {test}: {reason} (thresholds: {thresholds}); measured {noise}; the failure was:\n    {}",
+            panic_message(failure.as_ref())
+        )),
+        None => Err((
+            format!(
+                "tier 2 FAILED on a quiet host: {test}: measured {noise}, under the thresholds ({thresholds}), so the failure stands"
+            ),
+            failure,
+        )),
     }
 }
 
@@ -76,7 +94,9 @@ fn panic_message(failure: &(dyn std::any::Any + Send)) -> String {
         .map(String::as_str)
         .or_else(|| failure.downcast_ref::<&str>().copied())
         .unwrap_or("(a panic without a message)");
-    text.lines().next().unwrap_or_default().to_owned()
+    // The whole message, indented, so a multi-line one (a self-test's matrix)
+    // stays readable under the judgement's line.
+    text.trim_end().replace('\n', "\n    ")
 }
 
 /// The host's counters at one moment.
@@ -170,6 +190,33 @@ impl Noise {
                 / seconds.max(1e-9),
             measured: total > 0,
         }
+    }
+
+    /// A measurement with these shares of the CPUs' time, for the policy's
+    /// own tests (`tests/noise_policy.rs`).
+    pub fn with_shares(foreign: f64, steal: f64) -> Self {
+        Self {
+            seconds: 1.0,
+            foreign,
+            steal,
+            load_per_cpu: 0.0,
+            switches_per_second: 0.0,
+            measured: true,
+        }
+    }
+
+    /// Measures the host from now until `work` returns.
+    pub fn over(work: impl FnOnce()) -> Self {
+        let before = Snapshot::take();
+        work();
+        Self::between(&before, &Snapshot::take())
+    }
+
+    /// The test's own CPU time in the window, in clock ticks.
+    pub fn own_ticks_between(work: impl FnOnce()) -> u64 {
+        let before = own_tree_ticks();
+        work();
+        own_tree_ticks().saturating_sub(before)
     }
 
     /// The measured reason the host was too noisy, if it was.
