@@ -467,7 +467,15 @@ fn history_reads_a_read_only_database_and_never_creates_one() {
     let as_root = unsafe { libc::geteuid() } == 0;
     let mut history = if as_root {
         let binary = dir.path().join("perfwarden");
-        std::fs::copy(env!("CARGO_BIN_EXE_perfwarden"), &binary).unwrap();
+        // Copied by `cp`, not by this process: a descriptor open for writing
+        // here would be inherited by another test's fork until its exec, and
+        // running the copy could then fail with "Text file busy" (ETXTBSY).
+        let copied = Command::new("cp")
+            .arg(env!("CARGO_BIN_EXE_perfwarden"))
+            .arg(&binary)
+            .status()
+            .unwrap();
+        assert!(copied.success());
         let mut command = Command::new(binary);
         command
             .current_dir(dir.path())
