@@ -2,8 +2,13 @@
 //! tasks on the same single-threaded event loop keep running. The sync
 //! function, for contrast, blocks them. (Its own test binary, so that no other
 //! test competes for the two cores while gaps are measured.)
+//!
+//! Tier 2: it asserts on wall-clock gaps of a millisecond, which another
+//! process on the host can break; a failure is judged against the host's
+//! measured noise (`tests/noise`, docs/testing.md).
 
 mod common;
+mod noise;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +69,15 @@ fn async_stall(tokenizer: &'static MistralTokenizer, request: Arc<ChatRequest>) 
 }
 
 #[test]
+#[ignore = "tier 2, timing: asserts on millisecond stalls of the event loop"]
 fn the_event_loop_stays_free_during_a_large_request_and_the_sync_call_blocks_it() {
+    noise::judged(
+        "event_loop::the_event_loop_stays_free_during_a_large_request_and_the_sync_call_blocks_it",
+        event_loop_stays_free,
+    );
+}
+
+fn event_loop_stays_free() {
     let tokenizer = common::tokenizer();
     let request = Arc::new(large_request());
     // Warm the worker and the tokenizer's cache.

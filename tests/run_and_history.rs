@@ -3,7 +3,9 @@
 //! Two runs are started at once on one database: the second says it waits
 //! for the first (they would share the CPUs) and measures after it; one of
 //! them has no valgrind and must say so and store its instruction counts as
-//! missing. A scratch directory left by a killed run is removed.
+//! missing. A scratch directory left by a killed run is removed. That test
+//! is in tier 2 (slow: nested `cargo bench`); the refusals before measuring
+//! are in tier 1.
 
 mod common;
 
@@ -48,6 +50,7 @@ fn figure(run: &serde_json::Value, tool: &str, benchmark: &str, metric: &str) ->
 }
 
 #[test]
+#[ignore = "tier 2, slow: two measuring runs (nested cargo bench and callgrind), minutes"]
 fn two_quick_runs_at_once_are_both_stored_with_every_figure() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("history.db");

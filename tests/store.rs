@@ -4,8 +4,10 @@
 //! mid-transaction, judgements kept per contract content, and the two
 //! engines' schemas compared. Then what only SQLite has: the write-ahead log
 //! checkpointed on close, read-only and missing files, and a database from
-//! before migration 0003 keeping its verdicts.
+//! before migration 0003 keeping its verdicts. The killed writer is in tier 2
+//! (timing: it is killed after a fixed 700 ms).
 
+mod noise;
 mod postgres;
 
 use std::process::Command;
@@ -96,14 +98,16 @@ fn fresh(engine: Engine) -> (String, tempfile::TempDir) {
 
 /// Each store test, once per engine: `<test>::sqlite` and `<test>::postgres`.
 macro_rules! on_both_engines {
-    ($($test:ident),* $(,)?) => {
+    ($($(#[$attribute:meta])* $test:ident),* $(,)?) => {
         $(
             mod $test {
                 #[test]
+                $(#[$attribute])*
                 fn sqlite() {
                     super::$test(super::Engine::Sqlite);
                 }
                 #[test]
+                $(#[$attribute])*
                 fn postgres() {
                     super::$test(super::Engine::Postgres);
                 }
@@ -115,6 +119,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     a_run_round_trips_and_missing_stays_missing,
     concurrent_writer_processes_lose_nothing,
+    #[ignore = "tier 2, timing: kills the writer 700 ms after it starts, which must fall inside its transaction"]
     a_writer_killed_mid_run_leaves_no_half_run,
     judgements_are_kept_per_contract_content_and_never_replaced,
     a_read_only_opener_reads_without_migrating,
@@ -225,7 +230,17 @@ fn concurrent_writer_processes_lose_nothing(engine: Engine) {
     });
 }
 
+/// Tier 2: whether 700 ms falls inside the writer's transaction depends on
+/// the host's speed and load; a failure is judged against the host's
+/// measured noise (`tests/noise`, docs/testing.md).
 fn a_writer_killed_mid_run_leaves_no_half_run(engine: Engine) {
+    noise::judged(
+        &format!("store::a_writer_killed_mid_run_leaves_no_half_run::{engine:?}"),
+        || killed_writer_leaves_no_half_run(engine),
+    );
+}
+
+fn killed_writer_leaves_no_half_run(engine: Engine) {
     let (url, _dir) = fresh(engine);
     runtime().block_on(async {
         Store::open(&url, Access::Create)

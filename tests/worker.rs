@@ -217,21 +217,28 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
         .unwrap();
     runtime.block_on(async {
         let executor = worker::global().unwrap();
-        let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, || {
-            std::thread::sleep(Duration::from_millis(100));
+        // The worker stays busy until this test lets it go, however slow
+        // the host: no guess at how long anything takes.
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, move || {
+            started.send(()).unwrap();
+            released.recv().unwrap();
         }));
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        has_started.await.unwrap();
         let ran = Arc::new(AtomicBool::new(false));
         let captured = ran.clone();
         let cancelled = executor.run(Placement::Worker, Tracing::Off, move || {
             captured.store(true, Ordering::SeqCst);
         });
-        // Times out while the worker is still busy: the future is dropped.
+        // Queued behind the held job, so it cannot finish: the timeout
+        // fires and the future is dropped.
         assert!(
             tokio::time::timeout(Duration::from_millis(5), cancelled)
                 .await
                 .is_err()
         );
+        release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
         // The worker skips the abandoned job and serves the next one.
         let (after, _) = executor

@@ -1,8 +1,15 @@
 //! The worker does not share a CPU with the caller it works for: a worker
 //! found on the caller's CPU at the start of a job moves elsewhere. (Its own
 //! test binary: it pins the process-wide worker.)
+//!
+//! Tier 2: the worker leaves the shared CPU by narrowing its affinity and
+//! widening it again; the kernel's load balancer may move it back before the
+//! job reads its CPU, which it does when the other CPUs are busy. A failure
+//! is judged against the host's measured noise (`tests/noise`,
+//! docs/testing.md).
 
 mod common;
+mod noise;
 
 use std::sync::Arc;
 
@@ -38,7 +45,15 @@ fn set_affinity(thread: libc::pid_t, cpus: &[usize]) {
 }
 
 #[test]
+#[ignore = "tier 2, timing: the kernel's load balancer may move the worker back on a busy host"]
 fn a_worker_on_the_callers_cpu_moves_off_it() {
+    noise::judged(
+        "worker_cpu::a_worker_on_the_callers_cpu_moves_off_it",
+        moves_off_the_callers_cpu,
+    );
+}
+
+fn moves_off_the_callers_cpu() {
     let cpus = allowed_cpus();
     if cpus.len() < 2 {
         eprintln!("one CPU: nothing to move to");

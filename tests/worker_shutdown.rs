@@ -4,8 +4,10 @@
 
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
 
 use perfwarden::chat::worker;
 use perfwarden::chat::{ChatRequest, ChatTemplateError, async_apply_mistral_chat_template};
@@ -23,22 +25,31 @@ fn calls_after_shutdown_fail_fast() {
     runtime.block_on(async {
         let before = async_apply_mistral_chat_template(tokenizer, request.clone()).await;
         assert!(before.is_ok());
-        // Queue work, then stop: the queued job is still answered.
-        let queued = tokio::spawn(async_apply_mistral_chat_template(
+        // Queue work, then stop: the queued job is still answered. The
+        // first poll queues it (a request this large never runs inline), so
+        // it is queued before the stop whatever the host's speed.
+        let mut queued = Box::pin(async_apply_mistral_chat_template(
             tokenizer,
             request.clone(),
         ));
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        let first = poll_once(queued.as_mut()).await;
         tokio::task::spawn_blocking(|| worker::global().unwrap().shutdown())
             .await
             .unwrap();
-        assert!(queued.await.unwrap().is_ok());
-        let after = tokio::time::timeout(
-            Duration::from_secs(5),
-            async_apply_mistral_chat_template(tokenizer, request.clone()),
-        )
-        .await
-        .expect("a call after shutdown must not hang");
+        let answer = match first {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => queued.await,
+        };
+        assert!(answer.is_ok(), "{answer:?}");
+        // Fails at once: the first poll answers.
+        let after = poll_once(std::pin::pin!(async_apply_mistral_chat_template(
+            tokenizer,
+            request.clone(),
+        )))
+        .await;
+        let Poll::Ready(after) = after else {
+            panic!("a call after shutdown waits instead of failing at once");
+        };
         let error = after.unwrap_err();
         assert!(
             matches!(error, ChatTemplateError::WorkerUnavailable(_)),
@@ -54,4 +65,9 @@ fn calls_after_shutdown_fail_fast() {
             "{small:?}"
         );
     });
+}
+
+/// Polls `future` once, with the runtime's waker.
+async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }

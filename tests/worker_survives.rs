@@ -53,13 +53,12 @@ impl Drop for ExplodingTokenizer {
     }
 }
 
-/// Waits (up to a few seconds) until the worker has let go of its last
-/// job: it counts the job done only after its answer has been sent.
+/// Waits until the worker has let go of its last job: it counts the job
+/// done only after its answer has been sent, so the caller may see the
+/// answer first. No time limit: a job that is never let go hangs the test
+/// here (the harness names it after 60 s) instead of failing on a slow host.
 fn queue_drained() -> u64 {
-    for _ in 0..5000 {
-        if worker::stats().queue_depth == 0 {
-            break;
-        }
+    while worker::stats().queue_depth != 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
     worker::stats().queue_depth
@@ -72,16 +71,22 @@ where
     F: std::future::Future<Output = Result<Vec<u32>, ChatTemplateError>>,
 {
     let executor = worker::global().unwrap();
-    let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, || {
-        std::thread::sleep(Duration::from_millis(100))
+    // The worker stays busy until the caller's future is dropped, however
+    // slow the host: no guess at how long anything takes.
+    let (started, has_started) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, move || {
+        started.send(()).unwrap();
+        released.recv().unwrap();
     }));
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    has_started.await.unwrap();
     assert!(
         tokio::time::timeout(Duration::from_millis(5), cancelled)
             .await
             .is_err(),
         "the job should still be queued"
     );
+    release.send(()).unwrap();
     blocker.await.unwrap().unwrap();
 }
 
