@@ -586,6 +586,7 @@ fn history_reads_a_read_only_database_and_never_creates_one() {
 }
 
 #[test]
+#[ignore = "tier 2, slow: measures (nested cargo bench and callgrind), minutes"]
 fn a_contract_written_here_is_judged_with_no_code_change() {
     let dir = tempfile::tempdir().unwrap();
     let contracts = dir.path().join("contracts");
