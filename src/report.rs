@@ -14,6 +14,7 @@ use crate::judge::judge_with_remeasure;
 use crate::judge::verdict::CaseEvidence;
 use crate::measure::MeasureError;
 use crate::measure::machine_lock::MachineLock;
+use crate::measure::noise::HostNoise;
 use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
 use crate::measure::subject::ChatTemplate;
@@ -256,6 +257,8 @@ pub fn report(
     let context = live.map(|(tokenizer, run_options)| {
         measure_run::measure_context(ChatTemplate::new(tokenizer), run_options)
     });
+    let noise = HostNoise::from_measurements(&measurements);
+    let too_noisy = noise.and_then(|n| n.too_noisy());
     let mut new_samples = Vec::new();
     let mut verdicts = Vec::with_capacity(contracts.len());
     for contract in contracts {
@@ -307,7 +310,10 @@ pub fn report(
                 Duration::ZERO,
             ),
         };
-        verdicts.push(verdict);
+        verdicts.push(match &too_noisy {
+            Some(reason) => verdict.on_noisy_host(reason),
+            None => verdict,
+        });
     }
     let live = live.map(|(tokenizer, run_options)| (tokenizer, run_options.quick));
     let mut checklist: Vec<ProbeResult> = if stored.checklist.is_empty() {
@@ -419,6 +425,7 @@ pub fn report(
     }
     let data = ReportData {
         run,
+        noise,
         judgement,
         base_run,
         distributions,

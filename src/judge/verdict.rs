@@ -210,6 +210,26 @@ impl ContractVerdict {
     }
 }
 
+impl ContractVerdict {
+    /// On a host measured as too noisy to decide (`reason`), a timed
+    /// contract's failing cases are undecided: the noise, not the subject,
+    /// may have made them slow. A pass stays a pass: its interval held
+    /// despite the noise.
+    pub fn on_noisy_host(mut self, reason: &str) -> Self {
+        if !self.metric.is_timed() {
+            return self;
+        }
+        for case in &mut self.cases {
+            if case.status == Status::Fail {
+                case.status = Status::Inconclusive;
+                case.note = Some(format!("too noisy to decide: {reason}"));
+            }
+        }
+        self.status = overall(&self.cases);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +258,55 @@ mod tests {
         assert_eq!(classify(&interval(0.92, 0.97), floor), Status::Pass);
         assert_eq!(classify(&interval(0.5, 0.8), floor), Status::Fail);
         assert_eq!(classify(&interval(0.85, 0.95), floor), Status::Inconclusive);
+    }
+
+    #[test]
+    fn a_noisy_host_turns_timed_failures_into_undecided_ones() {
+        let case = |status| CaseVerdict {
+            case: "c".into(),
+            payload: "medium".into(),
+            payload_bytes: 65_043,
+            baseline: Some(1.0),
+            candidate: Some(2.0),
+            estimate: Some(1.0),
+            low: Some(0.9),
+            high: Some(1.1),
+            bound: Bound::AtMost(0.05),
+            status,
+            samples: 10,
+            note: None,
+            literal_overhead: None,
+            instructions_baseline: None,
+            instructions_candidate: None,
+            instruction_overhead: None,
+        };
+        let verdict = |metric| ContractVerdict {
+            contract: "c".into(),
+            title: "c".into(),
+            contract_hash: "h".into(),
+            metric,
+            judged: "async".into(),
+            other: Some("sync".into()),
+            bound: Bound::AtMost(0.05),
+            confidence: 0.95,
+            status: Status::Fail,
+            cases: vec![case(Status::Pass), case(Status::Fail)],
+            looks: None,
+        };
+        let noisy = verdict(Metric::WallClock).on_noisy_host("steal 9%");
+        assert_eq!(noisy.status, Status::Inconclusive);
+        assert_eq!(noisy.cases[0].status, Status::Pass);
+        assert_eq!(
+            noisy.cases[1].note.as_deref(),
+            Some("too noisy to decide: steal 9%")
+        );
+        // Instruction counts do not depend on the host's load.
+        assert_eq!(
+            verdict(Metric::Instructions)
+                .on_noisy_host("steal 9%")
+                .status,
+            Status::Fail
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod callgrind;
 pub mod criterion;
 pub mod environment;
 pub mod machine_lock;
+pub mod noise;
 pub mod paired;
 pub mod payload;
 pub mod run;

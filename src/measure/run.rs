@@ -11,6 +11,7 @@ use super::callgrind::{self, InstructionCounts};
 use super::criterion::{self, WallClock};
 use super::environment;
 use super::machine_lock::MachineLock;
+use super::noise::{HOST_BENCHMARK, HostNoise};
 use super::payload::{Payload, Variant, benchmark_id};
 use super::spec_method::{self, SPEC_ITERATIONS};
 use super::subject::ChatTemplate;
@@ -541,8 +542,24 @@ pub fn measure(
         progress(Progress::Warning(note));
         run.notes.push(note.to_owned());
     }
-    run.samples
-        .extend(measure_contracts(&context, contracts, progress)?);
+    let (samples, noise) = HostNoise::over(|| measure_contracts(&context, contracts, progress));
+    run.samples.extend(samples?);
+    if let Some(noise) = noise {
+        for (metric, value, unit) in noise.figures() {
+            run.measurements.push(measurement(
+                Tool::Paired,
+                HOST_BENCHMARK,
+                metric,
+                Some(value),
+                unit,
+            ));
+        }
+        if let Some(reason) = noise.too_noisy() {
+            progress(Progress::Warning(&format!(
+                "the host was too noisy while the contracts were measured ({reason}): a timing contract that would fail is INCONCLUSIVE instead"
+            )));
+        }
+    }
 
     run.finished_at_ms = environment::now_ms();
     Ok(run)

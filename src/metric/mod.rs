@@ -389,6 +389,12 @@ impl Metric {
         }
     }
 
+    /// Whether its figures are times a busy host can distort (all but the
+    /// counts and the memory).
+    pub fn is_timed(self) -> bool {
+        !matches!(self, Metric::Instructions | Metric::PeakMemory)
+    }
+
     /// How its judged figures are drawn.
     pub fn chart_scale(self) -> ChartScale {
         match self {

@@ -11,6 +11,7 @@ use crate::diagnose::probes::{ProbeResult, ProbeStatus};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use crate::measure::noise::HostNoise;
 use crate::metric::{Metric, Shape};
 use crate::store::{Judgement, RunInfo, Tool};
 
@@ -21,6 +22,9 @@ pub type CaseDistributions = Vec<(String, Vec<f64>)>;
 #[derive(Clone, Debug)]
 pub struct ReportData {
     pub run: RunInfo,
+    /// What the host did while the contracts were measured (`None` for runs
+    /// stored without it).
+    pub noise: Option<HostNoise>,
     /// Its verdicts are this report's, one per contract, in the order judged.
     pub judgement: Judgement,
     pub base_run: Option<RunInfo>,
@@ -331,6 +335,16 @@ pub fn summary_markdown(data: &ReportData) -> String {
         format_timestamp(run.started_at_ms),
         if run.quick { "quick" } else { "full" }
     ));
+    if let Some(noise) = &data.noise {
+        md.push_str(&format!(
+            "Host while the contracts were measured: {noise}.\n\n"
+        ));
+        if let Some(reason) = noise.too_noisy() {
+            md.push_str(&format!(
+                "> [!WARNING]\n> Too noisy to decide: {reason}. A timing case that would fail is reported as INCONCLUSIVE; rerun on a quieter machine.\n\n"
+            ));
+        }
+    }
     let checklist = data.checklist_failing_first();
     let failing_checks = checklist.iter().any(|c| c.status == ProbeStatus::Fail);
     let verdict_failed = data.status() != Status::Pass;
