@@ -62,7 +62,13 @@ impl ReportData {
     /// Failing checklist items first, then the rest in the spec's order.
     pub fn checklist_failing_first(&self) -> Vec<&ProbeResult> {
         let mut rows: Vec<&ProbeResult> = self.judgement.checklist.iter().collect();
-        rows.sort_by_key(|c| (c.status != ProbeStatus::Fail, c.check));
+        rows.sort_by_key(|c| {
+            (
+                c.status != ProbeStatus::Fail,
+                c.status != ProbeStatus::Warn,
+                c.check,
+            )
+        });
         rows
     }
 }
@@ -78,6 +84,7 @@ pub fn status_icon(status: Status) -> &'static str {
 fn check_icon(status: ProbeStatus) -> &'static str {
     match status {
         ProbeStatus::Pass => "✅",
+        ProbeStatus::Warn => "⚠️",
         ProbeStatus::Fail => "❌",
         ProbeStatus::Skipped => "➖",
     }
@@ -287,6 +294,9 @@ fn contract_markdown(verdict: &ContractVerdict) -> String {
         ));
     }
     md.push('\n');
+    if extras {
+        md.push_str("The spec's method is the spec's own figure, shown as it asks and not judged: (async mean − sync mean) / sync mean over 10 calls each, the first one cold (it may start the worker). One small sample: on the small payload, whose calls take microseconds, one slow call moves it by tens of percent either way.\n\n");
+    }
     if matches!(
         metric,
         Metric::WallClock | Metric::CpuTime | Metric::Instructions
@@ -306,6 +316,26 @@ pub fn summary_markdown(data: &ReportData) -> String {
     }
     for verdict in data.verdicts() {
         md.push_str(&format!("{}\n\n", verdict_line(verdict)));
+    }
+    // The headline never hides what the checklist found below it.
+    let flagged: Vec<String> = data
+        .checklist_failing_first()
+        .into_iter()
+        .filter(|c| matches!(c.status, ProbeStatus::Fail | ProbeStatus::Warn))
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                check_icon(c.status),
+                c.status.label(),
+                c.check.title()
+            )
+        })
+        .collect();
+    if !flagged.is_empty() {
+        md.push_str(&format!(
+            "**The checklist below flags:** {}.\n\n",
+            escape::text(&flagged.join("; "))
+        ));
     }
     let regressions = data.regressions().len();
     if regressions > 0 {
@@ -346,7 +376,9 @@ pub fn summary_markdown(data: &ReportData) -> String {
         }
     }
     let checklist = data.checklist_failing_first();
-    let failing_checks = checklist.iter().any(|c| c.status == ProbeStatus::Fail);
+    let failing_checks = checklist
+        .iter()
+        .any(|c| matches!(c.status, ProbeStatus::Fail | ProbeStatus::Warn));
     let verdict_failed = data.status() != Status::Pass;
     let checklist_md = checklist_markdown(&checklist);
     // When something is wrong, the likely cause comes first.

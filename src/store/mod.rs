@@ -84,7 +84,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 5];
+type Migrations = [(i64, &'static str, &'static str); 6];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -108,6 +108,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         5,
         "verdict looks",
         include_str!("../../migrations/0005_verdict_looks.sql"),
+    ),
+    (
+        6,
+        "checklist warn",
+        include_str!("../../migrations/0006_checklist_warn.sql"),
     ),
 ];
 
@@ -137,6 +142,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         5,
         "verdict looks",
         include_str!("../../migrations/postgres/0005_verdict_looks.sql"),
+    ),
+    (
+        6,
+        "checklist warn",
+        include_str!("../../migrations/postgres/0006_checklist_warn.sql"),
     ),
 ];
 
