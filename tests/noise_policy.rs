@@ -5,40 +5,38 @@
 
 mod noise;
 
-use noise::{FOREIGN_CPU_MAX, Noise, STEAL_MAX, judge_failure};
+use noise::{FOREIGN_CPU_MAX, HostNoise, STEAL_MAX, judge_failure, own_ticks_between, with_shares};
 
 #[test]
 fn only_measured_noise_above_a_threshold_excuses_a_failure() {
-    assert_eq!(Noise::with_shares(0.0, 0.0).too_noisy(), None);
-    assert_eq!(Noise::with_shares(0.24, 0.049).too_noisy(), None);
-    let foreign = Noise::with_shares(FOREIGN_CPU_MAX, 0.0)
-        .too_noisy()
-        .unwrap();
+    assert_eq!(with_shares(0.0, 0.0).too_noisy(), None);
+    assert_eq!(with_shares(0.24, 0.049).too_noisy(), None);
+    let foreign = with_shares(FOREIGN_CPU_MAX, 0.0).too_noisy().unwrap();
     assert!(
-        foreign.contains("other processes used 25% of the test's CPUs"),
+        foreign.contains("other processes used 25% of the measured CPUs"),
         "{foreign}"
     );
-    let steal = Noise::with_shares(0.0, STEAL_MAX).too_noisy().unwrap();
+    let steal = with_shares(0.0, STEAL_MAX).too_noisy().unwrap();
     assert!(steal.contains("the hypervisor stole 5.0%"), "{steal}");
-    let both = Noise::with_shares(0.6, 0.1).too_noisy().unwrap();
+    let both = with_shares(0.6, 0.1).too_noisy().unwrap();
     assert!(both.contains(" and "), "{both}");
 }
 
 #[test]
 fn a_failure_on_a_quiet_host_stands_and_on_a_noisy_one_is_inconclusive() {
     let failure = || -> Box<dyn std::any::Any + Send> { Box::new(String::from("stalled 6 ms")) };
-    let quiet = Noise::with_shares(0.10, 0.0);
-    let (line, stands) = judge_failure("policy::quiet", &quiet, failure()).unwrap_err();
+    let quiet = with_shares(0.10, 0.0);
+    let (line, stands) = judge_failure("policy::quiet", Some(&quiet), failure()).unwrap_err();
     assert!(
         line.starts_with("tier 2 FAILED on a quiet host: policy::quiet"),
         "{line}"
     );
     assert_eq!(stands.downcast_ref::<String>().unwrap(), "stalled 6 ms");
-    let noisy = Noise::with_shares(0.70, 0.0);
-    let line = judge_failure("policy::noisy", &noisy, failure()).unwrap();
+    let noisy = with_shares(0.70, 0.0);
+    let line = judge_failure("policy::noisy", Some(&noisy), failure()).unwrap();
     assert!(
         line.starts_with(
-            "tier 2 inconclusive: policy::noisy: other processes used 70% of the test's CPUs"
+            "tier 2 inconclusive: policy::noisy: other processes used 70% of the measured CPUs"
         ),
         "{line}"
     );
@@ -67,9 +65,9 @@ fn burn(ticks: u64) {
 #[test]
 fn the_tests_own_work_and_its_childrens_are_its_own() {
     // This process's time.
-    assert!(Noise::own_ticks_between(|| burn(5)) >= 5);
+    assert!(own_ticks_between(|| burn(5)) >= 5);
     // A child's, reaped: it lives on in this process's children's time.
-    let child = Noise::own_ticks_between(|| {
+    let child = own_ticks_between(|| {
         let status = std::process::Command::new("python3")
             .args([
                 "-c",
@@ -84,6 +82,7 @@ fn the_tests_own_work_and_its_childrens_are_its_own() {
         "a child's 100 ms of CPU counted as {child} ticks"
     );
     // And a measurement over a window has something to say.
-    let noise = Noise::over(|| burn(2));
+    let ((), noise) = HostNoise::over(|| burn(2));
+    let noise = noise.expect("/proc/stat is readable");
     assert!(noise.to_string().starts_with("over "), "{noise}");
 }
