@@ -135,6 +135,27 @@ enum Command {
         )]
         contract: PathBuf,
     },
+    /// Tell whether this machine can decide the contract: many verdicts of
+    /// wrappers with a known overhead (A/A, the real wrapper, slowdowns around
+    /// the limit), with and without a noisy neighbour, counted.
+    Calibrate {
+        /// Few samples a verdict, as `report --quick` takes.
+        #[arg(long)]
+        quick: bool,
+        /// Verdicts per scenario.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        verdicts: usize,
+        /// The wall-clock contract to calibrate for.
+        #[arg(
+            long,
+            default_value = "harness/contracts/performance-001.toml",
+            value_name = "PATH"
+        )]
+        contract: PathBuf,
+        /// Print {"scenarios": [...]} instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print how far one call raises this process's peak resident memory,
     /// in bytes, for the request on standard input (the peak-memory metric's
     /// child process).
@@ -330,6 +351,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             contract,
         } => selftest_command(model, quick, &skip_probe, &contract),
         Command::PeakMemory { variant } => peak_memory(model, &variant),
+        Command::Calibrate {
+            quick,
+            verdicts,
+            contract,
+            json,
+        } => calibrate(model, quick, verdicts, &contract, json),
         Command::ProbeCall {
             wrapper,
             payload,
@@ -558,6 +585,52 @@ fn selftest_command(
             Ok(ExitCode::from(EXIT_INVALID))
         }
     }
+}
+
+/// `calibrate`: exits 0 when the machine meets every target, 1 when it
+/// does not (the missed ones are listed).
+fn calibrate(
+    model: Option<PathBuf>,
+    quick: bool,
+    verdicts: usize,
+    contract: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use perfwarden::diagnose::calibrate;
+    let contract = Contract::load(contract)?;
+    if contract.metric != perfwarden::metric::Metric::WallClock {
+        anyhow::bail!(
+            "calibrate runs wall-clock verdicts; {} is judged on {}",
+            contract.id,
+            contract.metric.name()
+        );
+    }
+    anyhow::ensure!(verdicts > 0, "--verdicts must be at least 1");
+    let (tokenizer, _) = load_model(model)?;
+    let results = calibrate::run(tokenizer, &contract, verdicts, quick, &mut |step| {
+        eprintln!("perfwarden: calibrate: {step}")
+    });
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "scenarios": results }))?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(perfwarden::render::calibration_table(&results).as_bytes())?;
+    }
+    out.flush()?;
+    let missed = calibrate::missed_targets(&results, contract.bound.value());
+    for target in &missed {
+        eprintln!("perfwarden: calibrate: target missed: {target}");
+    }
+    Ok(if missed.is_empty() {
+        eprintln!(
+            "perfwarden: calibrate: this machine can decide {}",
+            contract.id
+        );
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    })
 }
 
 /// The hidden `peak-memory`: one call on the request from standard input.

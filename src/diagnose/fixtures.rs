@@ -268,6 +268,39 @@ impl AsyncWrapper for Slowdown {
     }
 }
 
+/// The sync function dressed as a candidate: an A/A comparison, whose true
+/// overhead is zero (`perfwarden calibrate`).
+pub struct SyncAsCandidate;
+
+impl AsyncWrapper for SyncAsCandidate {
+    fn name(&self) -> String {
+        "sync".into()
+    }
+
+    fn started(&self) -> bool {
+        true
+    }
+
+    fn call(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        _tracing: Tracing,
+    ) -> BoxFuture<TracedResult> {
+        Box::pin(async move { apply_mistral_chat_template(tokenizer, request).map(|t| (t, None)) })
+    }
+
+    fn batch(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        _runtime: &tokio::runtime::Runtime,
+        iterations: usize,
+    ) -> Duration {
+        crate::measure::run::sync_batch(tokenizer, request)(iterations)
+    }
+}
+
 /// The fixture called `name` (a fresh instance: its first call is cold).
 pub fn fixture(name: &str) -> Option<Box<dyn AsyncWrapper>> {
     Some(match name {
@@ -281,6 +314,7 @@ pub fn fixture(name: &str) -> Option<Box<dyn AsyncWrapper>> {
             queue: OnceLock::new(),
         }),
         "per-byte-work" => Box::new(PerByteWork),
+        "sync" => Box::new(SyncAsCandidate),
         other => {
             let percent: f64 = other.strip_prefix("slowdown-")?.parse().ok()?;
             if !(0.0..=1000.0).contains(&percent) {

@@ -6,6 +6,7 @@
 //! (thread ids grow), whether jobs overlapped, and callgrind's instruction
 //! counts. Only the warm-up item uses tracing, because it is about time.
 
+pub mod calibrate;
 pub mod fixtures;
 pub mod instructions;
 pub mod probes;
@@ -22,7 +23,7 @@ use crate::chat::{ChatRequest, ChatTemplateError, MistralTokenizer};
 #[derive(Debug, thiserror::Error)]
 pub enum DiagnoseError {
     #[error(
-        "unknown wrapper '{0}'; known: real, per-request-executor, worker-pool, cold-worker, per-byte-work, slowdown-<percent>"
+        "unknown wrapper '{0}'; known: real, sync, per-request-executor, worker-pool, cold-worker, per-byte-work, slowdown-<percent>"
     )]
     UnknownWrapper(String),
     #[error("probe failed: {0}")]

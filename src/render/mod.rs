@@ -116,6 +116,33 @@ pub fn selftest_matrix(reports: &[WrapperReport]) -> String {
     out
 }
 
+/// `perfwarden calibrate`'s table: a row per scenario.
+pub fn calibration_table(results: &[crate::diagnose::calibrate::ScenarioResult]) -> String {
+    let mut out = format!(
+        "{:<22} {:>13} {:>9} {:>8} {:>6} {:>6} {:>13}\n",
+        "scenario", "true overhead", "neighbour", "verdicts", "PASS", "FAIL", "INCONCLUSIVE"
+    );
+    for r in results {
+        out.push_str(&format!(
+            "{:<22} {:>13} {:>9} {:>8} {:>6} {:>6} {:>13}\n",
+            r.scenario.name,
+            r.scenario
+                .true_overhead
+                .map_or("measured".into(), |o| format!("{:+.0}%", o * 100.0)),
+            if r.scenario.noisy_neighbour {
+                "yes"
+            } else {
+                "no"
+            },
+            r.verdicts,
+            r.pass,
+            r.fail,
+            r.inconclusive
+        ));
+    }
+    out
+}
+
 /// A complete, self-contained HTML document (no scripts, no network).
 pub fn html_page(title: &str, body: &str) -> String {
     format!(
