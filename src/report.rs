@@ -13,6 +13,7 @@ use crate::judge::contract::{Case, Contract, Variants};
 use crate::judge::judge_with_remeasure;
 use crate::judge::verdict::CaseEvidence;
 use crate::measure::MeasureError;
+use crate::measure::decompose::Decomposition;
 use crate::measure::machine_lock::MachineLock;
 use crate::measure::noise::HostNoise;
 use crate::measure::payload::{Payload, Variant, benchmark_id};
@@ -423,9 +424,20 @@ pub fn report(
         }
         distributions.push((contract.id.clone(), cases));
     }
+    let decomposition = Payload::ALL
+        .into_iter()
+        .filter_map(|payload| {
+            let benchmark = benchmark_id(payload, Variant::Async);
+            let parts = Decomposition::from_figures(|metric| {
+                value(&measurements, Tool::Paired, &benchmark, metric)
+            })?;
+            Some((payload.name().to_owned(), parts))
+        })
+        .collect();
     let data = ReportData {
         run,
         noise,
+        decomposition,
         judgement,
         base_run,
         distributions,

@@ -431,6 +431,7 @@ async fn hostile_strings_reach_the_comment_as_text() {
             notes: vec!["note\n## fake heading\n@octo-org/everyone <img src=x>".into()],
         },
         noise: None,
+        decomposition: Vec::new(),
         judgement: Judgement {
             verdicts: vec![ContractVerdict {
                 contract: "performance-001 <b>@octo-org/everyone</b>".into(),

@@ -603,6 +603,7 @@ fn a_database_from_before_0003_keeps_its_verdicts() {
         let data = perfwarden::render::report::ReportData {
             run: store.run(1).await.unwrap(),
             noise: None,
+            decomposition: Vec::new(),
             judgement: judgement.clone(),
             base_run: None,
             distributions: Vec::new(),

@@ -4,6 +4,7 @@
 pub mod adversarial;
 pub mod callgrind;
 pub mod criterion;
+pub mod decompose;
 pub mod environment;
 pub mod machine_lock;
 pub mod noise;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::MeasureError;
 use super::callgrind::{self, InstructionCounts};
 use super::criterion::{self, WallClock};
+use super::decompose;
 use super::environment;
 use super::machine_lock::MachineLock;
 use super::noise::{HOST_BENCHMARK, HostNoise};
@@ -465,7 +466,7 @@ pub fn measure(
         samples: Vec::new(),
     };
     let scratch = lock.scratch_dir()?;
-    let total = 4;
+    let total = 5;
 
     progress(Progress::Stage {
         index: 1,
@@ -558,6 +559,28 @@ pub fn measure(
             progress(Progress::Warning(&format!(
                 "the host was too noisy while the contracts were measured ({reason}): a timing contract that would fail is INCONCLUSIVE instead"
             )));
+        }
+    }
+
+    progress(Progress::Stage {
+        index: 5,
+        total,
+        name: "where the async call's time goes (traced calls)",
+    });
+    let calls = if options.quick { 20 } else { 100 };
+    for payload in Payload::ALL {
+        let request: &'static ChatRequest = Box::leak(Box::new(payload.request()));
+        if let Some(parts) = decompose::measure(tokenizer, request, calls) {
+            let benchmark = benchmark_id(payload, Variant::Async);
+            for (metric, value, unit) in parts.figures() {
+                run.measurements.push(measurement(
+                    Tool::Paired,
+                    &benchmark,
+                    metric,
+                    Some(value),
+                    unit,
+                ));
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use crate::diagnose::probes::{ProbeResult, ProbeStatus};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use crate::measure::decompose::Decomposition;
 use crate::measure::noise::HostNoise;
 use crate::metric::{Metric, Shape};
 use crate::store::{Judgement, RunInfo, Tool};
@@ -25,6 +26,8 @@ pub struct ReportData {
     /// What the host did while the contracts were measured (`None` for runs
     /// stored without it).
     pub noise: Option<HostNoise>,
+    /// Per spec payload, where the async call's time went.
+    pub decomposition: Vec<(String, Decomposition)>,
     /// Its verdicts are this report's, one per contract, in the order judged.
     pub judgement: Judgement,
     pub base_run: Option<RunInfo>,
@@ -388,6 +391,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
     for verdict in data.verdicts() {
         md.push_str(&contract_markdown(verdict));
     }
+    md.push_str(&decomposition_markdown(&data.decomposition));
     if !(verdict_failed || failing_checks) {
         md.push_str(&checklist_md);
     }
@@ -424,6 +428,33 @@ pub fn summary_markdown(data: &ReportData) -> String {
         );
     }
     md.push_str(&links.join(" · "));
+    md.push('\n');
+    md
+}
+
+/// The decomposition of the async call per payload.
+fn decomposition_markdown(rows: &[(String, Decomposition)]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "### Where the async call's time goes\n\nMedians of traced calls of the real wrapper, each after a sync call of the same request on the caller: dispatch (the call until the job starts, any queue wait included), the job's execution on the worker against the same work on the caller, and return (the job's end until the caller has the answer). Tracing costs a little itself; the verdict stays on the untraced end-to-end ratio.\n\n| payload | calls (inline) | dispatch | execution on the worker | on the caller | return | overhead: hand-off + execution |\n|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for (payload, d) in rows {
+        let (hand_off, execution) = d.split();
+        md.push_str(&format!(
+            "| {} | {} ({}) | {} | {} | {} | {} | {} + {} |\n",
+            escape::text(payload),
+            d.calls,
+            d.inline,
+            duration_text(d.dispatch_ns),
+            duration_text(d.execution_ns),
+            duration_text(d.caller_execution_ns),
+            duration_text(d.return_ns),
+            percent(Some(hand_off)),
+            percent(Some(execution))
+        ));
+    }
     md.push('\n');
     md
 }
