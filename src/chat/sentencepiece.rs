@@ -374,11 +374,11 @@ pub struct SentencePieceBpe {
     /// normal piece, one for a user-defined piece). Read for every symbol, so
     /// kept small enough to stay in cache.
     spans: Vec<u16>,
-    /// Distinct ranks, for sizing the counting sort.
+    /// Distinct ranks, for choosing and sizing the sort of initial pairs.
     rank_count: usize,
     /// Sizes that choose between equivalent agenda strategies; they change
     /// the speed, never the result (tests lower them to run every path).
-    counting_sort_min_pairs: usize,
+    sort_min_pairs: usize,
     heap_min_limit: usize,
     /// A word longer than `segment_bytes + segment_lookahead` is encoded in
     /// segments of about `segment_bytes`, each cut where a run that sees
@@ -676,11 +676,9 @@ impl SentencePieceBpe {
             ranks,
             spans,
             rank_count: scores.len(),
-            // The counting sort passes over every rank; a heap pays a few
-            // unpredictable branches per pair at each of its levels, which
-            // costs more from about a thirtieth of the ranks on (measured on
-            // words of random letters: 600 pairs sort slower, 1,000 faster).
-            counting_sort_min_pairs: scores.len() / 32,
+            // A heap pays a few unpredictable branches per pair at each of
+            // its levels; sorting costs more only for the shortest words.
+            sort_min_pairs: SORT_MIN_PAIRS,
             heap_min_limit: HEAP_MIN_LIMIT,
             segment_bytes: SEGMENT_BYTES,
             segment_lookahead: SEGMENT_LOOKAHEAD,
@@ -1130,13 +1128,16 @@ impl SentencePieceBpe {
 /// (rank, position) first. Entries stay when their pair changes; the caller
 /// skips stale ones, as `bpe_model.cc` does.
 ///
-/// A long word's initial pairs are counting-sorted by rank (positions stay
-/// ascending within a rank) into `sorted`, 4 bytes each, and read in order.
-/// Pairs formed by merges go to a binary heap of packed keys, which
-/// [`Agenda::bound`] compacts so stale entries cannot pile up.
+/// Unless the word is short, its initial pairs are sorted by rank (positions
+/// stay ascending within a rank) into `sorted`, 4 bytes each, and read in
+/// order: radix-sorted on the rank's bytes when there are fewer pairs than
+/// ranks, else counting-sorted. Pairs formed by merges go to a binary heap of
+/// packed keys, which [`Agenda::bound`] compacts so stale entries cannot
+/// pile up.
 struct Agenda {
     sorted: Vec<u32>,
-    /// Per rank, the next free slot of its run in `sorted` while sorting.
+    /// Per rank, the next free slot of its run in `sorted` while
+    /// counting-sorting; the radix sort's second buffer.
     slots: Vec<u32>,
     /// (rank, end in `sorted`) of each run of one rank, in rank order.
     runs: Vec<(u32, u32)>,
@@ -1234,6 +1235,9 @@ impl MinHeap {
     }
 }
 
+/// Words with fewer initial pairs than this queue them in the heap, unsorted.
+const SORT_MIN_PAIRS: usize = 64;
+
 /// Below this the heap is never compacted: it is small and compaction would
 /// cost more than it saves.
 const HEAP_MIN_LIMIT: usize = 1024;
@@ -1262,7 +1266,7 @@ impl Agenda {
             .enumerate()
             .filter(|(_, m)| *m != NONE);
         let pairs = queued.clone().count();
-        if pairs < model.counting_sort_min_pairs {
+        if pairs < model.sort_min_pairs {
             keys.extend(queued.map(|(i, m)| agenda_key(ranks[m as usize], i)));
             let heap = MinHeap::from_vec(keys);
             return Self {
@@ -1274,6 +1278,52 @@ impl Agenda {
                 min_limit: model.heap_min_limit,
                 limit: model.heap_min_limit.max(2 * heap.len()),
                 heap,
+            };
+        }
+        if pairs < model.rank_count {
+            // A stable least-significant-byte-first radix sort: the counting
+            // sort's pass over every rank would cost more than the pairs.
+            let rank_at = |position: u32| ranks[symbols[position as usize].merge as usize];
+            sorted.extend(queued.map(|(i, _)| i as u32));
+            let max_rank = model.rank_count.saturating_sub(1) as u32;
+            let mut shift = 0;
+            while shift < u32::BITS && max_rank >> shift != 0 {
+                let digit = |position: u32| (rank_at(position) >> shift) as usize & 0xFF;
+                let mut starts = [0u32; 256];
+                for &position in &sorted {
+                    starts[digit(position)] += 1;
+                }
+                let mut total = 0;
+                for start in &mut starts {
+                    let count = *start;
+                    *start = total;
+                    total += count;
+                }
+                slots.resize(sorted.len(), 0);
+                for &position in &sorted {
+                    let start = &mut starts[digit(position)];
+                    slots[*start as usize] = position;
+                    *start += 1;
+                }
+                std::mem::swap(&mut sorted, &mut slots);
+                shift += 8;
+            }
+            for (index, &position) in sorted.iter().enumerate() {
+                let rank = rank_at(position);
+                match runs.last_mut() {
+                    Some((last, end)) if *last == rank => *end = index as u32 + 1,
+                    _ => runs.push((rank, index as u32 + 1)),
+                }
+            }
+            return Self {
+                sorted,
+                slots,
+                runs,
+                run: 0,
+                cursor: 0,
+                heap: MinHeap(keys),
+                min_limit: model.heap_min_limit,
+                limit: model.heap_min_limit,
             };
         }
         slots.resize(model.rank_count, 0);
@@ -1676,7 +1726,7 @@ mod tests {
     }
 
     /// The model with its defaults; with every word in one run; with every
-    /// agenda path forced (every initial pair counting-sorted, the heap
+    /// agenda path forced (every word's initial pairs sorted, the heap
     /// compacted from 4 entries on); and with words of over 40 bytes encoded
     /// in segments of about 24.
     fn variants(proto: &ModelProto) -> [(&'static str, SentencePieceBpe); 4] {
@@ -1684,7 +1734,7 @@ mod tests {
         let mut one_run = SentencePieceBpe::new(proto).unwrap();
         one_run.segment_bytes = usize::MAX / 2;
         let mut forced = SentencePieceBpe::new(proto).unwrap();
-        forced.counting_sort_min_pairs = 0;
+        forced.sort_min_pairs = 0;
         forced.heap_min_limit = 4;
         let mut segmented = SentencePieceBpe::new(proto).unwrap();
         segmented.segment_bytes = 24;
