@@ -1096,9 +1096,10 @@ impl SentencePieceBpe {
                 }
             })
             .sum();
-        // A long word's ids are reserved at once, with a little room for what
-        // the caller appends next, instead of doubling into up to twice the
-        // memory they need.
+        // A run's ids are reserved at once, with a little room for what the
+        // caller appends next, instead of doubling into up to twice the
+        // memory they need (a long word's segments reserve one after
+        // another, so its ids may still double).
         out.reserve(count + count / 16);
         for symbol in symbols() {
             if symbol & CHAR_TAG != 0 {
