@@ -16,6 +16,8 @@ pub enum Cliff {
     /// The contract's large payload: the reference the others are compared to.
     Large,
     Spaces,
+    /// One word that is a run of one letter: its merges sweep along it.
+    OneLetter,
     UnbrokenWord,
     UnbrokenWord8MiB,
     /// The longest single word a request within the default limit can hold.
@@ -36,9 +38,10 @@ pub enum Cliff {
 const MEGABYTE: usize = 1 << 20;
 
 impl Cliff {
-    pub const ALL: [Cliff; 14] = [
+    pub const ALL: [Cliff; 15] = [
         Cliff::Large,
         Cliff::Spaces,
+        Cliff::OneLetter,
         Cliff::UnbrokenWord,
         Cliff::UnbrokenWord8MiB,
         Cliff::UnbrokenWordAtLimit,
@@ -57,6 +60,7 @@ impl Cliff {
         match self {
             Cliff::Large => "large",
             Cliff::Spaces => "spaces",
+            Cliff::OneLetter => "one_letter",
             Cliff::UnbrokenWord => "unbroken_word",
             Cliff::UnbrokenWord8MiB => "unbroken_word_8mib",
             Cliff::UnbrokenWordAtLimit => "unbroken_word_at_limit",
@@ -77,6 +81,7 @@ impl Cliff {
         match self {
             Cliff::Large => user_message(&Payload::Large.content()),
             Cliff::Spaces => spaces(1_000_000),
+            Cliff::OneLetter => user_message(&"a".repeat(MEGABYTE)),
             Cliff::UnbrokenWord => unbroken_word(MEGABYTE),
             Cliff::UnbrokenWord8MiB => unbroken_word(8 * MEGABYTE),
             Cliff::UnbrokenWordAtLimit => {
