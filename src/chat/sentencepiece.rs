@@ -909,14 +909,21 @@ impl SentencePieceBpe {
         earliest: usize,
         latest: usize,
     ) -> Option<(usize, usize)> {
-        let (mut index, mut offset) = (0, 0);
-        while offset < earliest {
-            let symbol = symbols.get(index)?.id;
-            offset += self.text_len(symbol);
-            index += self.span(symbol);
+        // Walked back from the end, so only the lookahead is visited.
+        let (mut index, mut offset) = (symbols.len(), text.len());
+        let mut first = None;
+        while offset >= earliest {
+            if offset <= latest {
+                first = Some((index, offset));
+            }
+            let Some(previous) = symbols[..index].iter().rposition(|s| s.id != NONE) else {
+                break;
+            };
+            offset -= self.text_len(symbols[previous].id);
+            index = previous;
         }
-        debug_assert!(text.is_char_boundary(offset));
-        (offset <= latest).then_some((index, offset))
+        debug_assert!(first.is_none_or(|(_, offset)| text.is_char_boundary(offset)));
+        first
     }
 
     /// The initial symbol that ends `text`, whose final symbols are `final_symbols`.
