@@ -374,12 +374,21 @@ pub struct SentencePieceBpe {
     /// normal piece, one for a user-defined piece). Read for every symbol, so
     /// kept small enough to stay in cache.
     spans: Vec<u16>,
-    /// Distinct ranks, for sizing the counting sort.
+    /// Distinct ranks, for choosing and sizing the sort of initial pairs.
     rank_count: usize,
     /// Sizes that choose between equivalent agenda strategies; they change
     /// the speed, never the result (tests lower them to run every path).
-    counting_sort_min_pairs: usize,
+    sort_min_pairs: usize,
     heap_min_limit: usize,
+    /// A word longer than `segment_bytes + segment_lookahead` is encoded in
+    /// segments of about `segment_bytes`, each cut where a run that sees
+    /// `segment_lookahead` more bytes puts a token boundary (see
+    /// [`Self::encode_in_segments`]); tests lower them to cut often.
+    segment_bytes: usize,
+    segment_lookahead: usize,
+    /// The longest user-defined piece, in bytes: how far past a cut the
+    /// initial split looks.
+    max_user_defined_bytes: usize,
     /// User-defined pieces with their ids, longest first, and a mark on the
     /// bytes they can start with so most positions skip the prefix match.
     user_defined: Vec<(String, u32)>,
@@ -402,6 +411,13 @@ pub struct SentencePieceBpe {
 const CACHE_MAX_WORD_BYTES: usize = 256;
 const CACHE_MAX_ENTRIES: usize = 100_000;
 const SEEN_SLOTS: usize = 4096;
+
+/// A long word's segments: small enough that a segment's symbols, agenda and
+/// merge history (about 1.5 MB) stay in cache, large enough that the
+/// lookahead each one encodes twice is under 2% and the counting sort's pass
+/// over the ranks is amortized.
+const SEGMENT_BYTES: usize = 64 << 10;
+const SEGMENT_LOOKAHEAD: usize = 1 << 10;
 
 /// The merges, by pair of symbol ids. When every id and rank a merge involves
 /// fits in 16 bits (the Mistral model: 32,768 pieces, no character inside a
@@ -465,6 +481,24 @@ impl PairTable {
 struct Symbol {
     id: u32,
     merge: u32,
+}
+
+/// One merge of a run: the index of its left symbol and the piece it made.
+#[derive(Clone, Copy)]
+struct Merge {
+    position: u32,
+    merged: u32,
+}
+
+/// What [`SentencePieceBpe::no_merge_crosses`] needs of a segment's run
+/// alone: its merges in order, its number of initial symbols, and its first
+/// and last initial symbols.
+#[derive(Default)]
+struct Segment {
+    history: Vec<Merge>,
+    len: usize,
+    first: u32,
+    last: u32,
 }
 
 /// How many sorted agenda entries ahead `encode_uncached` prefetches.
@@ -642,9 +676,13 @@ impl SentencePieceBpe {
             ranks,
             spans,
             rank_count: scores.len(),
-            // Fewer pairs than ranks: a heap is cheaper than a counting sort.
-            counting_sort_min_pairs: scores.len(),
+            // A heap pays a few unpredictable branches per pair at each of
+            // its levels; sorting costs more only for the shortest words.
+            sort_min_pairs: SORT_MIN_PAIRS,
             heap_min_limit: HEAP_MIN_LIMIT,
+            segment_bytes: SEGMENT_BYTES,
+            segment_lookahead: SEGMENT_LOOKAHEAD,
+            max_user_defined_bytes: user_defined.first().map_or(0, |(text, _)| text.len()),
             user_defined,
             user_defined_first_bytes,
             vocab: proto.pieces.clone(),
@@ -743,11 +781,8 @@ impl SentencePieceBpe {
         }
     }
 
-    /// `bpe_model.cc`'s `Encode` on piece ids. A symbol lives at the index of
-    /// its first initial symbol; the indices it absorbed hold `NONE`, so the
-    /// next symbol is `span` away and the previous one is the nearest live
-    /// index to the left (at most the longest piece away). Memory: 8 bytes
-    /// per initial symbol, plus the agenda.
+    /// `bpe_model.cc`'s `Encode` on piece ids: [`Self::merge_all`] on the
+    /// word's initial symbols, or on its segments when it is long.
     // Out of line, so `encode_word`'s cache-hit path (the common one) stays
     // small.
     #[inline(never)]
@@ -767,12 +802,15 @@ impl SentencePieceBpe {
                 }
                 Err(_) => self.encode_in(word, out, &mut Vec::new(), &mut Vec::new()),
             });
-        } else {
+        } else if word.len() <= self.segment_bytes + self.segment_lookahead
+            || !self.encode_in_segments(word, out)
+        {
             self.encode_in(word, out, &mut Vec::new(), &mut Vec::new());
         }
     }
 
-    /// [`Self::encode_uncached`] with the buffers for its symbols and heap.
+    /// [`Self::encode_uncached`] in one run, with the buffers for its symbols
+    /// and heap.
     fn encode_in(
         &self,
         word: &str,
@@ -781,12 +819,216 @@ impl SentencePieceBpe {
         keys: &mut Vec<u64>,
     ) {
         self.initial_symbols(word, symbols);
+        let buffers = AgendaBuffers {
+            keys: std::mem::take(keys),
+            ..AgendaBuffers::default()
+        };
+        let spare = self.merge_all(symbols, buffers, |_| {}).keys;
+        // The agenda is freed before the output grows; a short word's heap
+        // allocation is kept for the next word.
+        if spare.capacity() <= 4 * CACHE_MAX_WORD_BYTES {
+            *keys = spare;
+        }
+        self.emit(symbols, out);
+    }
+
+    /// Encodes a long word as consecutive segments, each run on its own so
+    /// its symbols and agenda stay in cache, and appends their ids; returns
+    /// false, with `out` as it was, if the segments' runs might differ from
+    /// the whole word's.
+    ///
+    /// A segment is cut at a token boundary of a run that continues
+    /// `segment_lookahead` bytes past it: merges seldom depend on text that
+    /// far away, so the whole word's run almost always has a boundary there
+    /// too. Whether it does is then decided exactly: a run of the two
+    /// adjacent segments together is the concatenation of their separate runs
+    /// unless some merge joins the symbol ending at the cut and the one
+    /// starting there, which [`Self::no_merge_crosses`] checks from the
+    /// segments' merge histories. If no merge crosses any cut, the whole
+    /// word's run is the segments' runs side by side: until a first merge
+    /// crosses a cut, each segment merges exactly as it does alone, so that
+    /// first merge would be found by the check of its cut.
+    ///
+    /// Memory: the runs of two segments (symbols and history, 16 bytes per
+    /// initial symbol) besides the ids.
+    fn encode_in_segments(&self, word: &str, out: &mut Vec<u32>) -> bool {
+        let first_id = out.len();
+        let mut symbols = Vec::new();
+        let mut buffers = AgendaBuffers::default();
+        let mut left = Segment::default();
+        let mut right = Segment::default();
+        let mut start = 0;
+        loop {
+            let text = &word[start..];
+            let last = text.len() <= self.segment_bytes + self.segment_lookahead;
+            let text = if last {
+                text
+            } else {
+                &text[..text.floor_char_boundary(self.segment_bytes + self.segment_lookahead)]
+            };
+            self.initial_symbols(text, &mut symbols);
+            right.first = symbols.first().map_or(NONE, |s| s.id);
+            right.history.clear();
+            buffers = self.merge_all(&mut symbols, buffers, |merge| right.history.push(merge));
+            let (len, cut) = if last {
+                (symbols.len(), text.len())
+            } else {
+                // The initial split of the text before the cut must not
+                // depend on where this segment's text ends.
+                let latest = text.len().saturating_sub(self.max_user_defined_bytes);
+                match self.token_boundary(text, &symbols, self.segment_bytes, latest) {
+                    Some(boundary) => boundary,
+                    None => break,
+                }
+            };
+            right.len = len;
+            right
+                .history
+                .retain(|merge| (merge.position as usize) < len);
+            if start > 0 && !self.no_merge_crosses(&left, &right) {
+                break;
+            }
+            self.emit(&symbols[..len], out);
+            if last {
+                return true;
+            }
+            right.last = self.last_initial_symbol(&text[..cut], symbols[..len].iter());
+            std::mem::swap(&mut left, &mut right);
+            start += cut;
+        }
+        out.truncate(first_id);
+        false
+    }
+
+    /// The first boundary between final symbols at a byte offset in
+    /// `earliest..=latest` of `text`, as (symbols before it, byte offset).
+    fn token_boundary(
+        &self,
+        text: &str,
+        symbols: &[Symbol],
+        earliest: usize,
+        latest: usize,
+    ) -> Option<(usize, usize)> {
+        // Walked back from the end, so only the lookahead is visited.
+        let (mut index, mut offset) = (symbols.len(), text.len());
+        let mut first = None;
+        while offset >= earliest {
+            if offset <= latest {
+                first = Some((index, offset));
+            }
+            let Some(previous) = symbols[..index].iter().rposition(|s| s.id != NONE) else {
+                break;
+            };
+            offset -= self.text_len(symbols[previous].id);
+            index = previous;
+        }
+        debug_assert!(first.is_none_or(|(_, offset)| text.is_char_boundary(offset)));
+        first
+    }
+
+    /// The initial symbol that ends `text`, whose final symbols are `final_symbols`.
+    fn last_initial_symbol<'a>(
+        &self,
+        text: &str,
+        final_symbols: impl DoubleEndedIterator<Item = &'a Symbol>,
+    ) -> u32 {
+        let last = final_symbols
+            .rev()
+            .find(|s| s.id != NONE)
+            .expect("a cut follows a symbol")
+            .id;
+        // A merged piece was made of single characters; a user-defined piece
+        // (no rank) is an initial symbol itself.
+        if last & CHAR_TAG == 0 && self.ranks[last as usize] == NONE {
+            return last;
+        }
+        let ch = text.chars().next_back().expect("a cut follows a character");
+        match u8::try_from(ch) {
+            Ok(byte) if byte.is_ascii() => self.ascii_ids[byte as usize],
+            _ => self
+                .char_ids
+                .get(&ch)
+                .copied()
+                .unwrap_or(CHAR_TAG | ch as u32),
+        }
+    }
+
+    /// Bytes of text a symbol spells.
+    fn text_len(&self, symbol: u32) -> usize {
+        if symbol & CHAR_TAG != 0 {
+            char::from_u32(symbol & !CHAR_TAG).map_or(1, char::len_utf8)
+        } else {
+            self.vocab[symbol as usize].text.len()
+        }
+    }
+
+    /// Whether the run of `left` and `right` side by side (`right` just after
+    /// the cut) never merges across the cut, given each one's run alone.
+    ///
+    /// Until a merge crosses the cut, the joint run makes each side's merges
+    /// in that side's order, interleaved by their keys (rank, position): at
+    /// each step, the smaller of the two sides' next merges. The pair across
+    /// the cut, if it is a piece, is merged at the first moment its key is
+    /// smaller than both sides' next merges (every other pending pair is at
+    /// least a side's next merge, or stale), unless one side changed a
+    /// symbol of it first. Positions on the left are smaller than the
+    /// crossing pair's, and those on the right larger, which breaks ties.
+    fn no_merge_crosses(&self, left: &Segment, right: &Segment) -> bool {
+        let rank = |merge: &Merge| self.ranks[merge.merged as usize];
+        let across = |last: u32, first: u32| self.pair(last, first).map(|(_, rank)| rank);
+        let (mut last, mut first) = (left.last, right.first);
+        let mut crossing = across(last, first);
+        let mut left_merges = left.history.iter().peekable();
+        let mut right_merges = right.history.iter().peekable();
+        loop {
+            let left_next = left_merges.peek().map(|merge| rank(merge));
+            let right_next = right_merges.peek().map(|merge| rank(merge));
+            if let Some(crossing) = crossing
+                && left_next.is_none_or(|next| next > crossing)
+                && right_next.is_none_or(|next| next >= crossing)
+            {
+                return false;
+            }
+            match (left_next, right_next) {
+                (None, None) => return true,
+                (Some(next), other) if other.is_none_or(|other| next <= other) => {
+                    let merge = left_merges.next().expect("peeked");
+                    // The merged symbol ends at the cut: it is the new last.
+                    if merge.position as usize + self.span(merge.merged) == left.len {
+                        last = merge.merged;
+                        crossing = across(last, first);
+                    }
+                }
+                _ => {
+                    let merge = right_merges.next().expect("peeked");
+                    if merge.position == 0 {
+                        first = merge.merged;
+                        crossing = across(last, first);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs SentencePiece's merges on `symbols` (from
+    /// [`Self::initial_symbols`]), calling `on_merge` for each merge in
+    /// order. A symbol lives at the index of its first initial symbol; the
+    /// indices it absorbed hold `NONE`, so the next symbol is `span` away and
+    /// the previous one is the nearest live index to the left (at most the
+    /// longest piece away). Memory: 8 bytes per initial symbol, plus the
+    /// agenda, which runs in `buffers` and returns them.
+    fn merge_all(
+        &self,
+        symbols: &mut [Symbol],
+        buffers: AgendaBuffers,
+        mut on_merge: impl FnMut(Merge),
+    ) -> AgendaBuffers {
         let n = symbols.len();
         assert!(
             n < NONE as usize,
             "a word of {n} symbols is beyond 32-bit positions"
         );
-        let mut agenda = Agenda::new(self, symbols, std::mem::take(keys));
+        let mut agenda = Agenda::new(self, symbols, buffers);
         while let Some((rank, left)) = agenda.pop() {
             // The agenda's order is a walk over the whole word; fetching a
             // coming symbol early hides most of the cache misses of long words.
@@ -804,6 +1046,10 @@ impl SentencePieceBpe {
             if merged == NONE || self.ranks[merged as usize] != rank {
                 continue;
             }
+            on_merge(Merge {
+                position: left as u32,
+                merged,
+            });
             let right = left + self.span(symbols[left].id);
             let after = right + self.span(symbols[right].id);
             symbols[left] = Symbol {
@@ -833,13 +1079,7 @@ impl SentencePieceBpe {
             }
             agenda.bound(symbols, &self.ranks);
         }
-        // The agenda is freed before the output grows; a short word's heap
-        // allocation is kept for the next word.
-        let spare = agenda.into_keys();
-        if spare.capacity() <= 4 * CACHE_MAX_WORD_BYTES {
-            *keys = spare;
-        }
-        self.emit(symbols, out);
+        agenda.into_buffers()
     }
 
     /// Appends the ids of the final symbols: a piece's id, or a character's
@@ -863,9 +1103,10 @@ impl SentencePieceBpe {
                 }
             })
             .sum();
-        // A long word's ids are reserved at once, with a little room for what
-        // the caller appends next, instead of doubling into up to twice the
-        // memory they need.
+        // A run's ids are reserved at once, with a little room for what the
+        // caller appends next, instead of doubling into up to twice the
+        // memory they need (a long word's segments reserve one after
+        // another, so its ids may still double).
         out.reserve(count + count / 16);
         for symbol in symbols() {
             if symbol & CHAR_TAG != 0 {
@@ -895,12 +1136,17 @@ impl SentencePieceBpe {
 /// (rank, position) first. Entries stay when their pair changes; the caller
 /// skips stale ones, as `bpe_model.cc` does.
 ///
-/// A long word's initial pairs are counting-sorted by rank (positions stay
-/// ascending within a rank) into `sorted`, 4 bytes each, and read in order.
-/// Pairs formed by merges go to a binary heap of packed keys, which
-/// [`Agenda::bound`] compacts so stale entries cannot pile up.
+/// Unless the word is short, its initial pairs are sorted by rank (positions
+/// stay ascending within a rank) into `sorted`, 4 bytes each, and read in
+/// order: radix-sorted on the rank's bytes when there are fewer pairs than
+/// ranks, else counting-sorted. Pairs formed by merges go to a binary heap of
+/// packed keys, which [`Agenda::bound`] compacts so stale entries cannot
+/// pile up.
 struct Agenda {
     sorted: Vec<u32>,
+    /// Per rank, the next free slot of its run in `sorted` while
+    /// counting-sorting; the radix sort's second buffer.
+    slots: Vec<u32>,
     /// (rank, end in `sorted`) of each run of one rank, in rank order.
     runs: Vec<(u32, u32)>,
     run: usize,
@@ -909,6 +1155,16 @@ struct Agenda {
     /// The heap length at which `bound` compacts it, and its floor.
     limit: usize,
     min_limit: usize,
+}
+
+/// The allocations of an [`Agenda`], lent from one run to the next so a
+/// long word's segments do not each map and zero fresh pages.
+#[derive(Default)]
+struct AgendaBuffers {
+    keys: Vec<u64>,
+    sorted: Vec<u32>,
+    slots: Vec<u32>,
+    runs: Vec<(u32, u32)>,
 }
 
 /// A 4-ary min-heap of agenda keys: half the levels of a binary heap, and a
@@ -987,6 +1243,9 @@ impl MinHeap {
     }
 }
 
+/// Words with fewer initial pairs than this queue them in the heap, unsorted.
+const SORT_MIN_PAIRS: usize = 64;
+
 /// Below this the heap is never compacted: it is small and compaction would
 /// cost more than it saves.
 const HEAP_MIN_LIMIT: usize = 1024;
@@ -996,10 +1255,18 @@ fn agenda_key(rank: u32, position: usize) -> u64 {
 }
 
 impl Agenda {
-    /// The agenda of the symbols' pairs; `keys` lends its allocation to the
-    /// heap.
-    fn new(model: &SentencePieceBpe, symbols: &[Symbol], mut keys: Vec<u64>) -> Self {
+    /// The agenda of the symbols' pairs, in `buffers`' allocations.
+    fn new(model: &SentencePieceBpe, symbols: &[Symbol], buffers: AgendaBuffers) -> Self {
+        let AgendaBuffers {
+            mut keys,
+            mut sorted,
+            mut slots,
+            mut runs,
+        } = buffers;
         keys.clear();
+        sorted.clear();
+        slots.clear();
+        runs.clear();
         let ranks = &model.ranks;
         let queued = symbols
             .iter()
@@ -1007,12 +1274,13 @@ impl Agenda {
             .enumerate()
             .filter(|(_, m)| *m != NONE);
         let pairs = queued.clone().count();
-        if pairs < model.counting_sort_min_pairs {
+        if pairs < model.sort_min_pairs {
             keys.extend(queued.map(|(i, m)| agenda_key(ranks[m as usize], i)));
             let heap = MinHeap::from_vec(keys);
             return Self {
-                sorted: Vec::new(),
-                runs: Vec::new(),
+                sorted,
+                slots,
+                runs,
                 run: 0,
                 cursor: 0,
                 min_limit: model.heap_min_limit,
@@ -1020,26 +1288,71 @@ impl Agenda {
                 heap,
             };
         }
-        let mut next_slot = vec![0u32; model.rank_count];
+        if pairs < model.rank_count {
+            // A stable least-significant-byte-first radix sort: the counting
+            // sort's pass over every rank would cost more than the pairs.
+            let rank_at = |position: u32| ranks[symbols[position as usize].merge as usize];
+            sorted.extend(queued.map(|(i, _)| i as u32));
+            let max_rank = model.rank_count.saturating_sub(1) as u32;
+            let mut shift = 0;
+            while shift < u32::BITS && max_rank >> shift != 0 {
+                let digit = |position: u32| (rank_at(position) >> shift) as usize & 0xFF;
+                let mut starts = [0u32; 256];
+                for &position in &sorted {
+                    starts[digit(position)] += 1;
+                }
+                let mut total = 0;
+                for start in &mut starts {
+                    let count = *start;
+                    *start = total;
+                    total += count;
+                }
+                slots.resize(sorted.len(), 0);
+                for &position in &sorted {
+                    let start = &mut starts[digit(position)];
+                    slots[*start as usize] = position;
+                    *start += 1;
+                }
+                std::mem::swap(&mut sorted, &mut slots);
+                shift += 8;
+            }
+            for (index, &position) in sorted.iter().enumerate() {
+                let rank = rank_at(position);
+                match runs.last_mut() {
+                    Some((last, end)) if *last == rank => *end = index as u32 + 1,
+                    _ => runs.push((rank, index as u32 + 1)),
+                }
+            }
+            return Self {
+                sorted,
+                slots,
+                runs,
+                run: 0,
+                cursor: 0,
+                heap: MinHeap(keys),
+                min_limit: model.heap_min_limit,
+                limit: model.heap_min_limit,
+            };
+        }
+        slots.resize(model.rank_count, 0);
         for (_, m) in queued.clone() {
-            next_slot[ranks[m as usize] as usize] += 1;
+            slots[ranks[m as usize] as usize] += 1;
         }
         let mut total = 0;
-        for slot in &mut next_slot {
+        for slot in &mut slots {
             let count = *slot;
             *slot = total;
             total += count;
         }
-        let mut sorted = vec![0u32; pairs];
+        sorted.resize(pairs, 0);
         for (i, m) in queued {
-            let slot = &mut next_slot[ranks[m as usize] as usize];
+            let slot = &mut slots[ranks[m as usize] as usize];
             sorted[*slot as usize] = i as u32;
             *slot += 1;
         }
         // Each slot now holds the end of its rank's run.
-        let mut runs = Vec::new();
         let mut start = 0;
-        for (rank, end) in next_slot.into_iter().enumerate() {
+        for (rank, &end) in slots.iter().enumerate() {
             if end > start {
                 runs.push((rank as u32, end));
             }
@@ -1047,6 +1360,7 @@ impl Agenda {
         }
         Self {
             sorted,
+            slots,
             runs,
             run: 0,
             cursor: 0,
@@ -1073,9 +1387,14 @@ impl Agenda {
             .map(|position| position as usize)
     }
 
-    /// The heap's allocation, for the next word; the rest is freed.
-    fn into_keys(self) -> Vec<u64> {
-        self.heap.0
+    /// The allocations, for the next run.
+    fn into_buffers(self) -> AgendaBuffers {
+        AgendaBuffers {
+            keys: self.heap.0,
+            sorted: self.sorted,
+            slots: self.slots,
+            runs: self.runs,
+        }
     }
 
     fn push(&mut self, rank: u32, position: usize) {
@@ -1414,35 +1733,37 @@ mod tests {
         }
     }
 
-    /// The model's encoding of `word`, with each agenda strategy: the
-    /// defaults, then every initial pair counting-sorted and the heap
-    /// compacted from 4 entries on.
-    fn encodings(models: &[&SentencePieceBpe], word: &str) -> Vec<Vec<u32>> {
-        models
-            .iter()
-            .map(|model| {
-                let mut ids = Vec::new();
-                model.encode_uncached(word, &mut ids);
-                ids
-            })
-            .collect()
-    }
-
-    /// The model with its defaults, and with every agenda path forced.
-    fn variants(proto: &ModelProto) -> [SentencePieceBpe; 2] {
+    /// The model with its defaults; with every word in one run; with every
+    /// agenda path forced (every word's initial pairs sorted, the heap
+    /// compacted from 4 entries on); and with words of over 40 bytes encoded
+    /// in segments of about 24.
+    fn variants(proto: &ModelProto) -> [(&'static str, SentencePieceBpe); 4] {
         let default = SentencePieceBpe::new(proto).unwrap();
+        let mut one_run = SentencePieceBpe::new(proto).unwrap();
+        one_run.segment_bytes = usize::MAX / 2;
         let mut forced = SentencePieceBpe::new(proto).unwrap();
-        forced.counting_sort_min_pairs = 0;
+        forced.sort_min_pairs = 0;
         forced.heap_min_limit = 4;
-        [default, forced]
+        let mut segmented = SentencePieceBpe::new(proto).unwrap();
+        segmented.segment_bytes = 24;
+        segmented.segment_lookahead = 16;
+        [
+            ("default", default),
+            ("one run", one_run),
+            ("forced paths", forced),
+            ("short segments", segmented),
+        ]
     }
 
-    fn assert_agrees(reference: &Reference, models: &[SentencePieceBpe; 2], word: &str) {
+    fn assert_agrees(
+        reference: &Reference,
+        models: &[(&'static str, SentencePieceBpe)],
+        word: &str,
+    ) {
         let expected = reference.encode(word);
-        for (ids, name) in encodings(&[&models[0], &models[1]], word)
-            .into_iter()
-            .zip(["default", "forced paths"])
-        {
+        for (name, model) in models {
+            let mut ids = Vec::new();
+            model.encode_uncached(word, &mut ids);
             assert_eq!(ids, expected, "{name} differs on {word:?}");
         }
     }
@@ -1619,7 +1940,7 @@ mod tests {
         let proto = mistral_model();
         let reference = Reference::new(&proto);
         let models = variants(&proto);
-        assert!(matches!(models[0].pairs, PairTable::Compact(_)));
+        assert!(matches!(models[0].1.pairs, PairTable::Compact(_)));
         let normal = normal_pieces(&proto);
         let mut fragments = normal.clone();
         fragments.extend([
@@ -1645,7 +1966,8 @@ mod tests {
 
     #[test]
     fn long_words_agree_with_the_reference() {
-        // Long enough for the default agenda to counting-sort its pairs.
+        // Long enough to be cut into segments, and in one run for the default
+        // agenda to counting-sort its pairs.
         let proto = mistral_model();
         let reference = Reference::new(&proto);
         let models = variants(&proto);
@@ -1668,6 +1990,106 @@ mod tests {
             pieces,
         ] {
             assert_agrees(&reference, &models, &word);
+        }
+    }
+
+    /// Cuts with little or no lookahead often fall where the whole word's
+    /// run merges across: the check must refuse exactly those, so whatever it
+    /// accepts is the whole word's encoding.
+    fn assert_segments_hold_or_are_refused(
+        proto: &ModelProto,
+        alphabet: &[char],
+        fragments: &[&str],
+        seed: u64,
+    ) {
+        let reference = Reference::new(proto);
+        let mut model = SentencePieceBpe::new(proto).unwrap();
+        let mut rng = SplitMix64::new(seed);
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            model.segment_bytes = 1 + rng.index(60);
+            // Past the cut, at least the longest user-defined piece, so that
+            // the cut is not refused for the initial split's sake alone.
+            model.segment_lookahead = model.max_user_defined_bytes + rng.index(16);
+            let word = random_word(&mut rng, alphabet, fragments, 400);
+            // Ids already in the output stay, whatever the outcome.
+            let mut ids = vec![u32::MAX];
+            let cut = word.len() > model.segment_bytes + model.segment_lookahead;
+            if model.encode_in_segments(&word, &mut ids) {
+                accepted += usize::from(cut);
+                assert_eq!(ids[1..], reference.encode(&word), "{word:?}");
+            } else {
+                refused += 1;
+                assert_eq!(ids, [u32::MAX], "{word:?}");
+            }
+        }
+        assert!(
+            accepted > 200 && refused > 200,
+            "{accepted} cut and accepted, {refused} refused: both outcomes must be tested"
+        );
+    }
+
+    #[test]
+    fn segments_hold_or_are_refused_on_a_synthetic_model() {
+        let alphabet: Vec<char> = "aabcxéü▁§[U]z😀".chars().collect();
+        let fragments = [
+            "a",
+            "ab",
+            "bca",
+            "▁▁▁",
+            "x",
+            "[U]",
+            "[UU]",
+            "§",
+            "aaaa",
+            "xxa",
+        ];
+        assert_segments_hold_or_are_refused(&synthetic_model(), &alphabet, &fragments, 13);
+    }
+
+    #[test]
+    fn segments_hold_or_are_refused_on_the_mistral_model() {
+        let proto = mistral_model();
+        let alphabet: Vec<char> = "aaabeeinnorsttu▁▁0123é日本😀".chars().collect();
+        let normal = normal_pieces(&proto);
+        assert_segments_hold_or_are_refused(&proto, &alphabet, &normal, 17);
+    }
+
+    /// The segments must hold on long text, not fall back to one run, or the
+    /// cost per byte would grow with the word again.
+    #[test]
+    fn long_words_are_encoded_in_segments() {
+        let proto = mistral_model();
+        let reference = Reference::new(&proto);
+        let model = SentencePieceBpe::new(&proto).unwrap();
+        let mut rng = SplitMix64::new(19);
+        let letters: String = (0..300_000)
+            .map(|_| char::from(b'a' + rng.below(26) as u8))
+            .collect();
+        let frequent_letters: String = (0..300_000)
+            .map(|_| *rng.pick(&['a', 'b', 'e', 'n', 's', 't']))
+            .collect();
+        let normal = normal_pieces(&proto);
+        let pieces: String = (0..100_000).map(|_| *rng.pick(&normal)).collect();
+        let cjk: String = (0..100_000)
+            .map(|_| *rng.pick(&['日', '本', '語', '中', '文', '字', '😀']))
+            .collect();
+        for word in [
+            letters,
+            frequent_letters,
+            pieces,
+            cjk,
+            "▁".repeat(100_000),
+            "a".repeat(300_000),
+            "ab".repeat(150_000),
+        ] {
+            let mut ids = Vec::new();
+            assert!(
+                model.encode_in_segments(&word, &mut ids),
+                "refused {}...",
+                word.chars().take(20).collect::<String>()
+            );
+            assert_eq!(ids, reference.encode(&word));
         }
     }
 }

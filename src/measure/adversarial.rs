@@ -7,6 +7,7 @@
 //! JSON text, so a benchmark or a contract can size it by its bytes.
 
 use super::payload::Payload;
+use crate::chat::stream::DEFAULT_MAX_REQUEST_BYTES;
 use crate::splitmix::SplitMix64;
 
 /// One adversarial request.
@@ -15,8 +16,16 @@ pub enum Cliff {
     /// The contract's large payload: the reference the others are compared to.
     Large,
     Spaces,
+    /// One word that is a run of one letter: its merges sweep along it.
+    OneLetter,
     UnbrokenWord,
+    UnbrokenWord8MiB,
+    /// The longest single word a request within the default limit can hold.
+    UnbrokenWordAtLimit,
     NovelProse,
+    /// Words too long for the word cache, of 300 and of 4,000 letters.
+    Words300Letters,
+    Words4000Letters,
     Digits,
     CjkEmoji,
     HugeIntegersToolResult,
@@ -29,11 +38,16 @@ pub enum Cliff {
 const MEGABYTE: usize = 1 << 20;
 
 impl Cliff {
-    pub const ALL: [Cliff; 10] = [
+    pub const ALL: [Cliff; 15] = [
         Cliff::Large,
         Cliff::Spaces,
+        Cliff::OneLetter,
         Cliff::UnbrokenWord,
+        Cliff::UnbrokenWord8MiB,
+        Cliff::UnbrokenWordAtLimit,
         Cliff::NovelProse,
+        Cliff::Words300Letters,
+        Cliff::Words4000Letters,
         Cliff::Digits,
         Cliff::CjkEmoji,
         Cliff::HugeIntegersToolResult,
@@ -46,8 +60,13 @@ impl Cliff {
         match self {
             Cliff::Large => "large",
             Cliff::Spaces => "spaces",
+            Cliff::OneLetter => "one_letter",
             Cliff::UnbrokenWord => "unbroken_word",
+            Cliff::UnbrokenWord8MiB => "unbroken_word_8mib",
+            Cliff::UnbrokenWordAtLimit => "unbroken_word_at_limit",
             Cliff::NovelProse => "novel_prose",
+            Cliff::Words300Letters => "words_of_300_letters",
+            Cliff::Words4000Letters => "words_of_4000_letters",
             Cliff::Digits => "digits",
             Cliff::CjkEmoji => "cjk_emoji",
             Cliff::HugeIntegersToolResult => "huge_integers_tool_result",
@@ -62,8 +81,15 @@ impl Cliff {
         match self {
             Cliff::Large => user_message(&Payload::Large.content()),
             Cliff::Spaces => spaces(1_000_000),
+            Cliff::OneLetter => user_message(&"a".repeat(MEGABYTE)),
             Cliff::UnbrokenWord => unbroken_word(MEGABYTE),
+            Cliff::UnbrokenWord8MiB => unbroken_word(8 * MEGABYTE),
+            Cliff::UnbrokenWordAtLimit => {
+                unbroken_word(DEFAULT_MAX_REQUEST_BYTES - user_message("").len())
+            }
             Cliff::NovelProse => novel_prose(MEGABYTE),
+            Cliff::Words300Letters => long_words(MEGABYTE, 300),
+            Cliff::Words4000Letters => long_words(MEGABYTE, 4000),
             Cliff::Digits => digits(MEGABYTE),
             Cliff::CjkEmoji => cjk_emoji(MEGABYTE),
             Cliff::HugeIntegersToolResult => huge_integers_tool_result(MEGABYTE),
@@ -106,6 +132,20 @@ pub fn novel_prose(bytes: usize) -> String {
         for _ in 0..=rng.below(10) {
             text.push(lowercase(&mut rng));
         }
+    }
+    user_message(&text)
+}
+
+/// About `bytes` of words of exactly `letters` random lowercase letters,
+/// separated by spaces: each word is new and too long to be cached.
+pub fn long_words(bytes: usize, letters: usize) -> String {
+    let mut rng = SplitMix64::new(5);
+    let mut text = String::with_capacity(bytes + letters + 1);
+    while text.len() < bytes {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.extend((0..letters).map(|_| lowercase(&mut rng)));
     }
     user_message(&text)
 }
@@ -315,6 +355,22 @@ mod tests {
         assert!(words.iter().all(|w| (1..=10).contains(&w.len())));
         let distinct: std::collections::HashSet<_> = words.iter().collect();
         assert!(distinct.len() * 10 > words.len() * 9, "words rarely repeat");
+    }
+
+    #[test]
+    fn long_words_have_the_given_length() {
+        let request = check(&long_words(50_000, 300), &long_words(50_000, 300), 50_000);
+        let words: Vec<&str> = user_content(&request).split(' ').collect();
+        assert!(words.len() > 150);
+        assert!(words.iter().all(|w| w.len() == 300));
+    }
+
+    #[test]
+    fn the_word_at_the_limit_fills_the_limit() {
+        assert_eq!(
+            Cliff::UnbrokenWordAtLimit.request_json().len(),
+            DEFAULT_MAX_REQUEST_BYTES
+        );
     }
 
     #[test]
