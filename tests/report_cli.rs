@@ -74,8 +74,8 @@ fn a_quick_report_from_nothing_writes_every_output() {
             ("performance-002", "cpu_time", 3),
             ("performance-003", "event_loop_stall", 8),
             ("performance-004", "throughput", 3),
-            ("performance-005-cost", "cost_per_byte", 10),
-            ("performance-005-memory", "peak_memory", 10),
+            ("performance-005-cost", "cost_per_byte", 13),
+            ("performance-005-memory", "peak_memory", 13),
         ]
     );
     let status = verdict["verdict"].as_str().unwrap();

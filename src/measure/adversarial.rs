@@ -81,7 +81,7 @@ impl Cliff {
         match self {
             Cliff::Large => user_message(&Payload::Large.content()),
             Cliff::Spaces => spaces(1_000_000),
-            Cliff::OneLetter => user_message(&"a".repeat(MEGABYTE)),
+            Cliff::OneLetter => one_letter(MEGABYTE),
             Cliff::UnbrokenWord => unbroken_word(MEGABYTE),
             Cliff::UnbrokenWord8MiB => unbroken_word(8 * MEGABYTE),
             Cliff::UnbrokenWordAtLimit => {
@@ -107,6 +107,11 @@ fn lowercase(rng: &mut SplitMix64) -> char {
 /// `{"messages": [{"role": "user", "content": <content>}]}`.
 pub fn user_message(content: &str) -> String {
     serde_json::json!({"messages": [{"role": "user", "content": content}]}).to_string()
+}
+
+/// A user message that is one run of `bytes` times the letter `a`.
+pub fn one_letter(bytes: usize) -> String {
+    user_message(&"a".repeat(bytes))
 }
 
 /// A user message of `count` spaces: one run the word split cannot break.
@@ -259,10 +264,13 @@ pub fn many_required(count: usize) -> String {
 
 /// The generators a contract may name, each sized by `size` (bytes of text,
 /// or for `spaces` and `many_required` the count of spaces and names).
-pub const GENERATORS: [&str; 9] = [
+pub const GENERATORS: [&str; 12] = [
     "spaces",
+    "one_letter",
     "unbroken_word",
     "novel_prose",
+    "words_of_300_letters",
+    "words_of_4000_letters",
     "digits",
     "cjk_emoji",
     "huge_integers_tool_result",
@@ -276,8 +284,11 @@ pub const GENERATORS: [&str; 9] = [
 pub fn generate(name: &str, size: usize) -> Option<String> {
     let generator: fn(usize) -> String = match name {
         "spaces" => spaces,
+        "one_letter" => one_letter,
         "unbroken_word" => unbroken_word,
         "novel_prose" => novel_prose,
+        "words_of_300_letters" => |bytes| long_words(bytes, 300),
+        "words_of_4000_letters" => |bytes| long_words(bytes, 4000),
         "digits" => digits,
         "cjk_emoji" => cjk_emoji,
         "huge_integers_tool_result" => huge_integers_tool_result,
