@@ -478,12 +478,14 @@ fn run_command(
     contracts: &ContractArgs,
     database: &DatabaseArgs,
 ) -> anyhow::Result<ExitCode> {
+    // Where to run is the first thing to say; the contracts are the
+    // checkout's.
+    let checkout_dir = checkout_root()?;
     let contracts = contracts.load()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // Open the database first: a bad --database-url fails in a second,
     // not after minutes of measuring.
     database.with_store(&runtime, Access::Create, |store| {
-        let checkout_dir = checkout_root()?;
         let (tokenizer, tokenizer_path) = load_model(model)?;
         let options = RunOptions {
             checkout_dir,
