@@ -53,7 +53,7 @@
 //! batches, `perfwarden report`, a 2-core VM), the wrapper costs +0.36% to
 //! +0.46% over the sync call on the contract's small payload, +0.16% to
 //! +0.73% on the medium one and +0.11% to +0.35% on the large one (six
-//! reports); the effect of each step is in the README ("The async wrapper").
+//! reports); the effect of each step is in docs/tuning-log.md.
 
 use std::borrow::Borrow;
 use std::cell::Cell;
