@@ -3,10 +3,13 @@
 //! saved. Tier 2 (slow, and needs a browser): Chromium comes from Debian's
 //! `chromium` package, which `.ci/run` installs; without it the test fails.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use perfwarden::store::{Access, Store, synthetic};
+use common::synthetic;
+use perfwarden::store::{Access, Store};
 
 /// Chromium on PATH. Tier 2 expects a browser: none is a failure, never a
 /// skip. Installing it is the machine's business (`.ci/run` installs

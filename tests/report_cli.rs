@@ -10,7 +10,8 @@ mod fake_github;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use perfwarden::store::{Access, Store, synthetic};
+use common::synthetic;
+use perfwarden::store::{Access, Store};
 
 fn perfwarden(database: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_perfwarden"));

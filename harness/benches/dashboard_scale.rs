@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use perfwarden::judge::contract::Contract;
 use perfwarden::report::{ReportOptions, Source, report};
-use perfwarden::store::{Access, Store, synthetic};
+use perfwarden::store::{Access, Store};
+
+#[path = "../../tests/common/synthetic.rs"]
+mod synthetic;
 
 const RUNS: usize = 1000;
 

@@ -12,8 +12,6 @@
 //! content hash and written once, and samples taken while re-measuring are
 //! appended to the run.
 
-pub mod synthetic;
-
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;

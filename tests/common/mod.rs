@@ -2,6 +2,8 @@
 //! per test binary (concurrent fetches are safe: the cache is renamed in whole).
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod synthetic;
+
 use std::path::Path;
 use std::sync::OnceLock;
 

@@ -1,9 +1,10 @@
 //! Made-up runs with every figure a real run has, for exercising storage,
-//! rendering and publishing at scale without measuring (tests and the
-//! dashboard-scale benchmark use them; nothing in a real report does).
+//! rendering and publishing at scale without measuring. Test support: the
+//! integration tests and the dashboard-scale benchmark use them; nothing in
+//! perfwarden does.
 
-use super::{Machine, Measurement, NewRun, RawSample, Tool};
-use crate::measure::payload::{Payload, Variant, benchmark_id};
+use perfwarden::measure::payload::{Payload, Variant, benchmark_id};
+use perfwarden::store::{Machine, Measurement, NewRun, RawSample, Tool};
 
 /// Run `index` of a plausible history: sync times per payload near the
 /// contract machine's, async a little above, slow drift, and a step up in
