@@ -41,6 +41,56 @@ fn svg(
     }
 }
 
+/// `svg` with `overlay` (plain SVG elements) drawn last, on top.
+fn with_overlay(svg: String, overlay: &str) -> String {
+    match svg.rfind("</svg>") {
+        Some(end) => format!("{}{overlay}{}", &svg[..end], &svg[end..]),
+        None => svg,
+    }
+}
+
+/// The run at `x` on a trend's axis: its commit and date, at whole runs only.
+fn run_label(points: &[TrendPoint]) -> impl Fn(&f64) -> String + '_ {
+    move |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() > 1e-6 || i < 0.0 {
+            return String::new();
+        }
+        points.get(i as usize).map_or(String::new(), |p| {
+            format!(
+                "{} {}",
+                super::short_commit(&p.run.commit)
+                    .chars()
+                    .take(7)
+                    .collect::<String>(),
+                &super::format_timestamp(p.run.started_at_ms)[5..10]
+            )
+        })
+    }
+}
+
+/// A point a reader can hover (its `title`) and follow to its run's page.
+struct Hotspot {
+    at: (i32, i32),
+    run_id: i64,
+    title: String,
+}
+
+fn hotspots_svg(hotspots: &[Hotspot]) -> String {
+    hotspots
+        .iter()
+        .map(|h| {
+            format!(
+                "<a href=\"runs/{}.html\"><circle cx=\"{}\" cy=\"{}\" r=\"7\" fill=\"transparent\" stroke=\"none\"><title>{}</title></circle></a>",
+                h.run_id,
+                h.at.0,
+                h.at.1,
+                escape(&h.title)
+            )
+        })
+        .collect()
+}
+
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -283,26 +333,25 @@ pub fn sample_distributions(distributions: &[(String, Vec<f64>)], limit: f64) ->
 /// the wall-clock limit (sync × (1 + limit)) dashed when there is one, and
 /// regressions circled.
 pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64>) -> String {
-    let metric = if tool == Tool::Callgrind {
-        "instructions"
-    } else {
-        "mean"
+    let callgrind = tool == Tool::Callgrind;
+    let metric = if callgrind { "instructions" } else { "mean" };
+    let value_text = |v: f64| {
+        if callgrind {
+            super::count_text(v)
+        } else {
+            super::duration_text(v)
+        }
     };
-    let unit = if tool == Tool::Callgrind {
-        "instructions"
-    } else {
-        "µs"
-    };
-    let scale = if tool == Tool::Callgrind { 1.0 } else { 1e-3 };
     let title = format!(
         "{payload}: {} over runs",
-        if tool == Tool::Callgrind {
+        if callgrind {
             "instructions"
         } else {
             "wall clock (Criterion mean)"
         }
     );
-    svg(&title.clone(), |root| {
+    let hotspots = std::cell::RefCell::new(Vec::new());
+    let drawn = svg(&title.clone(), |root| {
         let series = |variant: &str| -> Vec<(f64, f64)> {
             let benchmark = format!("{payload}/{variant}");
             points
@@ -312,7 +361,7 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
                     p.figures
                         .iter()
                         .find(|(t, b, m, _)| *t == tool && *b == benchmark && m == metric)
-                        .map(|(_, _, _, v)| (i as f64, v * scale))
+                        .map(|(_, _, _, v)| (i as f64, *v))
                 })
                 .collect()
         };
@@ -342,26 +391,47 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
             .x_label_area_size(35)
             .y_label_area_size(80)
             .build_cartesian_2d(-0.5..(n - 0.5), low..high)?;
+        let x_label = run_label(points);
+        let y_label = |v: &f64| value_text(*v);
         chart
             .configure_mesh()
-            .x_desc("run (oldest to newest)")
-            .y_desc(unit)
+            .x_labels(points.len().clamp(1, 8))
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .x_desc("run (commit, date; oldest to newest)")
+            .y_desc(if callgrind {
+                "instructions"
+            } else {
+                "time per call"
+            })
             .draw()?;
-        chart
-            .draw_series(LineSeries::new(sync.clone(), SYNC_COLOR.stroke_width(2)))?
-            .label("sync")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], SYNC_COLOR.stroke_width(2))
-            });
-        chart
-            .draw_series(LineSeries::new(
-                asynchronous.clone(),
-                ASYNC_COLOR.stroke_width(2),
-            ))?
-            .label("async")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], ASYNC_COLOR.stroke_width(2))
-            });
+        for (name, line, color) in [
+            ("sync", &sync, SYNC_COLOR),
+            ("async", &asynchronous, ASYNC_COLOR),
+        ] {
+            chart
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            // A marker per run: a single run still shows.
+            chart.draw_series(line.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+            for &(x, y) in line.iter() {
+                let point = &points[x as usize];
+                hotspots.borrow_mut().push(Hotspot {
+                    at: chart.backend_coord(&(x, y)),
+                    run_id: point.run.id,
+                    title: format!(
+                        "run #{} · {} · {} {name}: {}",
+                        point.run.id,
+                        super::short_commit(&point.run.commit),
+                        super::format_timestamp(point.run.started_at_ms),
+                        value_text(y)
+                    ),
+                });
+            }
+        }
         chart
             .draw_series(DashedLineSeries::new(
                 limit_line,
@@ -400,7 +470,8 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
             .border_style(BLACK)
             .draw()?;
         Ok(())
-    })
+    });
+    with_overlay(drawn, &hotspots_svg(&hotspots.borrow()))
 }
 
 /// One contract's history: each case's judged figure over runs, with the
@@ -422,7 +493,9 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
     let scale = latest.metric.chart_scale();
     let title = format!("{contract}: {} over runs", latest.metric.judged_name());
     let bound = latest.bound.value() * scale.factor;
-    svg(&title.clone(), |root| {
+    let metric = latest.metric;
+    let hotspots = std::cell::RefCell::new(Vec::new());
+    let drawn = svg(&title.clone(), |root| {
         let mut cases: Vec<String> = Vec::new();
         for (_, v) in &verdicts {
             for case in &v.cases {
@@ -459,9 +532,12 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
             .x_label_area_size(35)
             .y_label_area_size(80)
             .build_cartesian_2d(-0.5..(n - 0.5), (lo - pad)..(hi + pad))?;
+        let x_label = run_label(points);
         chart
             .configure_mesh()
-            .x_desc("run (oldest to newest)")
+            .x_labels(points.len().clamp(1, 8))
+            .x_label_formatter(&x_label)
+            .x_desc("run (commit, date; oldest to newest)")
             .y_desc(scale.unit)
             .draw()?;
         let palette = [
@@ -471,15 +547,29 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
             RGBColor(148, 103, 189),
             RGBColor(140, 86, 75),
         ];
-        for (i, (case, points)) in cases.iter().zip(&series).enumerate() {
+        for (i, (case, line)) in cases.iter().zip(&series).enumerate() {
             let color = palette[i % palette.len()];
             chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
                 .label(case.clone())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
-            chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+            chart.draw_series(line.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+            for &(x, y) in line {
+                let run = &points[x as usize].run;
+                hotspots.borrow_mut().push(Hotspot {
+                    at: chart.backend_coord(&(x, y)),
+                    run_id: run.id,
+                    title: format!(
+                        "run #{} · {} · {} {case}: {}",
+                        run.id,
+                        super::short_commit(&run.commit),
+                        super::format_timestamp(run.started_at_ms),
+                        metric.judged_text(y / scale.factor)
+                    ),
+                });
+            }
         }
         chart
             .draw_series(DashedLineSeries::new(
@@ -497,7 +587,8 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
             .border_style(BLACK)
             .draw()?;
         Ok(())
-    })
+    });
+    with_overlay(drawn, &hotspots_svg(&hotspots.borrow()))
 }
 
 #[cfg(test)]
@@ -540,5 +631,56 @@ mod tests {
         for svg in [sides(&verdict), judged_vs_bound(&verdict)] {
             assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{svg}");
         }
+    }
+
+    fn one_run() -> Vec<TrendPoint> {
+        let run = crate::store::RunInfo {
+            id: 7,
+            commit: "abcdef1234567890".into(),
+            branch: Some("main".into()),
+            base_commit: None,
+            pr_number: None,
+            dirty: false,
+            quick: false,
+            machine_id: "m".into(),
+            machine: crate::store::Machine {
+                cpu_model: "cpu".into(),
+                cores: 2,
+                os: "os".into(),
+                rustc: "rustc".into(),
+                valgrind: None,
+            },
+            started_at_ms: 1_795_753_611_000,
+            finished_at_ms: 1_795_753_611_000,
+            notes: Vec::new(),
+        };
+        let figure = |variant: &str, value: f64| {
+            (
+                Tool::Callgrind,
+                format!("medium/{variant}"),
+                "instructions".to_owned(),
+                value,
+            )
+        };
+        vec![TrendPoint {
+            run,
+            figures: vec![figure("sync", 6_950_000.0), figure("async", 6_952_000.0)],
+            verdicts: Vec::new(),
+            regressions: Vec::new(),
+        }]
+    }
+
+    #[test]
+    fn one_run_draws_its_points_labelled_and_linked() {
+        let svg = trend(&one_run(), "medium", Tool::Callgrind, Some(0.05));
+        // A marker per side, a hover title and a link to the run's page.
+        assert_eq!(svg.matches("<title>").count(), 2, "{svg}");
+        assert!(svg.contains("<a href=\"runs/7.html\">"), "{svg}");
+        assert!(svg.contains("async: 6.95 M"), "{svg}");
+        // Human numbers and the run's commit and date on the axes, not
+        // "6950000.0" and "-0.4".
+        assert!(!svg.contains("6950000"), "{svg}");
+        assert!(svg.contains("abcdef1 11-27"), "{svg}");
+        assert!(!svg.contains(">-0.4<"), "{svg}");
     }
 }
