@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 
 use super::charts::{self, escape};
 use super::{format_timestamp, html_page, short_commit};
+use crate::measure::noise::{HOST_BENCHMARK, HostNoise};
 use crate::measure::payload::Payload;
-use crate::store::{Tool, TrendPoint, TrendVerdict};
+use crate::store::{Measurement, Tool, TrendPoint, TrendVerdict};
 
 /// The trend charts of the benchmark suites, by name
 /// (`trend-<payload>-<tool>`); `limit` is the wall-clock contract's, if any.
@@ -23,6 +24,54 @@ pub fn trend_charts(points: &[TrendPoint], limit: Option<f64>) -> Vec<(String, S
         }
     }
     charts
+}
+
+/// The host's noise while a run measured its contracts, if stored.
+fn host_noise(point: &TrendPoint) -> Option<HostNoise> {
+    let measurements: Vec<Measurement> = point
+        .figures
+        .iter()
+        .filter(|(tool, benchmark, ..)| *tool == Tool::Paired && benchmark == HOST_BENCHMARK)
+        .map(|(tool, benchmark, metric, value)| Measurement {
+            tool: *tool,
+            benchmark: benchmark.clone(),
+            metric: metric.clone(),
+            value: Some(*value),
+            unit: String::new(),
+        })
+        .collect();
+    HostNoise::from_measurements(&measurements)
+}
+
+/// How noisy the hosts were: the runs measured on a host too noisy to
+/// decide, with the reason.
+fn noise_panel(points: &[TrendPoint]) -> String {
+    let measured: Vec<(&TrendPoint, HostNoise)> = points
+        .iter()
+        .filter_map(|p| Some((p, host_noise(p)?)))
+        .collect();
+    let noisy: Vec<String> = measured
+        .iter()
+        .filter_map(|(p, n)| {
+            Some(format!(
+                "<li><a href=\"runs/{0}.html\">#{0}</a> {1}: {2}</li>",
+                p.run.id,
+                escape(short_commit(&p.run.commit)),
+                escape(&n.too_noisy()?)
+            ))
+        })
+        .collect();
+    format!(
+        "<h2>Noise</h2>\n<section id=\"noise\"><p>{} of {} runs measured their host; {} of them on a host too noisy to decide (other processes ≥ 25% of the CPUs or steal ≥ 5%), where a timing contract's failing case is INCONCLUSIVE.</p>\n{}</section>\n",
+        measured.len(),
+        points.len(),
+        noisy.len(),
+        if noisy.is_empty() {
+            String::new()
+        } else {
+            format!("<ul>{}</ul>", noisy.concat())
+        }
+    )
 }
 
 /// Every contract judged in `points`, newest verdicts' order first seen.
@@ -57,6 +106,7 @@ pub fn dashboard(points: &[TrendPoint], limit: Option<f64>, run_pages: &BTreeSet
             charts::contract_trend(points, &verdict.contract)
         ));
     }
+    body.push_str(&noise_panel(points));
     body.push_str("<h2>Benchmark suites</h2>\n");
     for (name, svg) in trend_charts(points, limit) {
         body.push_str(&format!("<figure data-chart=\"{name}\">{svg}</figure>\n"));
@@ -65,7 +115,7 @@ pub fn dashboard(points: &[TrendPoint], limit: Option<f64>, run_pages: &BTreeSet
     for verdict in &contracts {
         body.push_str(&format!("<th>{}</th>", escape(&verdict.contract)));
     }
-    body.push_str("<th>regressions</th></tr>\n");
+    body.push_str("<th>host noise</th><th>regressions</th></tr>\n");
     for point in points.iter().rev() {
         let run = &point.run;
         let id = if run_pages.contains(&run.id) {
@@ -89,11 +139,93 @@ pub fn dashboard(points: &[TrendPoint], limit: Option<f64>, run_pages: &BTreeSet
                 .map_or("-", |v| v.status.label());
             body.push_str(&format!("<td class=\"{status}\">{status}</td>"));
         }
+        let (noise, class) = match host_noise(point) {
+            Some(n) => (
+                format!(
+                    "other {:.1}%, steal {:.1}%",
+                    n.foreign * 100.0,
+                    n.steal * 100.0
+                ),
+                if n.too_noisy().is_some() {
+                    "noisy"
+                } else {
+                    "quiet"
+                },
+            ),
+            None => ("-".to_owned(), ""),
+        };
         body.push_str(&format!(
-            "<td>{}</td></tr>\n",
+            "<td class=\"{class}\">{noise}</td><td>{}</td></tr>\n",
             escape(&point.regressions.join(", "))
         ));
     }
     body.push_str("</table>\n");
     html_page("perfwarden dashboard", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Machine, RunInfo};
+
+    fn run(id: i64, foreign: f64) -> TrendPoint {
+        let noise = HostNoise {
+            seconds: 300.0,
+            foreign,
+            steal: 0.001,
+            load_per_cpu: 1.0,
+            involuntary_switches_per_second: 10.0,
+        };
+        TrendPoint {
+            run: RunInfo {
+                id,
+                commit: format!("{id:040x}"),
+                branch: Some("main".into()),
+                base_commit: None,
+                pr_number: None,
+                dirty: false,
+                quick: false,
+                machine_id: "m".into(),
+                machine: Machine {
+                    cpu_model: "cpu".into(),
+                    cores: 2,
+                    os: "os".into(),
+                    rustc: "rustc".into(),
+                    valgrind: None,
+                },
+                started_at_ms: 0,
+                finished_at_ms: 0,
+                notes: Vec::new(),
+            },
+            figures: noise
+                .figures()
+                .iter()
+                .map(|(metric, value, _)| {
+                    (
+                        Tool::Paired,
+                        HOST_BENCHMARK.to_owned(),
+                        (*metric).to_owned(),
+                        *value,
+                    )
+                })
+                .collect(),
+            verdicts: Vec::new(),
+            regressions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_noise_panel_names_the_runs_measured_on_a_noisy_host() {
+        let page = dashboard(&[run(1, 0.02), run(2, 0.6)], None, &BTreeSet::new());
+        assert!(
+            page.contains("2 of 2 runs measured their host; 1 of them on a host too noisy"),
+            "{page}"
+        );
+        assert!(
+            page.contains("other processes used 60% of the measured CPUs"),
+            "{page}"
+        );
+        assert!(page.contains("<td class=\"noisy\">other 60.0%, steal 0.1%</td>"));
+        assert!(page.contains("<td class=\"quiet\">other 2.0%, steal 0.1%</td>"));
+    }
 }

@@ -146,7 +146,7 @@ pub fn calibration_table(results: &[crate::diagnose::calibrate::ScenarioResult])
 /// A complete, self-contained HTML document (no scripts, no network).
 pub fn html_page(title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\nbody {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1em 0; }}\nth, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}\nfigure {{ margin: 1em 0; }}\npre.summary {{ white-space: pre-wrap; background: #f6f8fa; padding: 1em; }}\n.PASS {{ color: #1a7f37; }} .FAIL {{ color: #cf222e; }} .INCONCLUSIVE {{ color: #9a6700; }}\n</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\nbody {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1em 0; }}\nth, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}\nfigure {{ margin: 1em 0; }}\npre.summary {{ white-space: pre-wrap; background: #f6f8fa; padding: 1em; }}\n.PASS {{ color: #1a7f37; }} .FAIL {{ color: #cf222e; }} .INCONCLUSIVE {{ color: #9a6700; }} .noisy {{ color: #9a6700; font-weight: bold; }}\n</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         charts::escape(title)
     )
 }
