@@ -134,5 +134,70 @@ fn chromium_renders_the_dashboard_without_errors() {
         png.starts_with(b"\x89PNG") && png.len() > 20_000,
         "the screenshot is empty"
     );
+    // The picture, not just the file: the data series' colours are drawn
+    // (sync blue, async orange), counted pixel by pixel.
+    let counted = Command::new("python3")
+        .args(["-c", COUNT_COLOURS])
+        .arg(&screenshot)
+        .output()
+        .unwrap();
+    assert!(
+        counted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&counted.stderr)
+    );
+    let counts: Vec<u64> = String::from_utf8_lossy(&counted.stdout)
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        counts.iter().all(|&n| n > 500),
+        "the data series are missing from the screenshot: sync and async pixels {counts:?}"
+    );
     eprintln!("dashboard screenshot: {}", screenshot.display());
 }
+
+/// Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes)
+/// with the standard library and prints how many pixels are near the sync
+/// and the async series' colours.
+const COUNT_COLOURS: &str = r#"
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+pos, chunks = 8, []
+while pos < len(data):
+    length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    chunks.append((kind, data[pos + 8:pos + 8 + length]))
+    pos += 12 + length
+width, height, depth, colour = struct.unpack(">IIBB", dict(chunks)[b"IHDR"][:10])
+assert depth == 8 and colour in (2, 6), (depth, colour)
+channels = 3 if colour == 2 else 4
+raw = zlib.decompress(b"".join(c for k, c in chunks if k == b"IDAT"))
+stride = width * channels
+previous = bytearray(stride)
+targets = [(31, 119, 180), (255, 127, 14)]
+counts = [0, 0]
+for row in range(height):
+    start = row * (stride + 1)
+    kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+    for i in range(stride):
+        left = line[i - channels] if i >= channels else 0
+        up = previous[i]
+        corner = previous[i - channels] if i >= channels else 0
+        if kind == 1:
+            line[i] = (line[i] + left) & 255
+        elif kind == 2:
+            line[i] = (line[i] + up) & 255
+        elif kind == 3:
+            line[i] = (line[i] + (left + up) // 2) & 255
+        elif kind == 4:
+            p = left + up - corner
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+            line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
+    for x in range(0, stride, channels):
+        r, g, b = line[x], line[x + 1], line[x + 2]
+        for n, (tr, tg, tb) in enumerate(targets):
+            if abs(r - tr) < 24 and abs(g - tg) < 24 and abs(b - tb) < 24:
+                counts[n] += 1
+    previous = line
+print(*counts)
+"#;
