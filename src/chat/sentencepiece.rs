@@ -1212,6 +1212,9 @@ impl Buckets {
 
     /// Queues `position` at `rank` if it does not descend there; else
     /// returns false and queues nothing.
+    // Out of line: words that do not use the queues keep a small merge
+    // loop.
+    #[inline(never)]
     fn push(&mut self, rank: u32, position: u32, rank_count: usize) -> bool {
         if self.index.len() < rank_count {
             self.index.resize(rank_count, NONE);
@@ -1249,6 +1252,9 @@ impl Buckets {
     }
 
     /// Removes the smallest key, which `peek` returned.
+    // Out of line: words that do not use the queues keep a small merge
+    // loop.
+    #[inline(never)]
     fn pop(&mut self, key: u64) {
         let queue = &mut self.queues[self.index[(key >> 32) as usize] as usize];
         queue.head += 1;
@@ -1493,7 +1499,8 @@ impl Agenda {
 
     /// Positions likely to be popped soon: the sorted entry `distance`
     /// places ahead, the heap's top and its children (the next smallest
-    /// heap key is among them), and the same of the queues' heads.
+    /// heap key is among them), and the entry `distance` places ahead in the
+    /// queue of the smallest head.
     fn coming(&self, distance: usize) -> impl Iterator<Item = usize> + '_ {
         let sorted = self.sorted.get(self.cursor + distance).copied();
         let heap = self
@@ -1502,17 +1509,14 @@ impl Agenda {
             .iter()
             .take(1 + MinHeap::ARITY)
             .map(|key| *key as u32);
-        let heads = self
-            .buckets
-            .heads
-            .0
-            .iter()
-            .take(1 + MinHeap::ARITY)
-            .map(|key| *key as u32);
+        let bucket = self.buckets.heads.peek().and_then(|key| {
+            let queue = &self.buckets.queues[self.buckets.index[(key >> 32) as usize] as usize];
+            queue.positions.get(queue.head + distance).copied()
+        });
         sorted
             .into_iter()
             .chain(heap)
-            .chain(heads)
+            .chain(bucket)
             .map(|position| position as usize)
     }
 
