@@ -1025,6 +1025,26 @@ impl SentencePieceBpe {
         &self,
         symbols: &mut [Symbol],
         buffers: AgendaBuffers,
+        on_merge: impl FnMut(Merge),
+    ) -> AgendaBuffers {
+        // Words that do not use the queues run a loop without their code.
+        if self.uses_buckets(symbols, &buffers) {
+            self.merge_all_with::<true>(symbols, buffers, on_merge)
+        } else {
+            self.merge_all_with::<false>(symbols, buffers, on_merge)
+        }
+    }
+
+    /// Whether a run of `symbols` in `buffers` queues pairs in [`Buckets`].
+    fn uses_buckets(&self, symbols: &[Symbol], buffers: &AgendaBuffers) -> bool {
+        symbols.len() >= self.bucket_min_symbols || buffers.buckets.index.len() >= self.rank_count
+    }
+
+    /// [`Self::merge_all`], with [`Buckets`] if `BUCKETS`.
+    fn merge_all_with<const BUCKETS: bool>(
+        &self,
+        symbols: &mut [Symbol],
+        buffers: AgendaBuffers,
         mut on_merge: impl FnMut(Merge),
     ) -> AgendaBuffers {
         let n = symbols.len();
@@ -1033,11 +1053,11 @@ impl SentencePieceBpe {
             "a word of {n} symbols is beyond 32-bit positions"
         );
         let mut agenda = Agenda::new(self, symbols, buffers);
-        while let Some((rank, left)) = agenda.pop() {
+        while let Some((rank, left)) = agenda.pop::<BUCKETS>() {
             // The agenda's order is a walk over the whole word; fetching a
             // coming symbol early hides most of the cache misses of long words.
             // The merge reads up to the longest piece on either side.
-            for coming in agenda.coming(PREFETCH_DISTANCE) {
+            for coming in agenda.coming::<BUCKETS>(PREFETCH_DISTANCE) {
                 for at in [coming.saturating_sub(8), coming, (coming + 8).min(n - 1)] {
                     prefetch(&symbols[at]);
                 }
@@ -1068,7 +1088,7 @@ impl SentencePieceBpe {
                 && let Some((next, next_rank)) = self.pair(merged, symbols[after].id)
             {
                 symbols[left].merge = next;
-                agenda.push(next_rank, left);
+                agenda.push::<BUCKETS>(next_rank, left);
             }
             if left > 0 {
                 let mut prev = left - 1;
@@ -1078,7 +1098,7 @@ impl SentencePieceBpe {
                 symbols[prev].merge = NONE;
                 if let Some((next, next_rank)) = self.pair(symbols[prev].id, merged) {
                     symbols[prev].merge = next;
-                    agenda.push(next_rank, prev);
+                    agenda.push::<BUCKETS>(next_rank, prev);
                 }
             }
             agenda.bound(symbols, &self.ranks);
@@ -1501,7 +1521,7 @@ impl Agenda {
     /// places ahead, the heap's top and its children (the next smallest
     /// heap key is among them), and the entry `distance` places ahead in the
     /// queue of the smallest head.
-    fn coming(&self, distance: usize) -> impl Iterator<Item = usize> + '_ {
+    fn coming<const BUCKETS: bool>(&self, distance: usize) -> impl Iterator<Item = usize> + '_ {
         let sorted = self.sorted.get(self.cursor + distance).copied();
         let heap = self
             .heap
@@ -1509,10 +1529,13 @@ impl Agenda {
             .iter()
             .take(1 + MinHeap::ARITY)
             .map(|key| *key as u32);
-        let bucket = self.buckets.heads.peek().and_then(|key| {
-            let queue = &self.buckets.queues[self.buckets.index[(key >> 32) as usize] as usize];
-            queue.positions.get(queue.head + distance).copied()
-        });
+        let bucket = BUCKETS
+            .then(|| self.buckets.heads.peek())
+            .flatten()
+            .and_then(|key| {
+                let queue = &self.buckets.queues[self.buckets.index[(key >> 32) as usize] as usize];
+                queue.positions.get(queue.head + distance).copied()
+            });
         sorted
             .into_iter()
             .chain(heap)
@@ -1531,14 +1554,17 @@ impl Agenda {
         }
     }
 
-    fn push(&mut self, rank: u32, position: usize) {
-        if self.bucket_ranks == 0 || !self.buckets.push(rank, position as u32, self.bucket_ranks) {
+    fn push<const BUCKETS: bool>(&mut self, rank: u32, position: usize) {
+        if !BUCKETS
+            || self.bucket_ranks == 0
+            || !self.buckets.push(rank, position as u32, self.bucket_ranks)
+        {
             self.heap.push(agenda_key(rank, position));
         }
     }
 
     /// The smallest (rank, position) queued, removed.
-    fn pop(&mut self) -> Option<(u32, u32)> {
+    fn pop<const BUCKETS: bool>(&mut self) -> Option<(u32, u32)> {
         while self
             .runs
             .get(self.run)
@@ -1551,7 +1577,8 @@ impl Agenda {
             .get(self.run)
             .map(|(rank, _)| agenda_key(*rank, self.sorted[self.cursor] as usize));
         let from_heap = self.heap.peek();
-        if let Some(bucket) = self.buckets.peek()
+        if BUCKETS
+            && let Some(bucket) = self.buckets.peek()
             && from_sorted.is_none_or(|sorted| bucket < sorted)
             && from_heap.is_none_or(|heap| bucket < heap)
         {
