@@ -380,6 +380,9 @@ pub struct SentencePieceBpe {
     /// the speed, never the result (tests lower them to run every path).
     sort_min_pairs: usize,
     heap_min_limit: usize,
+    /// Words of fewer initial symbols than this queue no pairs in
+    /// [`Buckets`], whose index by rank costs a pass over every rank.
+    bucket_min_symbols: usize,
     /// A word longer than `segment_bytes + segment_lookahead` is encoded in
     /// segments of about `segment_bytes`, each cut where a run that sees
     /// `segment_lookahead` more bytes puts a token boundary (see
@@ -680,6 +683,7 @@ impl SentencePieceBpe {
             // its levels; sorting costs more only for the shortest words.
             sort_min_pairs: SORT_MIN_PAIRS,
             heap_min_limit: HEAP_MIN_LIMIT,
+            bucket_min_symbols: scores.len() / BUCKET_RANKS_PER_SYMBOL,
             segment_bytes: SEGMENT_BYTES,
             segment_lookahead: SEGMENT_LOOKAHEAD,
             max_user_defined_bytes: user_defined.first().map_or(0, |(text, _)| text.len()),
@@ -1021,6 +1025,26 @@ impl SentencePieceBpe {
         &self,
         symbols: &mut [Symbol],
         buffers: AgendaBuffers,
+        on_merge: impl FnMut(Merge),
+    ) -> AgendaBuffers {
+        // Words that do not use the queues run a loop without their code.
+        if self.uses_buckets(symbols, &buffers) {
+            self.merge_all_with::<true>(symbols, buffers, on_merge)
+        } else {
+            self.merge_all_with::<false>(symbols, buffers, on_merge)
+        }
+    }
+
+    /// Whether a run of `symbols` in `buffers` queues pairs in [`Buckets`].
+    fn uses_buckets(&self, symbols: &[Symbol], buffers: &AgendaBuffers) -> bool {
+        symbols.len() >= self.bucket_min_symbols || buffers.buckets.index.len() >= self.rank_count
+    }
+
+    /// [`Self::merge_all`], with [`Buckets`] if `BUCKETS`.
+    fn merge_all_with<const BUCKETS: bool>(
+        &self,
+        symbols: &mut [Symbol],
+        buffers: AgendaBuffers,
         mut on_merge: impl FnMut(Merge),
     ) -> AgendaBuffers {
         let n = symbols.len();
@@ -1029,11 +1053,11 @@ impl SentencePieceBpe {
             "a word of {n} symbols is beyond 32-bit positions"
         );
         let mut agenda = Agenda::new(self, symbols, buffers);
-        while let Some((rank, left)) = agenda.pop() {
+        while let Some((rank, left)) = agenda.pop::<BUCKETS>() {
             // The agenda's order is a walk over the whole word; fetching a
             // coming symbol early hides most of the cache misses of long words.
             // The merge reads up to the longest piece on either side.
-            for coming in agenda.coming(PREFETCH_DISTANCE) {
+            for coming in agenda.coming::<BUCKETS>(PREFETCH_DISTANCE) {
                 for at in [coming.saturating_sub(8), coming, (coming + 8).min(n - 1)] {
                     prefetch(&symbols[at]);
                 }
@@ -1064,7 +1088,7 @@ impl SentencePieceBpe {
                 && let Some((next, next_rank)) = self.pair(merged, symbols[after].id)
             {
                 symbols[left].merge = next;
-                agenda.push(next_rank, left);
+                agenda.push::<BUCKETS>(next_rank, left);
             }
             if left > 0 {
                 let mut prev = left - 1;
@@ -1074,7 +1098,7 @@ impl SentencePieceBpe {
                 symbols[prev].merge = NONE;
                 if let Some((next, next_rank)) = self.pair(symbols[prev].id, merged) {
                     symbols[prev].merge = next;
-                    agenda.push(next_rank, prev);
+                    agenda.push::<BUCKETS>(next_rank, prev);
                 }
             }
             agenda.bound(symbols, &self.ranks);
@@ -1139,9 +1163,10 @@ impl SentencePieceBpe {
 /// Unless the word is short, its initial pairs are sorted by rank (positions
 /// stay ascending within a rank) into `sorted`, 4 bytes each, and read in
 /// order: radix-sorted on the rank's bytes when there are fewer pairs than
-/// ranks, else counting-sorted. Pairs formed by merges go to a binary heap of
-/// packed keys, which [`Agenda::bound`] compacts so stale entries cannot
-/// pile up.
+/// ranks, else counting-sorted. Pairs formed by merges go to [`Buckets`],
+/// one ascending queue per rank, when their position is not below the last
+/// one queued at their rank; the others go to a heap of packed keys, which
+/// [`Agenda::bound`] compacts so stale entries cannot pile up.
 struct Agenda {
     sorted: Vec<u32>,
     /// Per rank, the next free slot of its run in `sorted` while
@@ -1155,6 +1180,9 @@ struct Agenda {
     /// The heap length at which `bound` compacts it, and its floor.
     limit: usize,
     min_limit: usize,
+    buckets: Buckets,
+    /// The ranks [`Buckets`] indexes, or 0 when this word does not use it.
+    bucket_ranks: usize,
 }
 
 /// The allocations of an [`Agenda`], lent from one run to the next so a
@@ -1165,6 +1193,100 @@ struct AgendaBuffers {
     sorted: Vec<u32>,
     slots: Vec<u32>,
     runs: Vec<(u32, u32)>,
+    buckets: Buckets,
+}
+
+/// Pairs formed by merges whose positions ascend within their rank, as a run
+/// of one letter forms them: each merge sweeps along the word and forms pairs
+/// of other ranks behind it. A rank's queue is read in order, and a heap
+/// holds the head of each non-empty queue, so it stays as small as the
+/// number of ranks in play instead of the number of pairs.
+#[derive(Default)]
+struct Buckets {
+    /// Per rank, its queue's index in `queues`, or `NONE`; sized lazily.
+    index: Vec<u32>,
+    /// Queues in use are `queues[..live]`; the rest keep their allocations.
+    queues: Vec<Bucket>,
+    live: usize,
+    /// The key (rank, head position) of each non-empty queue.
+    heads: MinHeap,
+}
+
+#[derive(Default)]
+struct Bucket {
+    rank: u32,
+    positions: Vec<u32>,
+    head: usize,
+}
+
+impl Buckets {
+    fn clear(&mut self) {
+        for queue in &mut self.queues[..self.live] {
+            self.index[queue.rank as usize] = NONE;
+            queue.positions.clear();
+            queue.head = 0;
+        }
+        self.live = 0;
+        self.heads.0.clear();
+    }
+
+    /// Queues `position` at `rank` if it does not descend there; else
+    /// returns false and queues nothing.
+    // Out of line: words that do not use the queues keep a small merge
+    // loop.
+    #[inline(never)]
+    fn push(&mut self, rank: u32, position: u32, rank_count: usize) -> bool {
+        if self.index.len() < rank_count {
+            self.index.resize(rank_count, NONE);
+        }
+        let slot = &mut self.index[rank as usize];
+        if *slot == NONE {
+            *slot = self.live as u32;
+            if self.live == self.queues.len() {
+                self.queues.push(Bucket::default());
+            }
+            let queue = &mut self.queues[self.live];
+            self.live += 1;
+            queue.rank = rank;
+            queue.positions.push(position);
+            self.heads.push(agenda_key(rank, position as usize));
+            return true;
+        }
+        let queue = &mut self.queues[*slot as usize];
+        if queue.head == queue.positions.len() {
+            queue.positions.clear();
+            queue.head = 0;
+            queue.positions.push(position);
+            self.heads.push(agenda_key(rank, position as usize));
+            return true;
+        }
+        if queue.positions.last().is_some_and(|&last| last > position) {
+            return false;
+        }
+        queue.positions.push(position);
+        true
+    }
+
+    fn peek(&self) -> Option<u64> {
+        self.heads.peek()
+    }
+
+    /// Removes the smallest key, which `peek` returned.
+    // Out of line: words that do not use the queues keep a small merge
+    // loop.
+    #[inline(never)]
+    fn pop(&mut self, key: u64) {
+        let queue = &mut self.queues[self.index[(key >> 32) as usize] as usize];
+        queue.head += 1;
+        match queue.positions.get(queue.head) {
+            Some(&next) => self
+                .heads
+                .replace_top(agenda_key(queue.rank, next as usize)),
+            None => {
+                self.heads.pop();
+            }
+        }
+    }
 }
 
 /// A 4-ary min-heap of agenda keys: half the levels of a binary heap, and a
@@ -1209,6 +1331,12 @@ impl MinHeap {
         keys[i] = key;
     }
 
+    /// Replaces the smallest key with `key`.
+    fn replace_top(&mut self, key: u64) {
+        self.0[0] = key;
+        self.sift_down(0);
+    }
+
     fn pop(&mut self) -> Option<u64> {
         let last = self.0.pop()?;
         let Some(top) = self.0.first_mut() else {
@@ -1250,6 +1378,12 @@ const SORT_MIN_PAIRS: usize = 64;
 /// cost more than it saves.
 const HEAP_MIN_LIMIT: usize = 1024;
 
+/// Words use [`Buckets`] from one symbol per this many ranks up: sizing its
+/// index by rank then costs at most this many writes per symbol. At 4, the
+/// 22,000-symbol segments of a run of spaces (3 bytes each) used the queues
+/// and ran 20% slower than with the heap alone; at 1 they do not.
+const BUCKET_RANKS_PER_SYMBOL: usize = 1;
+
 fn agenda_key(rank: u32, position: usize) -> u64 {
     (u64::from(rank) << 32) | position as u64
 }
@@ -1262,7 +1396,16 @@ impl Agenda {
             mut sorted,
             mut slots,
             mut runs,
+            mut buckets,
         } = buffers;
+        buckets.clear();
+        let bucket_ranks = if symbols.len() >= model.bucket_min_symbols
+            || buckets.index.len() >= model.rank_count
+        {
+            model.rank_count
+        } else {
+            0
+        };
         keys.clear();
         sorted.clear();
         slots.clear();
@@ -1286,6 +1429,8 @@ impl Agenda {
                 min_limit: model.heap_min_limit,
                 limit: model.heap_min_limit.max(2 * heap.len()),
                 heap,
+                buckets,
+                bucket_ranks,
             };
         }
         if pairs < model.rank_count {
@@ -1332,6 +1477,8 @@ impl Agenda {
                 heap: MinHeap(keys),
                 min_limit: model.heap_min_limit,
                 limit: model.heap_min_limit,
+                buckets,
+                bucket_ranks,
             };
         }
         slots.resize(model.rank_count, 0);
@@ -1367,13 +1514,16 @@ impl Agenda {
             heap: MinHeap(keys),
             min_limit: model.heap_min_limit,
             limit: model.heap_min_limit,
+            buckets,
+            bucket_ranks,
         }
     }
 
     /// Positions likely to be popped soon: the sorted entry `distance`
-    /// places ahead, and the heap's top and its children (the next smallest
-    /// heap key is among them).
-    fn coming(&self, distance: usize) -> impl Iterator<Item = usize> + '_ {
+    /// places ahead, the heap's top and its children (the next smallest
+    /// heap key is among them), and the entry `distance` places ahead in the
+    /// queue of the smallest head.
+    fn coming<const BUCKETS: bool>(&self, distance: usize) -> impl Iterator<Item = usize> + '_ {
         let sorted = self.sorted.get(self.cursor + distance).copied();
         let heap = self
             .heap
@@ -1381,9 +1531,17 @@ impl Agenda {
             .iter()
             .take(1 + MinHeap::ARITY)
             .map(|key| *key as u32);
+        let bucket = BUCKETS
+            .then(|| self.buckets.heads.peek())
+            .flatten()
+            .and_then(|key| {
+                let queue = &self.buckets.queues[self.buckets.index[(key >> 32) as usize] as usize];
+                queue.positions.get(queue.head + distance).copied()
+            });
         sorted
             .into_iter()
             .chain(heap)
+            .chain(bucket)
             .map(|position| position as usize)
     }
 
@@ -1394,15 +1552,21 @@ impl Agenda {
             sorted: self.sorted,
             slots: self.slots,
             runs: self.runs,
+            buckets: self.buckets,
         }
     }
 
-    fn push(&mut self, rank: u32, position: usize) {
-        self.heap.push(agenda_key(rank, position));
+    fn push<const BUCKETS: bool>(&mut self, rank: u32, position: usize) {
+        if !BUCKETS
+            || self.bucket_ranks == 0
+            || !self.buckets.push(rank, position as u32, self.bucket_ranks)
+        {
+            self.heap.push(agenda_key(rank, position));
+        }
     }
 
     /// The smallest (rank, position) queued, removed.
-    fn pop(&mut self) -> Option<(u32, u32)> {
+    fn pop<const BUCKETS: bool>(&mut self) -> Option<(u32, u32)> {
         while self
             .runs
             .get(self.run)
@@ -1415,6 +1579,14 @@ impl Agenda {
             .get(self.run)
             .map(|(rank, _)| agenda_key(*rank, self.sorted[self.cursor] as usize));
         let from_heap = self.heap.peek();
+        if BUCKETS
+            && let Some(bucket) = self.buckets.peek()
+            && from_sorted.is_none_or(|sorted| bucket < sorted)
+            && from_heap.is_none_or(|heap| bucket < heap)
+        {
+            self.buckets.pop(bucket);
+            return Some(((bucket >> 32) as u32, bucket as u32));
+        }
         let key = match (from_sorted, from_heap) {
             (Some(sorted), Some(heap)) if heap < sorted => {
                 self.heap.pop();
@@ -1744,6 +1916,7 @@ mod tests {
         let mut forced = SentencePieceBpe::new(proto).unwrap();
         forced.sort_min_pairs = 0;
         forced.heap_min_limit = 4;
+        forced.bucket_min_symbols = 0;
         let mut segmented = SentencePieceBpe::new(proto).unwrap();
         segmented.segment_bytes = 24;
         segmented.segment_lookahead = 16;
@@ -1989,6 +2162,53 @@ mod tests {
             digits,
             pieces,
         ] {
+            assert_agrees(&reference, &models, &word);
+        }
+    }
+
+    /// Runs of one symbol form their pairs in sweeps along the word, which
+    /// the agenda's per-rank queues take; runs of two alternating symbols and
+    /// words made of runs of several mix those queues with the heap.
+    #[test]
+    fn runs_of_repeated_symbols_agree_with_the_reference() {
+        let proto = mistral_model();
+        let reference = Reference::new(&proto);
+        let models = variants(&proto);
+        let singles = ['a', 'e', 'z', 'Q', '▁', '0', '.', '-', 'é', '中', '😀'];
+        for c in singles {
+            for len in (1..70).chain([127, 128, 129, 1000, 1023, 4097, 9001, 20_000]) {
+                assert_agrees(&reference, &models, &c.to_string().repeat(len));
+            }
+        }
+        for pair in ["ab", "▁a", "a▁", "ea", "0.", "éz", "aa▁", "abc"] {
+            for repeats in [1, 2, 3, 50, 513, 4000, 12_000] {
+                assert_agrees(&reference, &models, &pair.repeat(repeats));
+            }
+        }
+        let mut rng = SplitMix64::new(17);
+        for _ in 0..60 {
+            let mut word = String::new();
+            let target = 1 + rng.below(30_000) as usize;
+            while word.len() < target {
+                let c = *rng.pick(&singles);
+                let longest = if rng.below(4) == 0 { 3000 } else { 40 };
+                let len = 1 + rng.below(longest) as usize;
+                word.extend(std::iter::repeat_n(c, len));
+            }
+            assert_agrees(&reference, &models, &word);
+        }
+        let synthetic = synthetic_model();
+        let reference = Reference::new(&synthetic);
+        let models = variants(&synthetic);
+        let alphabet: Vec<char> = "abcxéü▁§z😀".chars().collect();
+        for _ in 0..300 {
+            let mut word = String::new();
+            let target = 1 + rng.below(3000) as usize;
+            while word.len() < target {
+                let c = *rng.pick(&alphabet);
+                let len = 1 + rng.below(200) as usize;
+                word.extend(std::iter::repeat_n(c, len));
+            }
             assert_agrees(&reference, &models, &word);
         }
     }
