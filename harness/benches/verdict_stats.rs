@@ -7,53 +7,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perfwarden::chat::MistralTokenizer;
-use perfwarden::chat::worker::{JobTrace, Tracing, observe};
-use perfwarden::chat::{ChatRequest, apply_mistral_chat_template};
+use perfwarden::diagnose::AsyncWrapper;
 use perfwarden::diagnose::fixtures;
 use perfwarden::diagnose::selftest::verdict_for;
-use perfwarden::diagnose::{AsyncWrapper, BoxFuture, TracedResult};
 use perfwarden::judge::contract::Contract;
 use perfwarden::judge::verdict::Status;
 use perfwarden::measure::paired::SamplingPlan;
 
 const VERDICTS: usize = 50;
-
-/// The sync function posing as the candidate: an A/A comparison.
-struct SyncAsCandidate;
-
-impl AsyncWrapper for SyncAsCandidate {
-    fn name(&self) -> String {
-        "sync (A/A)".into()
-    }
-
-    fn started(&self) -> bool {
-        true
-    }
-
-    fn call(
-        &self,
-        tokenizer: &'static MistralTokenizer,
-        request: &'static ChatRequest,
-        tracing: Tracing,
-    ) -> BoxFuture<TracedResult> {
-        let (result, trace): (Result<_, String>, Option<JobTrace>) = observe(
-            || apply_mistral_chat_template(tokenizer, request),
-            true,
-            tracing,
-        );
-        Box::pin(async move { Ok((result.expect("no panic")?, trace)) })
-    }
-
-    fn batch(
-        &self,
-        tokenizer: &'static MistralTokenizer,
-        request: &'static ChatRequest,
-        _runtime: &tokio::runtime::Runtime,
-        iterations: usize,
-    ) -> Duration {
-        perfwarden::measure::run::sync_batch(tokenizer, request)(iterations)
-    }
-}
 
 fn tally(
     name: &str,
@@ -93,7 +54,7 @@ fn main() {
         "/harness/contracts/performance-001.toml"
     )))
     .expect("the contract loads");
-    let aa = tally("A/A", &SyncAsCandidate, tokenizer, &contract);
+    let aa = tally("A/A", &fixtures::SyncAsCandidate, tokenizer, &contract);
     let slowdown = fixtures::fixture("slowdown-10").expect("the fixture exists");
     let detection = tally("slowdown-10", slowdown.as_ref(), tokenizer, &contract);
     let get = |m: &BTreeMap<&str, usize>, s: Status| m.get(s.label()).copied().unwrap_or(0);
