@@ -4,91 +4,84 @@
 //! # Design
 //!
 //! One worker thread, started when the first job needs it (an inline run
-//! does not), runs jobs one at a time in submission order. A hand-off to a
-//! sleeping thread and back costs tens of microseconds on small VMs (a futex
-//! wake each way), which is several times the small request's whole
-//! tokenization and a few percent of the large one's, so:
+//! does not), runs jobs one at a time in submission order. How a caller
+//! waits for its job decides what the wrapper costs: a caller that polls
+//! for the whole job keeps a second CPU busy and competes with the worker
+//! for it on a loaded machine, and a caller that sleeps until the worker
+//! wakes it pays the wake-up, which on a virtual machine whose CPU has
+//! halted takes tens of microseconds (docs/async-wrapper.md has the
+//! figures). So:
 //!
-//! - **The worker stays warm.** After each job it polls the queue for
-//!   [`WORKER_SPIN`] before it parks, so a request that follows another
+//! - **The caller sleeps, and is woken just before its job's predicted
+//!   end.** The worker keeps an average of its time per byte of estimated
+//!   work ([`ChatRequest::work_bytes`]). When a job starts, the worker asks
+//!   the alarm thread to wake the job's caller one spin budget before the
+//!   predicted end. From then the caller re-polls cooperatively (each poll
+//!   checks for at most [`POLL_SPIN`], then gives the event loop back), for
+//!   at most a few budgets; a miss sends it back to sleep until answered.
+//!   The spin budget, [`CALLER_SPIN`] by default, is the one knob between
+//!   wall clock and CPU: `PERFWARDEN_CALLER_SPIN_US` sets it (0: the caller
+//!   never polls, it always sleeps until answered).
+//! - **A caller never polls from the worker's CPU.** Sharing one, its polls
+//!   would slow the job it waits for; asleep, it is woken on that CPU for
+//!   the price of a context switch.
+//! - **The worker polls briefly after a job** ([`WORKER_SPIN`]) before it
+//!   parks, so the next request of a caller that sends them back to back
 //!   starts without a wake-up.
-//! - **The caller polls cooperatively.** The waiting future checks for the
-//!   answer and, for up to [`CALLER_SPIN`], re-schedules itself instead of
-//!   sleeping: other tasks on the event loop keep running between its polls,
-//!   and the answer is picked up without waking a parked runtime thread.
-//!   Each poll keeps checking for up to [`POLL_SPIN`] with the CPU's pause
-//!   hint before it yields: going round the event loop costs two system
-//!   calls, and a caller that did so on every check picked the answer up
-//!   later and slowed the job running on the other CPU.
-//!   After that it sleeps on the channel like any future.
 //! - **Tiny requests run inline when the worker is idle.** A request of at
-//!   most [`INLINE_MAX_BYTES`] of estimated work blocks the event loop for well under
-//!   1 ms, less than the hand-off would cost. It runs on the caller only when
-//!   no job is queued or running, and takes the same run token as the worker,
-//!   so jobs still never overlap and keep their order. Inline runs are
-//!   counted in [`WorkerStats::jobs_inline`]. This path is what the small
-//!   request pays for, so it is kept to a few dozen instructions, none of
-//!   them locked once a thread runs inline steadily (the token is then
-//!   biased toward that thread, see [`super::run_token`]): the runtime check
-//!   is remembered per waker, the inline count is a plain increment under
-//!   the run token, and [`async_apply_mistral_chat_template`]'s future is
-//!   written by hand ([`AsyncApply`]): its first poll runs the request
-//!   itself instead of going through [`Executor::run`], so the tokens come
-//!   back as the sync function returns them, without a trace slot or a
-//!   nested future.
-//! - **The worker keeps its own CPU.** A caller that wakes the parked worker
-//!   often gets it placed on the caller's CPU; polling each other there, both
-//!   run at half speed until the scheduler separates them (seconds, here).
-//!   The worker moves itself off the caller's CPU when it finds itself there
-//!   at the start of a job.
-//!
+//!   most [`INLINE_MAX_BYTES`] of estimated work blocks the event loop for
+//!   well under the event-loop contract's 1 ms, less than the hand-off
+//!   would cost. It runs on the caller only when no job is queued or
+//!   running, and takes the same run token as the worker, so jobs never
+//!   overlap and keep their order. Inline runs are counted in
+//!   [`WorkerStats::jobs_inline`].
 //! - **Nothing waits forever and nothing is left held.** The worker runs a
 //!   job inside `catch_unwind` together with the drop of everything it
 //!   captured (a cancelled job's request whose `Drop` panics), and gives the
 //!   run token and queue depth back on every path. A wrapper call made from
 //!   inside a job (say, from a `Borrow` implementation) would wait for
-//!   itself; it is refused with [`ChatTemplateError::CalledFromJob`].
+//!   itself; it is refused with [`ChatTemplateError::CalledFromJob`]. Every
+//!   poll loop has a deadline.
 //!
-//! Measured with the paired sampler (240 alternating pairs of sync and async
-//! batches, `perfwarden report`, a 2-core VM), the wrapper costs +0.36% to
-//! +0.46% over the sync call on the contract's small payload, +0.16% to
-//! +0.73% on the medium one and +0.11% to +0.35% on the large one (six
-//! reports); the effect of each step is in docs/tuning-log.md.
+//! What each choice measured, against the designs tried before it, is in
+//! docs/async-wrapper.md.
 
 use std::borrow::Borrow;
 use std::cell::Cell;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, mpsc};
-use std::task::{Context, Poll, RawWakerVTable, Waker};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, mpsc};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::error::ChatTemplateError;
-use super::run_token;
 use super::template::{ChatRequest, apply_mistral_chat_template};
 use super::tokenizer::MistralTokenizer;
-use crate::affinity::{self, current_cpu};
+use crate::affinity::current_cpu;
 use crate::stack_shift::StackShift;
 
-/// How long the worker polls for the next job before it parks.
-pub const WORKER_SPIN: Duration = Duration::from_millis(1);
-/// How long a waiting caller re-polls before it sleeps until woken;
-/// `PERFWARDEN_CALLER_SPIN_US` overrides it (read once, when the worker starts).
-pub const CALLER_SPIN: Duration = Duration::from_millis(5);
+/// How long the worker polls for the next job after one before it parks.
+pub const WORKER_SPIN: Duration = Duration::from_micros(50);
+/// The default spin budget: how long before its job's predicted end a
+/// waiting caller is woken to poll for the answer.
+/// `PERFWARDEN_CALLER_SPIN_US` overrides it (read once, when the worker
+/// starts).
+pub const CALLER_SPIN: Duration = Duration::from_micros(50);
 /// How long one poll of a waiting caller checks for the answer before it
 /// gives the event loop back (well under the 1 ms it may block the loop).
 pub const POLL_SPIN: Duration = Duration::from_micros(20);
+/// How many spin budgets a woken caller polls before it sleeps again: room
+/// for a prediction that missed, and a bound on what a miss costs.
+const BUDGETS_BEFORE_SLEEP: u32 = 3;
 /// Requests with at most this much estimated work
 /// ([`ChatRequest::work_bytes`]: every string, number and bracket the
-/// template may process) may run inline on an idle worker.
-/// The slowest text found costs ~35 ns a byte here (one long word or a run
-/// of spaces, `docs/tokenizer-cliffs.md`; the contract's payloads ~5), so an
-/// inline request blocks the event loop for under 0.1 ms.
+/// template may process) may run inline on an idle worker. The slowest text
+/// per byte (docs/tokenizer-cliffs.md) keeps such a run far under the
+/// event-loop contract's 1 ms.
 pub const INLINE_MAX_BYTES: usize = 2 * 1024;
 
 /// Counters of the process-wide executor, for the diagnosis probes.
@@ -106,9 +99,8 @@ pub struct WorkerStats {
     pub max_concurrent_jobs: u64,
     /// Jobs queued or running on the worker right now.
     pub queue_depth: u64,
-    /// Times the run token's bias was revoked with a system call (see
-    /// [`super::run_token`]).
-    pub bias_revocations: u64,
+    /// Times the alarm thread woke a waiting caller before its job's end.
+    pub early_wakes: u64,
 }
 
 #[derive(Default)]
@@ -123,6 +115,7 @@ struct Counters {
     running_now: AtomicU64,
     max_concurrent_jobs: AtomicU64,
     queue_depth: AtomicU64,
+    early_wakes: AtomicU64,
 }
 
 static COUNTERS: Counters = Counters {
@@ -136,6 +129,7 @@ static COUNTERS: Counters = Counters {
     running_now: AtomicU64::new(0),
     max_concurrent_jobs: AtomicU64::new(0),
     queue_depth: AtomicU64::new(0),
+    early_wakes: AtomicU64::new(0),
 };
 
 /// A snapshot of the executor's counters (relaxed atomics, no locks).
@@ -154,7 +148,7 @@ pub fn stats() -> WorkerStats {
         jobs_panicked: load(&c.jobs_panicked),
         max_concurrent_jobs: load(&c.max_concurrent_jobs),
         queue_depth: load(&c.queue_depth),
-        bias_revocations: run_token::revocations(),
+        early_wakes: load(&c.early_wakes),
     }
 }
 
@@ -194,7 +188,6 @@ pub fn os_thread_id() -> Option<u32> {
 
 /// Runs `job` on this thread and, if asked, records where and when it ran.
 /// A panic is caught and returned as its message.
-#[inline]
 pub fn observe<T>(
     job: impl FnOnce() -> T,
     inline: bool,
@@ -224,8 +217,8 @@ fn trace_end(started: Option<(Instant, Option<u32>)>, inline: bool) -> Option<Jo
 }
 
 /// Whether to trace a job. Off on every path a caller measures: reading the
-/// clock twice costs about 50 ns here, and even carrying an empty trace back
-/// through the futures cost the inline path a few nanoseconds.
+/// clock twice per job is not free, and the trace is carried back through
+/// the futures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tracing {
     Off,
@@ -312,7 +305,6 @@ thread_local! {
 struct JobScope;
 
 impl JobScope {
-    #[inline]
     fn enter() -> Self {
         IN_JOB.with(|in_job| in_job.set(true));
         JobScope
@@ -320,63 +312,58 @@ impl JobScope {
 }
 
 impl Drop for JobScope {
-    #[inline]
     fn drop(&mut self) {
         IN_JOB.with(|in_job| in_job.set(false));
     }
 }
 
-/// A job that calls the wrapper again would wait for itself: the worker (or
-/// the inline caller) is busy with the job that waits.
-#[cold]
-fn called_from_job() -> ChatTemplateError {
-    ChatTemplateError::CalledFromJob
+/// Held by whoever runs a job, the worker or an inline caller, so that jobs
+/// never overlap.
+static RUN_TOKEN: AtomicBool = AtomicBool::new(false);
+
+fn try_take_run_token() -> bool {
+    RUN_TOKEN
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+fn release_run_token() {
+    RUN_TOKEN.store(false, Ordering::Release);
+}
+
+/// The worker waits out an inline run in progress, which is tiny (at most
+/// [`INLINE_MAX_BYTES`] of work); yielding lets a preempted inline caller
+/// finish on this CPU.
+fn take_run_token_for_worker() {
+    while !try_take_run_token() {
+        std::thread::yield_now();
+    }
 }
 
 /// The run token, taken by a caller that found the worker idle: it may run
-/// one job inline. Inline jobs hold the token (or, biased, the owner's
-/// flag), which excludes every other job, so they are not counted for
-/// concurrency.
-struct InlineClaim(run_token::InlineHold);
+/// one job inline. Inline jobs hold the token, which excludes every other
+/// job, so they are not counted for concurrency.
+struct InlineClaim;
 
 impl InlineClaim {
     /// The token, if no job is queued or running.
-    #[inline]
     fn take() -> Option<Self> {
-        if COUNTERS.queue_depth.load(Ordering::Acquire) != 0 {
+        if COUNTERS.queue_depth.load(Ordering::Acquire) != 0 || !try_take_run_token() {
             return None;
         }
-        run_token::try_take_inline().map(Self)
+        Some(InlineClaim)
     }
 
     /// Runs `job` here, counts it and gives the token back.
-    #[inline]
     fn run<T>(self, job: impl FnOnce() -> T) -> Result<T, ChatTemplateError> {
-        self.run_fallible(|| Ok(job()))
-    }
-
-    /// [`InlineClaim::run`] for a job that can fail: its error comes back
-    /// as is, with no nested `Result` to move through the future.
-    #[inline]
-    fn run_fallible<T>(
-        self,
-        job: impl FnOnce() -> Result<T, ChatTemplateError>,
-    ) -> Result<T, ChatTemplateError> {
         let scope = JobScope::enter();
         let outcome = catch_unwind(AssertUnwindSafe(job));
         drop(scope);
         if outcome.is_ok() {
-            // Only the token's holder writes this counter, so a plain
-            // increment, made before the token is given back, is exact and
-            // skips a locked instruction (~5 ns).
-            let inline_jobs = &COUNTERS.jobs_inline;
-            inline_jobs.store(inline_jobs.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            COUNTERS.jobs_inline.fetch_add(1, Ordering::Relaxed);
         }
-        run_token::release_inline(self.0);
-        match outcome {
-            Ok(result) => result,
-            Err(panic) => Err(panicked(panic.as_ref())),
-        }
+        release_run_token();
+        outcome.map_err(|panic| panicked(panic.as_ref()))
     }
 }
 
@@ -387,59 +374,241 @@ pub fn run_job(job: Job) {
     job()
 }
 
-/// The CPU of the last caller that queued a job, and the CPU the worker
-/// started its last job on (`u32::MAX`: none yet).
-static CALLER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The CPU the worker started its last job on (`u32::MAX`: none yet).
 static WORKER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
 
-/// Moves the worker off `cpu` (keeping it on the CPUs it may use otherwise).
-/// A caller that wakes the parked worker often gets it placed on its own CPU
-/// (the scheduler's wake-affine rule), and there the two share one CPU while
-/// the other idles until the load balancer notices, which measured here took
-/// seconds, with each job ~1.6x slower. The worker is the one that waits for
-/// no one, so it steps aside, only when sharing: two affinity calls, and a
-/// sporadic request's dispatch then takes tens of microseconds more.
-fn leave_cpu(cpu: u32) {
-    let allowed = affinity::allowed_cpus();
-    let elsewhere: Vec<usize> = allowed
-        .iter()
-        .copied()
-        .filter(|&other| other != cpu as usize)
-        .collect();
-    // Narrowing the set moves the thread now; widening it again does not
-    // move it back.
-    if !elsewhere.is_empty() && affinity::restrict_to(&elsewhere) {
-        affinity::restrict_to(&allowed);
+/// Whether the calling thread runs on the worker's CPU now.
+fn on_workers_cpu() -> bool {
+    current_cpu().is_some_and(|cpu| cpu == WORKER_CPU.load(Ordering::Relaxed))
+}
+
+/// The worker's recent cost of a job, in picoseconds per byte of estimated
+/// work (0 until a job has been timed). Only the worker writes it.
+static PS_PER_WORK_BYTE: AtomicU64 = AtomicU64::new(0);
+
+/// How long a job of `work` bytes should take on the worker, once known.
+fn predicted_duration(work: usize) -> Option<Duration> {
+    let per_byte = PS_PER_WORK_BYTE.load(Ordering::Relaxed);
+    (per_byte != 0).then(|| Duration::from_nanos(per_byte.saturating_mul(work as u64) / 1000))
+}
+
+/// Folds a timed job into [`PS_PER_WORK_BYTE`].
+fn learn_duration(work: usize, took: Duration) {
+    let old = PS_PER_WORK_BYTE.load(Ordering::Relaxed);
+    PS_PER_WORK_BYTE.store(per_byte_average(old, work, took), Ordering::Relaxed);
+}
+
+/// The cost per byte averaged over the last several jobs (`old` is 0 before
+/// the first), so that one slow job moves the prediction only an eighth of
+/// the way.
+fn per_byte_average(old: u64, work: usize, took: Duration) -> u64 {
+    let sample = (took.as_nanos().saturating_mul(1000) / work.max(1) as u128) as u64;
+    let average = if old == 0 {
+        sample
+    } else {
+        (old.saturating_mul(7) / 8).saturating_add(sample / 8)
+    };
+    average.max(1)
+}
+
+/// A process-wide origin for instants stored as nanoseconds in atomics.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn nanos_since_epoch(at: Instant) -> u64 {
+    at.saturating_duration_since(epoch()).as_nanos() as u64
+}
+
+/// What the worker and the alarm thread know of a waiting caller: how to
+/// wake it, and the window in which it should poll for its answer.
+struct Waiting {
+    waker: Mutex<Waker>,
+    /// The window, in nanoseconds since [`epoch`]; `poll_until` is 0 until
+    /// the job starts with a predicted end.
+    poll_from: AtomicU64,
+    poll_until: AtomicU64,
+}
+
+impl Waiting {
+    fn new(waker: &Waker) -> Arc<Self> {
+        Arc::new(Self {
+            waker: Mutex::new(waker.clone()),
+            poll_from: AtomicU64::new(0),
+            poll_until: AtomicU64::new(0),
+        })
     }
+
+    /// Keeps the waker that the caller's latest poll brought.
+    fn remember(&self, waker: &Waker) {
+        let mut kept = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
+        if !kept.will_wake(waker) {
+            kept.clone_from(waker);
+        }
+    }
+
+    fn wake(&self) {
+        self.waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .wake_by_ref();
+    }
+
+    /// Whether the caller should poll now rather than sleep.
+    fn in_poll_window(&self, now: Instant) -> bool {
+        let now = nanos_since_epoch(now);
+        let until = self.poll_until.load(Ordering::Acquire);
+        until != 0 && now >= self.poll_from.load(Ordering::Relaxed) && now < until
+    }
+}
+
+/// The alarm: at most one pending early wake-up, for the job running now.
+struct Alarm {
+    due: Mutex<Option<(Instant, Arc<Waiting>)>>,
+    bell: Condvar,
+}
+
+static ALARM: Alarm = Alarm {
+    due: Mutex::new(None),
+    bell: Condvar::new(),
+};
+
+/// How late the alarm thread has been waking, on average, in nanoseconds:
+/// it is set that much early. Only the alarm thread writes it.
+static ALARM_LATENESS_NS: AtomicU64 = AtomicU64::new(0);
+
+impl Alarm {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Waiting>)>> {
+        self.due.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, at: Instant, waiting: Arc<Waiting>) {
+        *self.lock() = Some((at, waiting));
+        self.bell.notify_one();
+    }
+
+    /// Called when the job ends: a caller about to be answered needs no
+    /// early wake-up.
+    fn clear(&self) {
+        self.lock().take();
+    }
+}
+
+/// The alarm thread: sleeps until the pending wake-up is due, then wakes
+/// that caller. Its timer slack is cut to 1 µs (the default 50 µs would be
+/// as long as the spin budget).
+fn alarm_loop() {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the
+    // calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
+    }
+    let mut due = ALARM.lock();
+    loop {
+        let Some(at) = due.as_ref().map(|(at, _)| *at) else {
+            due = ALARM.bell.wait(due).unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        let now = Instant::now();
+        if at > now {
+            due = ALARM
+                .bell
+                .wait_timeout(due, at - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            continue;
+        }
+        let Some((_, waiting)) = due.take() else {
+            continue;
+        };
+        drop(due);
+        let late = now.saturating_duration_since(at).as_nanos() as u64;
+        let average = ALARM_LATENESS_NS.load(Ordering::Relaxed);
+        ALARM_LATENESS_NS.store((average * 7 + late) / 8, Ordering::Relaxed);
+        COUNTERS.early_wakes.fetch_add(1, Ordering::Relaxed);
+        waiting.wake();
+        due = ALARM.lock();
+    }
+}
+
+/// Starts the alarm thread once; false if it cannot start (callers then
+/// sleep until answered).
+fn alarm_running() -> bool {
+    static STARTED: OnceLock<bool> = OnceLock::new();
+    *STARTED.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("perfwarden-alarm".into())
+            .spawn(alarm_loop)
+            .is_ok()
+    })
+}
+
+/// The window in which the caller of a job starting at `start` and
+/// predicted to take `predicted` should poll: from one spin budget (and the
+/// alarm's usual lateness) before the predicted end, never before the
+/// start, for [`BUDGETS_BEFORE_SLEEP`] budgets.
+fn poll_window(
+    start: Instant,
+    predicted: Duration,
+    spin: Duration,
+    lateness: Duration,
+) -> (Instant, Instant) {
+    let lateness = lateness.min(4 * spin);
+    let from = (start + predicted)
+        .checked_sub(spin + lateness)
+        .map_or(start, |from| from.max(start));
+    (from, from + BUDGETS_BEFORE_SLEEP * spin + lateness)
+}
+
+/// Opens the caller's poll window for a job of `work` bytes starting now,
+/// and sets the alarm to wake it when the window opens; false when no end
+/// can be predicted yet.
+fn arrange_early_wake(waiting: &Arc<Waiting>, work: usize, spin: Duration) -> bool {
+    let Some(predicted) = predicted_duration(work) else {
+        return false;
+    };
+    let start = Instant::now();
+    let lateness = Duration::from_nanos(ALARM_LATENESS_NS.load(Ordering::Relaxed));
+    let (poll_from, poll_until) = poll_window(start, predicted, spin, lateness);
+    waiting
+        .poll_from
+        .store(nanos_since_epoch(poll_from), Ordering::Relaxed);
+    waiting
+        .poll_until
+        .store(nanos_since_epoch(poll_until), Ordering::Release);
+    if poll_from <= start {
+        // A job shorter than the budget: the caller polls from the start.
+        waiting.wake();
+    } else {
+        ALARM.set(poll_from, Arc::clone(waiting));
+    }
+    true
+}
+
+/// A job that calls the wrapper again would wait for itself: the worker (or
+/// the inline caller) is busy with the job that waits.
+#[cold]
+fn called_from_job() -> ChatTemplateError {
+    ChatTemplateError::CalledFromJob
 }
 
 /// Whether a job may be given to the executor now: not from inside a job,
-/// polled inside a runtime (`in_runtime`, from [`in_runtime`]), and before
-/// shutdown. The inline path
-/// needs no more of the executor than this, so it does not look the executor
-/// up.
-#[inline]
-fn admit(in_runtime: bool) -> Result<(), ChatTemplateError> {
+/// polled inside a tokio runtime (outside one, nothing would ever poll the
+/// future again once the job is queued), and before shutdown.
+fn admit() -> Result<(), ChatTemplateError> {
     if IN_JOB.with(Cell::get) {
         return Err(called_from_job());
     }
-    if !in_runtime {
-        return Err(no_runtime());
+    if tokio::task::try_id().is_none() && tokio::runtime::Handle::try_current().is_err() {
+        return Err(ChatTemplateError::NoRuntime);
     }
     if SHUT_DOWN.load(Ordering::Acquire) {
-        return Err(shut_down());
+        return Err(ChatTemplateError::WorkerUnavailable(
+            "the worker has shut down".into(),
+        ));
     }
     Ok(())
-}
-
-#[cold]
-fn no_runtime() -> ChatTemplateError {
-    ChatTemplateError::NoRuntime
-}
-
-#[cold]
-fn shut_down() -> ChatTemplateError {
-    ChatTemplateError::WorkerUnavailable("the worker has shut down".into())
 }
 
 /// Set by [`Executor::shutdown`]; there is one executor per process.
@@ -449,10 +618,11 @@ static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 const JOBS_PER_STACK_DEPTH: usize = 64;
 
 fn worker_loop(receiver: mpsc::Receiver<Message>) {
-    // Jobs run at a stack depth drawn afresh every few dozen jobs. With the
-    // one depth the thread starts at, a build's jobs ran 0.5% to 4.8% slower
-    // than the caller's depending on that depth alone (see `stack_shift`);
-    // keeping a depth for a while keeps the stack's lines in cache.
+    // Jobs run at a stack depth drawn afresh every few dozen jobs: with the
+    // one depth the thread starts at, a build's jobs ran slower or faster
+    // than the caller's depending on that depth alone (see `stack_shift`
+    // and docs/tuning-log.md); keeping a depth for a while keeps the
+    // stack's lines in cache.
     let mut shift = StackShift::default();
     // Polling follows a job only: a worker that has run none yet parks at
     // once, so starting it (as the benchmarks' setup does) leaves no thread
@@ -466,15 +636,8 @@ fn serve(receiver: &mpsc::Receiver<Message>, jobs: usize, after_job: &mut bool) 
     for _ in 0..jobs {
         match next_message(receiver, *after_job) {
             Some(Message::Job(job)) => {
-                run_token::take_for_worker();
-                let mut cpu = current_cpu();
-                if let Some(shared) = cpu
-                    && shared == CALLER_CPU.load(Ordering::Relaxed)
-                {
-                    leave_cpu(shared);
-                    cpu = current_cpu();
-                }
-                if let Some(cpu) = cpu {
+                take_run_token_for_worker();
+                if let Some(cpu) = current_cpu() {
                     WORKER_CPU.store(cpu, Ordering::Relaxed);
                 }
                 let scope = JobScope::enter();
@@ -483,7 +646,7 @@ fn serve(receiver: &mpsc::Receiver<Message>, jobs: usize, after_job: &mut bool) 
                 // skipped, so that nothing stays held and the worker goes on.
                 let outcome = catch_unwind(AssertUnwindSafe(|| run_job(job)));
                 drop(scope);
-                run_token::release_for_worker();
+                release_run_token();
                 COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 if let Err(panic) = outcome {
                     panicked(panic.as_ref());
@@ -499,26 +662,24 @@ fn serve(receiver: &mpsc::Receiver<Message>, jobs: usize, after_job: &mut bool) 
 /// The next message, polling for [`WORKER_SPIN`] after a job before parking;
 /// `None` once every sender is gone.
 fn next_message(receiver: &mpsc::Receiver<Message>, after_job: bool) -> Option<Message> {
-    match receiver.try_recv() {
-        Ok(message) => return Some(message),
-        Err(mpsc::TryRecvError::Disconnected) => return None,
-        Err(mpsc::TryRecvError::Empty) => {}
-    }
     let deadline = Instant::now()
         + if after_job {
             WORKER_SPIN
         } else {
             Duration::ZERO
         };
-    while Instant::now() < deadline {
-        if let Ok(message) = receiver.try_recv() {
-            return Some(message);
+    loop {
+        match receiver.try_recv() {
+            Ok(message) => return Some(message),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if Instant::now() < deadline => {
+                // Yield, not just spin: when the scheduler puts a caller on
+                // this CPU, spinning would keep it off for a timeslice.
+                std::thread::yield_now();
+            }
+            Err(mpsc::TryRecvError::Empty) => return receiver.recv().ok(),
         }
-        // Yield, not just spin: when the scheduler puts the caller on this
-        // CPU, spinning would keep it off for a timeslice.
-        std::thread::yield_now();
     }
-    receiver.recv().ok()
 }
 
 impl Executor {
@@ -547,10 +708,16 @@ impl Executor {
         })
     }
 
+    /// The spin budget this executor runs with.
+    pub fn caller_spin(&self) -> Duration {
+        self.caller_spin
+    }
+
     /// Runs `job` on the worker (or inline, see [`Placement`]) and returns its
     /// value with a trace of where it ran. A panic comes back as
     /// [`ChatTemplateError::JobPanicked`]; dropping the future cancels a job
-    /// that has not started.
+    /// that has not started. The caller sleeps until answered: a job of
+    /// unknown size has no predicted end to be woken before.
     pub async fn run<T, F>(
         &self,
         placement: Placement,
@@ -561,7 +728,24 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        admit(std::future::poll_fn(|cx| Poll::Ready(in_runtime(cx.waker()))).await)?;
+        self.run_sized(placement, tracing, None, job).await
+    }
+
+    /// [`Executor::run`] for a job of `work` bytes of estimated work: its
+    /// caller is woken shortly before the predicted end, and the job's
+    /// duration refines the prediction.
+    async fn run_sized<T, F>(
+        &self,
+        placement: Placement,
+        tracing: Tracing,
+        work: Option<usize>,
+        job: F,
+    ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        admit()?;
         if placement == Placement::InlineWhenIdle
             && let Some(claim) = InlineClaim::take()
         {
@@ -571,13 +755,16 @@ impl Executor {
                 (value, trace_end(started, true))
             });
         }
-        self.submit(tracing, job)?.await
+        let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        self.submit(tracing, work, &waker, job)?.await
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
     fn submit<T, F>(
         &self,
         tracing: Tracing,
+        work: Option<usize>,
+        waker: &Waker,
         job: F,
     ) -> Result<Reply<(T, Option<JobTrace>)>, ChatTemplateError>
     where
@@ -586,17 +773,28 @@ impl Executor {
     {
         COUNTERS.jobs_submitted.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
+        let waiting = Waiting::new(waker);
+        let spin = self.caller_spin;
+        let early_wake = (!spin.is_zero() && alarm_running()).then(|| Arc::clone(&waiting));
         let task: Job = Box::new(move || {
             if reply.is_closed() {
                 COUNTERS.jobs_cancelled.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let _ = reply.send(execute(job, tracing));
+            let started = Instant::now();
+            let alarm_set = match (&early_wake, work) {
+                (Some(waiting), Some(work)) => arrange_early_wake(waiting, work, spin),
+                _ => false,
+            };
+            let outcome = execute(job, tracing);
+            if alarm_set {
+                ALARM.clear();
+            }
+            if let (Some(work), Ok(_)) = (work, &outcome) {
+                learn_duration(work, started.elapsed());
+            }
+            let _ = reply.send(outcome);
         });
-        if let Some(cpu) = current_cpu() {
-            CALLER_CPU.store(cpu, Ordering::Relaxed);
-        }
-        run_token::give_up_bias();
         COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
         if self.sender.send(Message::Job(task)).is_err() {
             COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
@@ -604,10 +802,7 @@ impl Executor {
                 "the worker thread has stopped".into(),
             ));
         }
-        Ok(Reply {
-            answer,
-            spin_until: Instant::now() + self.caller_spin,
-        })
+        Ok(Reply { answer, waiting })
     }
 
     /// Stops accepting jobs, lets the queued ones finish and joins the worker.
@@ -622,14 +817,14 @@ impl Executor {
     }
 }
 
-/// The answer of a queued job: re-polled cooperatively for [`CALLER_SPIN`],
-/// then awaited normally.
+/// The answer of a queued job: polled for in the window the worker opens
+/// before the job's predicted end, slept on otherwise.
 struct Reply<T> {
     answer: oneshot::Receiver<Result<T, ChatTemplateError>>,
-    spin_until: Instant,
+    waiting: Arc<Waiting>,
 }
 
-impl<T> Future for Reply<T> {
+impl<T> std::future::Future for Reply<T> {
     type Output = Result<T, ChatTemplateError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -637,35 +832,23 @@ impl<T> Future for Reply<T> {
             return Poll::Ready(outcome);
         }
         let now = Instant::now();
-        if now < self.spin_until {
-            if current_cpu().is_some_and(|cpu| cpu == WORKER_CPU.load(Ordering::Relaxed)) {
-                // Sharing the worker's CPU (the scheduler moved one of us):
-                // yielding leaves the two polling each other at half speed.
-                // A short sleep gives the worker the CPU, and a timer wake-up
-                // (unlike the worker's) is free to put the caller on an idle
-                // CPU. 50 µs blocks the event loop far less than the 1 ms
-                // allowed.
-                std::thread::sleep(Duration::from_micros(50));
-            } else {
-                // Wait here a little with the CPU's pause hint: a caller that
-                // went round the event loop on every check (a yield and the
-                // runtime's own I/O poll, two system calls) picked the answer
-                // up ~2 µs late and slowed the job on the other CPU by ~1%.
-                let give_up = now + POLL_SPIN;
-                while Instant::now() < give_up {
-                    for _ in 0..8 {
-                        std::hint::spin_loop();
-                    }
-                    if let Some(outcome) = self.try_answer() {
-                        return Poll::Ready(outcome);
-                    }
+        if self.waiting.in_poll_window(now) && !on_workers_cpu() {
+            // Wait here a little with the CPU's pause hint: going round the
+            // event loop on every check costs a yield and the runtime's own
+            // I/O poll, and picks the answer up later.
+            let give_up = now + POLL_SPIN;
+            while Instant::now() < give_up {
+                for _ in 0..8 {
+                    std::hint::spin_loop();
                 }
-                // Let the worker run if it comes to share this CPU.
-                std::thread::yield_now();
+                if let Some(outcome) = self.try_answer() {
+                    return Poll::Ready(outcome);
+                }
             }
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        self.waiting.remember(cx.waker());
         match Pin::new(&mut self.answer).poll(cx) {
             Poll::Ready(Ok(result)) => Poll::Ready(result),
             Poll::Ready(Err(_)) => Poll::Ready(Err(worker_stopped())),
@@ -690,42 +873,7 @@ fn worker_stopped() -> ChatTemplateError {
     ChatTemplateError::WorkerUnavailable("the worker stopped before answering".into())
 }
 
-/// Whether the future is polled inside a tokio runtime (outside one, nothing
-/// would ever poll it again once the job is queued). Asking tokio costs
-/// ~12 ns, as much as the rest of the inline path: it clones the runtime's
-/// handle, two atomic operations on a counter all runtime threads share. So
-/// the last waker seen inside a runtime on this thread is trusted from then
-/// on (a waker belongs to its runtime; `block_on`'s is the same for every
-/// call); a spawned task's id proves a new one cheaply.
-#[inline]
-fn in_runtime(waker: &Waker) -> bool {
-    type WakerKey = (*const (), *const RawWakerVTable);
-    thread_local! {
-        static RUNTIME_WAKER: Cell<WakerKey> = const { Cell::new((std::ptr::null(), std::ptr::null())) };
-    }
-    let key: WakerKey = (waker.data(), waker.vtable());
-    RUNTIME_WAKER.with(|seen| {
-        if seen.get() == key {
-            return true;
-        }
-        let inside = asks_tokio_in_runtime();
-        if inside {
-            seen.set(key);
-        }
-        inside
-    })
-}
-
-/// Tokio's own answer to [`in_runtime`], for a waker not seen before on this
-/// thread: kept out of line so the check every request makes stays small.
-#[cold]
-#[inline(never)]
-fn asks_tokio_in_runtime() -> bool {
-    tokio::task::try_id().is_some() || tokio::runtime::Handle::try_current().is_ok()
-}
-
 /// The process-wide executor, created on first use.
-#[inline]
 pub fn global() -> Result<&'static Executor, ChatTemplateError> {
     static GLOBAL: OnceLock<Result<Executor, String>> = OnceLock::new();
     match GLOBAL.get_or_init(|| Executor::start().map_err(|e| e.to_string())) {
@@ -738,83 +886,19 @@ pub fn global() -> Result<&'static Executor, ChatTemplateError> {
 
 /// [`apply_mistral_chat_template`] on the background worker: the same tokens
 /// and the same errors, without blocking the caller's event loop. Takes the
-/// tokenizer and request owned or shared (`Arc`, `&'static`); neither is copied.
-/// Await the returned future like an `async fn`'s.
-pub fn async_apply_mistral_chat_template<Tk, Rq>(tokenizer: Tk, request: Rq) -> AsyncApply<Tk, Rq>
+/// tokenizer and request owned or shared (`Arc`, `&'static`); neither is
+/// copied.
+pub async fn async_apply_mistral_chat_template<Tk, Rq>(
+    tokenizer: Tk,
+    request: Rq,
+) -> Result<Vec<u32>, ChatTemplateError>
 where
     Tk: Borrow<MistralTokenizer> + Send + 'static,
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
-    AsyncApply(ApplyState::Start { tokenizer, request })
-}
-
-/// The future of [`async_apply_mistral_chat_template`]. Written by hand, not
-/// as an `async fn`: the inline path then runs in its first poll with no
-/// nested future or trace slot around it, and one state write (to `Done`,
-/// which drops the tokenizer and request). Callgrind counted 20 fewer
-/// instructions a call than the `async fn`, a fifth of what the inline path
-/// added to the sync call.
-#[must_use = "futures do nothing unless awaited"]
-pub struct AsyncApply<Tk, Rq>(ApplyState<Tk, Rq>);
-
-enum ApplyState<Tk, Rq> {
-    Start { tokenizer: Tk, request: Rq },
-    Queued(TokensReply),
-    Done,
-}
-
-/// The answer of a queued tokenization (untraced: its trace is `None`).
-type TokensReply = Reply<(Result<Vec<u32>, ChatTemplateError>, Option<JobTrace>)>;
-
-// The tokenizer and request are never pinned: they are only borrowed, or
-// moved into a job, and only from an unstarted future.
-impl<Tk, Rq> Unpin for AsyncApply<Tk, Rq> {}
-
-impl<Tk, Rq> Future for AsyncApply<Tk, Rq>
-where
-    Tk: Borrow<MistralTokenizer> + Send + 'static,
-    Rq: Borrow<ChatRequest> + Send + 'static,
-{
-    type Output = Result<Vec<u32>, ChatTemplateError>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let state = &mut self.get_mut().0;
-        if let ApplyState::Start { tokenizer, request } = state {
-            let (tokenizer, request) = (&*tokenizer, &*request);
-            if let Err(e) = admit(in_runtime(cx.waker())) {
-                *state = ApplyState::Done;
-                return Poll::Ready(Err(e));
-            }
-            if Placement::for_request(request.borrow()) == Placement::InlineWhenIdle
-                && let Some(claim) = InlineClaim::take()
-            {
-                let result = claim.run_fallible(|| {
-                    apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
-                });
-                *state = ApplyState::Done;
-                return Poll::Ready(result);
-            }
-            let ApplyState::Start { tokenizer, request } =
-                std::mem::replace(state, ApplyState::Done)
-            else {
-                unreachable!("matched above")
-            };
-            let job = move || apply_mistral_chat_template(tokenizer.borrow(), request.borrow());
-            match global().and_then(|executor| executor.submit(Tracing::Off, job)) {
-                Ok(reply) => *state = ApplyState::Queued(reply),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        match state {
-            ApplyState::Queued(reply) => {
-                let outcome = std::task::ready!(Pin::new(reply).poll(cx));
-                *state = ApplyState::Done;
-                Poll::Ready(outcome.and_then(|(result, _)| result))
-            }
-            _ => panic!("async_apply_mistral_chat_template's future polled after it completed"),
-        }
-    }
+    async_apply_mistral_chat_template_traced(tokenizer, request, Tracing::Off)
+        .await
+        .map(|(tokens, _)| tokens)
 }
 
 /// [`async_apply_mistral_chat_template`], also telling where and when the
@@ -829,10 +913,71 @@ where
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
     let placement = Placement::for_request(request.borrow());
+    let work = request.borrow().work_bytes();
     let (result, trace) = global()?
-        .run(placement, tracing, move || {
+        .run_sized(placement, tracing, Some(work), move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
         })
         .await?;
     result.map(|tokens| (tokens, trace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: Duration = Duration::from_micros(1);
+
+    #[test]
+    fn the_caller_polls_from_one_budget_before_the_predicted_end() {
+        let start = Instant::now();
+        let (from, until) = poll_window(start, 400 * US, 50 * US, Duration::ZERO);
+        assert_eq!(from - start, 350 * US);
+        assert_eq!(until - from, 150 * US);
+    }
+
+    #[test]
+    fn an_alarm_that_runs_late_is_set_early_but_never_before_the_start() {
+        let start = Instant::now();
+        let (from, until) = poll_window(start, 400 * US, 50 * US, 30 * US);
+        assert_eq!(from - start, 320 * US);
+        assert_eq!(until - from, 180 * US);
+        // Lateness counts for at most four budgets.
+        let (from, _) = poll_window(start, 2000 * US, 50 * US, 1000 * US);
+        assert_eq!(from - start, 1750 * US);
+        // A job shorter than the budget is polled for from its start.
+        let (from, until) = poll_window(start, 20 * US, 50 * US, Duration::ZERO);
+        assert_eq!(from, start);
+        assert_eq!(until - start, 150 * US);
+    }
+
+    #[test]
+    fn the_prediction_follows_the_jobs_and_one_outlier_moves_it_an_eighth() {
+        let first = per_byte_average(0, 1000, 5000 * Duration::from_nanos(1));
+        assert_eq!(first, 5000, "5 ns a byte, in picoseconds");
+        let steady = per_byte_average(first, 1000, 5000 * Duration::from_nanos(1));
+        assert_eq!(steady, 5000);
+        let after_outlier = per_byte_average(steady, 1000, 13000 * Duration::from_nanos(1));
+        assert_eq!(after_outlier, 6000);
+        assert_eq!(
+            per_byte_average(0, 0, Duration::ZERO),
+            1,
+            "never back to unknown"
+        );
+    }
+
+    #[test]
+    fn the_poll_window_is_closed_until_a_job_opens_it() {
+        let waiting = Waiting::new(Waker::noop());
+        assert!(!waiting.in_poll_window(Instant::now()));
+        let now = Instant::now();
+        waiting
+            .poll_from
+            .store(nanos_since_epoch(now), Ordering::Relaxed);
+        waiting
+            .poll_until
+            .store(nanos_since_epoch(now + 100 * US), Ordering::Release);
+        assert!(waiting.in_poll_window(now + 50 * US));
+        assert!(!waiting.in_poll_window(now + 100 * US));
+    }
 }
