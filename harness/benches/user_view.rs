@@ -5,8 +5,8 @@
 //! ticker waited while large requests ran (performance-003's measurement), and the throughput of concurrent
 //! callers against one thread calling the sync function back to back.
 //!
-//! `cargo bench --bench user_view [-- --quick]`. The caller's spin budget is
-//! the knob between wall clock and CPU: `PERFWARDEN_CALLER_SPIN_US`
+//! `cargo bench --bench user_view [-- --quick]`. The caller's poll budget is
+//! the knob between wall clock and CPU: `PERFWARDEN_CALLER_POLL_US`
 //! (`docs/async-wrapper.md` has what it measured).
 
 use std::sync::Arc;
@@ -277,9 +277,9 @@ fn main() {
         (30, Duration::from_millis(20))
     };
     println!(
-        "caller spin: {} µs (PERFWARDEN_CALLER_SPIN_US)",
-        std::env::var("PERFWARDEN_CALLER_SPIN_US")
-            .unwrap_or_else(|_| format!("{}", perfwarden::chat::worker::CALLER_SPIN.as_micros()))
+        "caller poll budget: {} µs (PERFWARDEN_CALLER_POLL_US)",
+        std::env::var("PERFWARDEN_CALLER_POLL_US")
+            .unwrap_or_else(|_| format!("{}", perfwarden::chat::worker::CALLER_POLL.as_micros()))
     );
     for (flavor, runtime) in [
         (
@@ -305,8 +305,9 @@ fn main() {
             );
         }
     }
-    let large: &'static ChatRequest =
-        Box::leak(Box::new(ChatRequest::single_user_message(payloads[2].1.clone())));
+    let large: &'static ChatRequest = Box::leak(Box::new(ChatRequest::single_user_message(
+        payloads[2].1.clone(),
+    )));
     let (stall, sync_stall) = event_loop_stall(tokenizer, large, quick);
     println!(
         "event loop, large (performance-003's measurement): ticker delay async {stall:.3} ms, sync {sync_stall:.3} ms (reference)"

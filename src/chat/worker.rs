@@ -12,19 +12,20 @@
 //! halted takes tens of microseconds (docs/async-wrapper.md has the
 //! figures). So:
 //!
-//! - **The caller sleeps, and is woken just before its job's predicted
-//!   end.** The worker keeps an average of its time per byte of estimated
-//!   work ([`ChatRequest::work_bytes`]). When a job starts, the worker asks
-//!   the alarm thread to wake the job's caller one spin budget before the
-//!   predicted end. From then the caller re-polls cooperatively (each poll
-//!   checks for at most [`POLL_SPIN`], then gives the event loop back), for
-//!   at most a few budgets; a miss sends it back to sleep until answered.
-//!   The spin budget, [`CALLER_SPIN`] by default, is the one knob between
-//!   wall clock and CPU: `PERFWARDEN_CALLER_SPIN_US` sets it (0: the caller
-//!   never polls, it always sleeps until answered).
-//! - **A caller never polls from the worker's CPU.** Sharing one, its polls
-//!   would slow the job it waits for; asleep, it is woken on that CPU for
-//!   the price of a context switch.
+//! - **The caller sleeps until answered.** A caller that polled for its
+//!   answer would keep a second CPU busy for the whole job, and on a loaded
+//!   machine compete with the worker for it. Sleeping costs the wake-up
+//!   instead, which on a virtual machine whose CPU has halted is tens of
+//!   microseconds: a few percent of the contract's medium request, next to
+//!   nothing for the large one. Waking the caller shortly before the job's
+//!   predicted end (from an alarm thread, or from a timer on the caller's
+//!   own event loop) was measured to cost more than it saved
+//!   (docs/async-wrapper.md). The knob between wall clock and CPU is
+//!   `PERFWARDEN_CALLER_POLL_US` ([`CALLER_POLL`] by default, none): a
+//!   waiting caller re-polls cooperatively for up to that long before it
+//!   sleeps (each poll checks for at most [`POLL_SPIN`], then gives the
+//!   event loop back), which spares the wake-up of jobs shorter than it at
+//!   the price of a CPU kept busy while they run.
 //! - **The worker polls briefly after a job** ([`WORKER_SPIN`]) before it
 //!   parks, so the next request of a caller that sends them back to back
 //!   starts without a wake-up.
@@ -50,9 +51,9 @@ use std::borrow::Borrow;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, mpsc};
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -66,17 +67,13 @@ use crate::stack_shift::StackShift;
 
 /// How long the worker polls for the next job after one before it parks.
 pub const WORKER_SPIN: Duration = Duration::from_micros(50);
-/// The default spin budget: how long before its job's predicted end a
-/// waiting caller is woken to poll for the answer.
-/// `PERFWARDEN_CALLER_SPIN_US` overrides it (read once, when the worker
-/// starts).
-pub const CALLER_SPIN: Duration = Duration::from_micros(50);
+/// How long a waiting caller re-polls before it sleeps until answered, by
+/// default: not at all. `PERFWARDEN_CALLER_POLL_US` overrides it (read
+/// once, when the worker starts).
+pub const CALLER_POLL: Duration = Duration::ZERO;
 /// How long one poll of a waiting caller checks for the answer before it
 /// gives the event loop back (well under the 1 ms it may block the loop).
 pub const POLL_SPIN: Duration = Duration::from_micros(20);
-/// How many spin budgets a woken caller polls before it sleeps again: room
-/// for a prediction that missed, and a bound on what a miss costs.
-const BUDGETS_BEFORE_SLEEP: u32 = 3;
 /// Requests with at most this much estimated work
 /// ([`ChatRequest::work_bytes`]: every string, number and bracket the
 /// template may process) may run inline on an idle worker. The slowest text
@@ -99,8 +96,6 @@ pub struct WorkerStats {
     pub max_concurrent_jobs: u64,
     /// Jobs queued or running on the worker right now.
     pub queue_depth: u64,
-    /// Times the alarm thread woke a waiting caller before its job's end.
-    pub early_wakes: u64,
 }
 
 #[derive(Default)]
@@ -115,7 +110,6 @@ struct Counters {
     running_now: AtomicU64,
     max_concurrent_jobs: AtomicU64,
     queue_depth: AtomicU64,
-    early_wakes: AtomicU64,
 }
 
 static COUNTERS: Counters = Counters {
@@ -129,7 +123,6 @@ static COUNTERS: Counters = Counters {
     running_now: AtomicU64::new(0),
     max_concurrent_jobs: AtomicU64::new(0),
     queue_depth: AtomicU64::new(0),
-    early_wakes: AtomicU64::new(0),
 };
 
 /// A snapshot of the executor's counters (relaxed atomics, no locks).
@@ -148,7 +141,6 @@ pub fn stats() -> WorkerStats {
         jobs_panicked: load(&c.jobs_panicked),
         max_concurrent_jobs: load(&c.max_concurrent_jobs),
         queue_depth: load(&c.queue_depth),
-        early_wakes: load(&c.early_wakes),
     }
 }
 
@@ -254,7 +246,7 @@ enum Message {
 /// A single background worker thread and its queue.
 pub struct Executor {
     sender: mpsc::Sender<Message>,
-    caller_spin: Duration,
+    caller_poll: Duration,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -374,218 +366,6 @@ pub fn run_job(job: Job) {
     job()
 }
 
-/// The CPU the worker started its last job on (`u32::MAX`: none yet).
-static WORKER_CPU: AtomicU32 = AtomicU32::new(u32::MAX);
-
-/// Whether the calling thread runs on the worker's CPU now.
-fn on_workers_cpu() -> bool {
-    current_cpu().is_some_and(|cpu| cpu == WORKER_CPU.load(Ordering::Relaxed))
-}
-
-/// The worker's recent cost of a job, in picoseconds per byte of estimated
-/// work (0 until a job has been timed). Only the worker writes it.
-static PS_PER_WORK_BYTE: AtomicU64 = AtomicU64::new(0);
-
-/// How long a job of `work` bytes should take on the worker, once known.
-fn predicted_duration(work: usize) -> Option<Duration> {
-    let per_byte = PS_PER_WORK_BYTE.load(Ordering::Relaxed);
-    (per_byte != 0).then(|| Duration::from_nanos(per_byte.saturating_mul(work as u64) / 1000))
-}
-
-/// Folds a timed job into [`PS_PER_WORK_BYTE`].
-fn learn_duration(work: usize, took: Duration) {
-    let old = PS_PER_WORK_BYTE.load(Ordering::Relaxed);
-    PS_PER_WORK_BYTE.store(per_byte_average(old, work, took), Ordering::Relaxed);
-}
-
-/// The cost per byte averaged over the last several jobs (`old` is 0 before
-/// the first), so that one slow job moves the prediction only an eighth of
-/// the way.
-fn per_byte_average(old: u64, work: usize, took: Duration) -> u64 {
-    let sample = (took.as_nanos().saturating_mul(1000) / work.max(1) as u128) as u64;
-    let average = if old == 0 {
-        sample
-    } else {
-        (old.saturating_mul(7) / 8).saturating_add(sample / 8)
-    };
-    average.max(1)
-}
-
-/// A process-wide origin for instants stored as nanoseconds in atomics.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-fn nanos_since_epoch(at: Instant) -> u64 {
-    at.saturating_duration_since(epoch()).as_nanos() as u64
-}
-
-/// What the worker and the alarm thread know of a waiting caller: how to
-/// wake it, and the window in which it should poll for its answer.
-struct Waiting {
-    waker: Mutex<Waker>,
-    /// The window, in nanoseconds since [`epoch`]; `poll_until` is 0 until
-    /// the job starts with a predicted end.
-    poll_from: AtomicU64,
-    poll_until: AtomicU64,
-}
-
-impl Waiting {
-    fn new(waker: &Waker) -> Arc<Self> {
-        Arc::new(Self {
-            waker: Mutex::new(waker.clone()),
-            poll_from: AtomicU64::new(0),
-            poll_until: AtomicU64::new(0),
-        })
-    }
-
-    /// Keeps the waker that the caller's latest poll brought.
-    fn remember(&self, waker: &Waker) {
-        let mut kept = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
-        if !kept.will_wake(waker) {
-            kept.clone_from(waker);
-        }
-    }
-
-    fn wake(&self) {
-        self.waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .wake_by_ref();
-    }
-
-    /// Whether the caller should poll now rather than sleep.
-    fn in_poll_window(&self, now: Instant) -> bool {
-        let now = nanos_since_epoch(now);
-        let until = self.poll_until.load(Ordering::Acquire);
-        until != 0 && now >= self.poll_from.load(Ordering::Relaxed) && now < until
-    }
-}
-
-/// The alarm: at most one pending early wake-up, for the job running now.
-struct Alarm {
-    due: Mutex<Option<(Instant, Arc<Waiting>)>>,
-    bell: Condvar,
-}
-
-static ALARM: Alarm = Alarm {
-    due: Mutex::new(None),
-    bell: Condvar::new(),
-};
-
-/// How late the alarm thread has been waking, on average, in nanoseconds:
-/// it is set that much early. Only the alarm thread writes it.
-static ALARM_LATENESS_NS: AtomicU64 = AtomicU64::new(0);
-
-impl Alarm {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Waiting>)>> {
-        self.due.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn set(&self, at: Instant, waiting: Arc<Waiting>) {
-        *self.lock() = Some((at, waiting));
-        self.bell.notify_one();
-    }
-
-    /// Called when the job ends: a caller about to be answered needs no
-    /// early wake-up.
-    fn clear(&self) {
-        self.lock().take();
-    }
-}
-
-/// The alarm thread: sleeps until the pending wake-up is due, then wakes
-/// that caller. Its timer slack is cut to 1 µs (the default 50 µs would be
-/// as long as the spin budget).
-fn alarm_loop() {
-    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the
-    // calling thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
-    }
-    let mut due = ALARM.lock();
-    loop {
-        let Some(at) = due.as_ref().map(|(at, _)| *at) else {
-            due = ALARM.bell.wait(due).unwrap_or_else(PoisonError::into_inner);
-            continue;
-        };
-        let now = Instant::now();
-        if at > now {
-            due = ALARM
-                .bell
-                .wait_timeout(due, at - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            continue;
-        }
-        let Some((_, waiting)) = due.take() else {
-            continue;
-        };
-        drop(due);
-        let late = now.saturating_duration_since(at).as_nanos() as u64;
-        let average = ALARM_LATENESS_NS.load(Ordering::Relaxed);
-        ALARM_LATENESS_NS.store((average * 7 + late) / 8, Ordering::Relaxed);
-        COUNTERS.early_wakes.fetch_add(1, Ordering::Relaxed);
-        waiting.wake();
-        due = ALARM.lock();
-    }
-}
-
-/// Starts the alarm thread once; false if it cannot start (callers then
-/// sleep until answered).
-fn alarm_running() -> bool {
-    static STARTED: OnceLock<bool> = OnceLock::new();
-    *STARTED.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("perfwarden-alarm".into())
-            .spawn(alarm_loop)
-            .is_ok()
-    })
-}
-
-/// The window in which the caller of a job starting at `start` and
-/// predicted to take `predicted` should poll: from one spin budget (and the
-/// alarm's usual lateness) before the predicted end, never before the
-/// start, for [`BUDGETS_BEFORE_SLEEP`] budgets.
-fn poll_window(
-    start: Instant,
-    predicted: Duration,
-    spin: Duration,
-    lateness: Duration,
-) -> (Instant, Instant) {
-    let lateness = lateness.min(4 * spin);
-    let from = (start + predicted)
-        .checked_sub(spin + lateness)
-        .map_or(start, |from| from.max(start));
-    (from, from + BUDGETS_BEFORE_SLEEP * spin + lateness)
-}
-
-/// Opens the caller's poll window for a job of `work` bytes starting now,
-/// and sets the alarm to wake it when the window opens; false when no end
-/// can be predicted yet.
-fn arrange_early_wake(waiting: &Arc<Waiting>, work: usize, spin: Duration) -> bool {
-    let Some(predicted) = predicted_duration(work) else {
-        return false;
-    };
-    let start = Instant::now();
-    let lateness = Duration::from_nanos(ALARM_LATENESS_NS.load(Ordering::Relaxed));
-    let (poll_from, poll_until) = poll_window(start, predicted, spin, lateness);
-    waiting
-        .poll_from
-        .store(nanos_since_epoch(poll_from), Ordering::Relaxed);
-    waiting
-        .poll_until
-        .store(nanos_since_epoch(poll_until), Ordering::Release);
-    if poll_from <= start {
-        // A job shorter than the budget: the caller polls from the start.
-        waiting.wake();
-    } else {
-        ALARM.set(poll_from, Arc::clone(waiting));
-    }
-    true
-}
-
 /// A job that calls the wrapper again would wait for itself: the worker (or
 /// the inline caller) is busy with the job that waits.
 #[cold]
@@ -637,9 +417,6 @@ fn serve(receiver: &mpsc::Receiver<Message>, jobs: usize, after_job: &mut bool) 
         match next_message(receiver, *after_job) {
             Some(Message::Job(job)) => {
                 take_run_token_for_worker();
-                if let Some(cpu) = current_cpu() {
-                    WORKER_CPU.store(cpu, Ordering::Relaxed);
-                }
                 let scope = JobScope::enter();
                 // The job catches its own panics; this catches the rest, such
                 // as a captured request whose `Drop` panics when the job is
@@ -697,48 +474,30 @@ impl Executor {
                 worker_loop(receiver);
             })?;
         COUNTERS.executors_created.fetch_add(1, Ordering::Relaxed);
-        let caller_spin = std::env::var("PERFWARDEN_CALLER_SPIN_US")
+        let caller_poll = std::env::var("PERFWARDEN_CALLER_POLL_US")
             .ok()
             .and_then(|v| v.parse().ok())
-            .map_or(CALLER_SPIN, Duration::from_micros);
+            .map_or(CALLER_POLL, Duration::from_micros);
         Ok(Self {
             sender,
-            caller_spin,
+            caller_poll,
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    /// The spin budget this executor runs with.
-    pub fn caller_spin(&self) -> Duration {
-        self.caller_spin
+    /// How long a waiting caller re-polls before it sleeps.
+    pub fn caller_poll(&self) -> Duration {
+        self.caller_poll
     }
 
     /// Runs `job` on the worker (or inline, see [`Placement`]) and returns its
     /// value with a trace of where it ran. A panic comes back as
     /// [`ChatTemplateError::JobPanicked`]; dropping the future cancels a job
-    /// that has not started. The caller sleeps until answered: a job of
-    /// unknown size has no predicted end to be woken before.
+    /// that has not started.
     pub async fn run<T, F>(
         &self,
         placement: Placement,
         tracing: Tracing,
-        job: F,
-    ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        self.run_sized(placement, tracing, None, job).await
-    }
-
-    /// [`Executor::run`] for a job of `work` bytes of estimated work: its
-    /// caller is woken shortly before the predicted end, and the job's
-    /// duration refines the prediction.
-    async fn run_sized<T, F>(
-        &self,
-        placement: Placement,
-        tracing: Tracing,
-        work: Option<usize>,
         job: F,
     ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
     where
@@ -755,16 +514,13 @@ impl Executor {
                 (value, trace_end(started, true))
             });
         }
-        let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-        self.submit(tracing, work, &waker, job)?.await
+        self.submit(tracing, job)?.await
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
     fn submit<T, F>(
         &self,
         tracing: Tracing,
-        work: Option<usize>,
-        waker: &Waker,
         job: F,
     ) -> Result<Reply<(T, Option<JobTrace>)>, ChatTemplateError>
     where
@@ -773,27 +529,12 @@ impl Executor {
     {
         COUNTERS.jobs_submitted.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
-        let waiting = Waiting::new(waker);
-        let spin = self.caller_spin;
-        let early_wake = (!spin.is_zero() && alarm_running()).then(|| Arc::clone(&waiting));
         let task: Job = Box::new(move || {
             if reply.is_closed() {
                 COUNTERS.jobs_cancelled.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let started = Instant::now();
-            let alarm_set = match (&early_wake, work) {
-                (Some(waiting), Some(work)) => arrange_early_wake(waiting, work, spin),
-                _ => false,
-            };
-            let outcome = execute(job, tracing);
-            if alarm_set {
-                ALARM.clear();
-            }
-            if let (Some(work), Ok(_)) = (work, &outcome) {
-                learn_duration(work, started.elapsed());
-            }
-            let _ = reply.send(outcome);
+            let _ = reply.send(execute(job, tracing));
         });
         COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
         if self.sender.send(Message::Job(task)).is_err() {
@@ -802,7 +543,10 @@ impl Executor {
                 "the worker thread has stopped".into(),
             ));
         }
-        Ok(Reply { answer, waiting })
+        Ok(Reply {
+            answer,
+            poll_until: Instant::now() + self.caller_poll,
+        })
     }
 
     /// Stops accepting jobs, lets the queued ones finish and joins the worker.
@@ -817,11 +561,11 @@ impl Executor {
     }
 }
 
-/// The answer of a queued job: polled for in the window the worker opens
-/// before the job's predicted end, slept on otherwise.
+/// The answer of a queued job: re-polled cooperatively until `poll_until`
+/// (see [`CALLER_POLL`]), slept on after.
 struct Reply<T> {
     answer: oneshot::Receiver<Result<T, ChatTemplateError>>,
-    waiting: Arc<Waiting>,
+    poll_until: Instant,
 }
 
 impl<T> std::future::Future for Reply<T> {
@@ -832,8 +576,8 @@ impl<T> std::future::Future for Reply<T> {
             return Poll::Ready(outcome);
         }
         let now = Instant::now();
-        if self.waiting.in_poll_window(now) && !on_workers_cpu() {
-            // Wait here a little with the CPU's pause hint: going round the
+        if now < self.poll_until {
+            // Check here a little with the CPU's pause hint: going round the
             // event loop on every check costs a yield and the runtime's own
             // I/O poll, and picks the answer up later.
             let give_up = now + POLL_SPIN;
@@ -845,10 +589,11 @@ impl<T> std::future::Future for Reply<T> {
                     return Poll::Ready(outcome);
                 }
             }
+            // Let the worker run if the scheduler put it on this CPU.
+            std::thread::yield_now();
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        self.waiting.remember(cx.waker());
         match Pin::new(&mut self.answer).poll(cx) {
             Poll::Ready(Ok(result)) => Poll::Ready(result),
             Poll::Ready(Err(_)) => Poll::Ready(Err(worker_stopped())),
@@ -913,71 +658,10 @@ where
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
     let placement = Placement::for_request(request.borrow());
-    let work = request.borrow().work_bytes();
     let (result, trace) = global()?
-        .run_sized(placement, tracing, Some(work), move || {
+        .run(placement, tracing, move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
         })
         .await?;
     result.map(|tokens| (tokens, trace))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const US: Duration = Duration::from_micros(1);
-
-    #[test]
-    fn the_caller_polls_from_one_budget_before_the_predicted_end() {
-        let start = Instant::now();
-        let (from, until) = poll_window(start, 400 * US, 50 * US, Duration::ZERO);
-        assert_eq!(from - start, 350 * US);
-        assert_eq!(until - from, 150 * US);
-    }
-
-    #[test]
-    fn an_alarm_that_runs_late_is_set_early_but_never_before_the_start() {
-        let start = Instant::now();
-        let (from, until) = poll_window(start, 400 * US, 50 * US, 30 * US);
-        assert_eq!(from - start, 320 * US);
-        assert_eq!(until - from, 180 * US);
-        // Lateness counts for at most four budgets.
-        let (from, _) = poll_window(start, 2000 * US, 50 * US, 1000 * US);
-        assert_eq!(from - start, 1750 * US);
-        // A job shorter than the budget is polled for from its start.
-        let (from, until) = poll_window(start, 20 * US, 50 * US, Duration::ZERO);
-        assert_eq!(from, start);
-        assert_eq!(until - start, 150 * US);
-    }
-
-    #[test]
-    fn the_prediction_follows_the_jobs_and_one_outlier_moves_it_an_eighth() {
-        let first = per_byte_average(0, 1000, 5000 * Duration::from_nanos(1));
-        assert_eq!(first, 5000, "5 ns a byte, in picoseconds");
-        let steady = per_byte_average(first, 1000, 5000 * Duration::from_nanos(1));
-        assert_eq!(steady, 5000);
-        let after_outlier = per_byte_average(steady, 1000, 13000 * Duration::from_nanos(1));
-        assert_eq!(after_outlier, 6000);
-        assert_eq!(
-            per_byte_average(0, 0, Duration::ZERO),
-            1,
-            "never back to unknown"
-        );
-    }
-
-    #[test]
-    fn the_poll_window_is_closed_until_a_job_opens_it() {
-        let waiting = Waiting::new(Waker::noop());
-        assert!(!waiting.in_poll_window(Instant::now()));
-        let now = Instant::now();
-        waiting
-            .poll_from
-            .store(nanos_since_epoch(now), Ordering::Relaxed);
-        waiting
-            .poll_until
-            .store(nanos_since_epoch(now + 100 * US), Ordering::Release);
-        assert!(waiting.in_poll_window(now + 50 * US));
-        assert!(!waiting.in_poll_window(now + 100 * US));
-    }
 }
