@@ -12,20 +12,22 @@
 //! halted takes tens of microseconds (docs/async-wrapper.md has the
 //! figures). So:
 //!
-//! - **The caller sleeps until answered.** A caller that polled for its
-//!   answer would keep a second CPU busy for the whole job, and on a loaded
-//!   machine compete with the worker for it. Sleeping costs the wake-up
-//!   instead, which on a virtual machine whose CPU has halted is tens of
-//!   microseconds: a few percent of the contract's medium request, next to
-//!   nothing for the large one. Waking the caller shortly before the job's
-//!   predicted end (from an alarm thread, or from a timer on the caller's
-//!   own event loop) was measured to cost more than it saved
-//!   (docs/async-wrapper.md). The knob between wall clock and CPU is
-//!   `PERFWARDEN_CALLER_POLL_US` ([`CALLER_POLL`] by default, none): a
-//!   waiting caller re-polls cooperatively for up to that long before it
-//!   sleeps (each poll checks for at most [`POLL_SPIN`], then gives the
-//!   event loop back), which spares the wake-up of jobs shorter than it at
-//!   the price of a CPU kept busy while they run.
+//! - **A caller sleeps through a long job and polls for a short one.** A
+//!   caller that polls for its answer keeps a second CPU busy for the whole
+//!   job and, on a loaded machine, competes with the worker for it. A caller
+//!   that sleeps pays the wake-up instead, which on a virtual machine whose
+//!   CPU has halted is tens of microseconds: next to nothing for a job of
+//!   milliseconds, several percent of one of a few hundred microseconds. So
+//!   the worker keeps an average of its time per byte of estimated work
+//!   ([`ChatRequest::work_bytes`]), and a caller whose job goes straight to
+//!   an idle worker and is predicted to take at most [`CALLER_POLL`] polls
+//!   cooperatively (each poll checks for at most [`POLL_SPIN`], then gives
+//!   the event loop back) until a little past the predicted end, then
+//!   sleeps. Every other caller sleeps until answered. `PERFWARDEN_CALLER_POLL_US`
+//!   moves the threshold: higher buys wall clock with CPU, 0 never polls.
+//!   Waking a sleeping caller shortly before the predicted end, from an
+//!   alarm thread or from a timer on its own event loop, was measured to
+//!   cost more than it saved (docs/async-wrapper.md).
 //! - **The worker polls briefly after a job** ([`WORKER_SPIN`]) before it
 //!   parks, so the next request of a caller that sends them back to back
 //!   starts without a wake-up.
@@ -67,10 +69,13 @@ use crate::stack_shift::StackShift;
 
 /// How long the worker polls for the next job after one before it parks.
 pub const WORKER_SPIN: Duration = Duration::from_micros(50);
-/// How long a waiting caller re-polls before it sleeps until answered, by
-/// default: not at all. `PERFWARDEN_CALLER_POLL_US` overrides it (read
-/// once, when the worker starts).
-pub const CALLER_POLL: Duration = Duration::ZERO;
+/// A waiting caller whose job is predicted to take at most this long polls
+/// for its answer instead of sleeping. `PERFWARDEN_CALLER_POLL_US`
+/// overrides it (read once, when the worker starts; 0: never poll).
+pub const CALLER_POLL: Duration = Duration::from_micros(500);
+/// How long past its job's predicted end a polling caller goes on polling
+/// before it sleeps: a bound on what a wrong prediction costs.
+const POLL_OVERRUN: Duration = Duration::from_micros(200);
 /// How long one poll of a waiting caller checks for the answer before it
 /// gives the event loop back (well under the 1 ms it may block the loop).
 pub const POLL_SPIN: Duration = Duration::from_micros(20);
@@ -366,6 +371,35 @@ pub fn run_job(job: Job) {
     job()
 }
 
+/// The worker's recent cost of a job, in picoseconds per byte of estimated
+/// work (0 until a job has been timed). Only the worker writes it.
+static PS_PER_WORK_BYTE: AtomicU64 = AtomicU64::new(0);
+
+/// How long a job of `work` bytes should take on the worker, once known.
+fn predicted_duration(work: usize) -> Option<Duration> {
+    let per_byte = PS_PER_WORK_BYTE.load(Ordering::Relaxed);
+    (per_byte != 0).then(|| Duration::from_nanos(per_byte.saturating_mul(work as u64) / 1000))
+}
+
+/// Folds a timed job into [`PS_PER_WORK_BYTE`].
+fn learn_duration(work: usize, took: Duration) {
+    let old = PS_PER_WORK_BYTE.load(Ordering::Relaxed);
+    PS_PER_WORK_BYTE.store(per_byte_average(old, work, took), Ordering::Relaxed);
+}
+
+/// The cost per byte averaged over the last several jobs (`old` is 0 before
+/// the first), so that one slow job moves the prediction only an eighth of
+/// the way.
+fn per_byte_average(old: u64, work: usize, took: Duration) -> u64 {
+    let sample = (took.as_nanos().saturating_mul(1000) / work.max(1) as u128) as u64;
+    let average = if old == 0 {
+        sample
+    } else {
+        (old.saturating_mul(7) / 8).saturating_add(sample / 8)
+    };
+    average.max(1)
+}
+
 /// A job that calls the wrapper again would wait for itself: the worker (or
 /// the inline caller) is busy with the job that waits.
 #[cold]
@@ -485,7 +519,7 @@ impl Executor {
         })
     }
 
-    /// How long a waiting caller re-polls before it sleeps.
+    /// The longest predicted job a waiting caller polls for.
     pub fn caller_poll(&self) -> Duration {
         self.caller_poll
     }
@@ -493,11 +527,29 @@ impl Executor {
     /// Runs `job` on the worker (or inline, see [`Placement`]) and returns its
     /// value with a trace of where it ran. A panic comes back as
     /// [`ChatTemplateError::JobPanicked`]; dropping the future cancels a job
-    /// that has not started.
+    /// that has not started. Its caller sleeps until answered: a job of
+    /// unknown size has no prediction.
     pub async fn run<T, F>(
         &self,
         placement: Placement,
         tracing: Tracing,
+        job: F,
+    ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.run_sized(placement, tracing, None, job).await
+    }
+
+    /// [`Executor::run`] for a job of `work` bytes of estimated work: its
+    /// caller polls if the job is predicted to be short (see
+    /// [`CALLER_POLL`]), and the job's duration refines the prediction.
+    async fn run_sized<T, F>(
+        &self,
+        placement: Placement,
+        tracing: Tracing,
+        work: Option<usize>,
         job: F,
     ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
     where
@@ -514,13 +566,14 @@ impl Executor {
                 (value, trace_end(started, true))
             });
         }
-        self.submit(tracing, job)?.await
+        self.submit(tracing, work, job)?.await
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
     fn submit<T, F>(
         &self,
         tracing: Tracing,
+        work: Option<usize>,
         job: F,
     ) -> Result<Reply<(T, Option<JobTrace>)>, ChatTemplateError>
     where
@@ -534,19 +587,29 @@ impl Executor {
                 COUNTERS.jobs_cancelled.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let _ = reply.send(execute(job, tracing));
+            let started = Instant::now();
+            let outcome = execute(job, tracing);
+            if let (Some(work), Ok(_)) = (work, &outcome) {
+                learn_duration(work, started.elapsed());
+            }
+            let _ = reply.send(outcome);
         });
-        COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
+        let ahead = COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
+        let now = Instant::now();
+        // Only a job that goes straight to an idle worker has an end this
+        // caller can predict.
+        let poll_until = work
+            .filter(|_| ahead == 0)
+            .and_then(predicted_duration)
+            .filter(|&predicted| predicted <= self.caller_poll)
+            .map_or(now, |predicted| now + predicted + POLL_OVERRUN);
         if self.sender.send(Message::Job(task)).is_err() {
             COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(ChatTemplateError::WorkerUnavailable(
                 "the worker thread has stopped".into(),
             ));
         }
-        Ok(Reply {
-            answer,
-            poll_until: Instant::now() + self.caller_poll,
-        })
+        Ok(Reply { answer, poll_until })
     }
 
     /// Stops accepting jobs, lets the queued ones finish and joins the worker.
@@ -562,7 +625,8 @@ impl Executor {
 }
 
 /// The answer of a queued job: re-polled cooperatively until `poll_until`
-/// (see [`CALLER_POLL`]), slept on after.
+/// (a short job's predicted end and some, see [`CALLER_POLL`]), slept on
+/// after.
 struct Reply<T> {
     answer: oneshot::Receiver<Result<T, ChatTemplateError>>,
     poll_until: Instant,
@@ -658,10 +722,31 @@ where
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
     let placement = Placement::for_request(request.borrow());
+    let work = request.borrow().work_bytes();
     let (result, trace) = global()?
-        .run(placement, tracing, move || {
+        .run_sized(placement, tracing, Some(work), move || {
             apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
         })
         .await?;
     result.map(|tokens| (tokens, trace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prediction_follows_the_jobs_and_one_outlier_moves_it_an_eighth() {
+        let first = per_byte_average(0, 1000, 5000 * Duration::from_nanos(1));
+        assert_eq!(first, 5000, "5 ns a byte, in picoseconds");
+        let steady = per_byte_average(first, 1000, 5000 * Duration::from_nanos(1));
+        assert_eq!(steady, 5000);
+        let after_outlier = per_byte_average(steady, 1000, 13000 * Duration::from_nanos(1));
+        assert_eq!(after_outlier, 6000);
+        assert_eq!(
+            per_byte_average(0, 0, Duration::ZERO),
+            1,
+            "never back to unknown"
+        );
+    }
 }
