@@ -446,8 +446,7 @@ mod tests {
             .map(|i| {
                 let mean = shifts
                     .iter()
-                    .filter(|(at, _)| i >= *at)
-                    .last()
+                    .rfind(|(at, _)| i >= *at)
                     .map_or(100.0, |s| s.1);
                 mean + rng.normal()
             })
