@@ -538,6 +538,7 @@ fn both_engines_have_the_same_tables_and_columns() {
         assert_eq!(
             tables,
             [
+                "change_points",
                 "checklist",
                 "comparisons",
                 "contract_case_verdicts",
