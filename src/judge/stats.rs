@@ -115,9 +115,8 @@ pub struct OverheadInterval {
 /// the median of those, and the order statistics around it that cover the
 /// true median with at least `confidence` whatever the distribution (the
 /// sign test's interval). A median because on a shared host a few pairs land
-/// in a stretch where one side runs 15–30% slower: the mean of the same pairs
-/// followed them, moving by up to 3.8 points between three samplings in one
-/// process, while the median moved by under one. `None` when too few pairs
+/// in a stretch where one side runs much slower: the mean of the same pairs
+/// followed them, the median did not (docs/methodology.md, Judging). `None` when too few pairs
 /// can give an interval at `confidence` (fewer than six at 95%: even the
 /// smallest and largest ratio then miss the median more often than allowed).
 pub fn paired_overhead(
