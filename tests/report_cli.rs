@@ -777,6 +777,17 @@ fn change_points_are_found_shown_and_every_link_resolves() {
         dashboard.contains("<table id=\"change-point-list\">"),
         "no table"
     );
+    // A point's title gives its interval; the change point's, its commits.
+    let trend =
+        std::fs::read_to_string(out.join("latest/charts/trend-medium-criterion.svg")).unwrap();
+    assert!(
+        trend.contains("sync: 300.00 µs [298.50 µs, 301.50 µs]</title>"),
+        "{trend}"
+    );
+    assert!(
+        trend.contains("<title>change point in criterion medium/async: +8."),
+        "{trend}"
+    );
 
     // Every link of every written file resolves, the copies of the trend
     // charts in latest/charts/ included.

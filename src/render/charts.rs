@@ -529,6 +529,7 @@ pub fn trend(
         })
         .collect();
     let hotspots = std::cell::RefCell::new(Vec::new());
+    let regressions = std::cell::RefCell::new(Vec::new());
     let markers = std::cell::RefCell::new(Vec::new());
     let drawn = svg(&title.clone(), |root| {
         let series = |variant: &str| -> Vec<(f64, f64)> {
@@ -596,13 +597,27 @@ pub fn trend(
                 });
             // A marker per run: a single run still shows.
             chart.draw_series(line.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+            let benchmark = format!("{payload}/{name}");
             for &(x, y) in line.iter() {
                 let point = &points[x as usize];
+                let figure = |wanted: &str| {
+                    point
+                        .figures
+                        .iter()
+                        .find(|(t, b, m, _)| *t == tool && *b == benchmark && m == wanted)
+                        .map(|f| f.3)
+                };
+                let interval = match (figure("ci_low"), figure("ci_high")) {
+                    (Some(low), Some(high)) => {
+                        format!(" [{}, {}]", value_text(low), value_text(high))
+                    }
+                    _ => String::new(),
+                };
                 hotspots.borrow_mut().push(Hotspot {
                     at: chart.backend_coord(&(x, y)),
                     run_id: point.run.id,
                     title: format!(
-                        "run #{} · {} · {} {name}: {}",
+                        "run #{} · {} · {} {name}: {}{interval}",
                         point.run.id,
                         super::short_commit(&point.run.commit),
                         super::format_timestamp(point.run.started_at_ms),
@@ -623,17 +638,26 @@ pub fn trend(
                 limit.unwrap_or(0.0) * 100.0
             ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR));
-        let regressed: Vec<(f64, f64)> = points
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                p.regressions.iter().any(|r| {
-                    r == &format!("{}:{payload}/async", tool.name())
-                        || r == &format!("{}:{payload}/sync", tool.name())
-                })
-            })
-            .filter_map(|(i, _)| asynchronous.iter().find(|(x, _)| *x == i as f64).copied())
-            .collect();
+        // Each regressed side's own point circled, with what regressed.
+        let mut regressed: Vec<(f64, f64)> = Vec::new();
+        for (name, line) in [("sync", &sync), ("async", &asynchronous)] {
+            let key = format!("{}:{payload}/{name}", tool.name());
+            for &(x, y) in line.iter() {
+                let point = &points[x as usize];
+                if point.regressions.contains(&key) {
+                    regressed.push((x, y));
+                    regressions.borrow_mut().push(Hotspot {
+                        at: chart.backend_coord(&(x, y)),
+                        run_id: point.run.id,
+                        title: format!(
+                            "regression: {payload}/{name} of run #{} ({}) against its base",
+                            point.run.id,
+                            super::short_commit(&point.run.commit)
+                        ),
+                    });
+                }
+            }
+        }
         chart
             .draw_series(
                 regressed
@@ -654,7 +678,9 @@ pub fn trend(
     });
     with_overlay(
         drawn,
-        &(change_markers_svg(&markers.borrow()) + &hotspots_svg(&hotspots.borrow(), links)),
+        &(change_markers_svg(&markers.borrow())
+            + &hotspots_svg(&regressions.borrow(), links)
+            + &hotspots_svg(&hotspots.borrow(), links)),
     )
 }
 
@@ -753,12 +779,26 @@ pub fn contract_trend(
                 });
             chart.draw_series(line.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
             for &(x, y) in line {
-                let run = &points[x as usize].run;
+                let point = &points[x as usize];
+                let run = &point.run;
+                let interval = point
+                    .verdicts
+                    .iter()
+                    .find(|v| v.contract == contract)
+                    .and_then(|v| v.cases.iter().find(|c| c.case == *case))
+                    .and_then(|c| Some((c.low?, c.high?)))
+                    .map_or(String::new(), |(low, high)| {
+                        format!(
+                            " [{}, {}]",
+                            metric.judged_text(low),
+                            metric.judged_text(high)
+                        )
+                    });
                 hotspots.borrow_mut().push(Hotspot {
                     at: chart.backend_coord(&(x, y)),
                     run_id: run.id,
                     title: format!(
-                        "run #{} · {} · {} {case}: {}",
+                        "run #{} · {} · {} {case}: {}{interval}",
                         run.id,
                         super::short_commit(&run.commit),
                         super::format_timestamp(run.started_at_ms),
@@ -903,5 +943,36 @@ mod tests {
         let svg = trend(&one_run(), "medium", Tool::Callgrind, None, &[], &unlinked);
         assert_eq!(svg.matches("<title>").count(), 2, "{svg}");
         assert!(!svg.contains("href"), "{svg}");
+    }
+
+    #[test]
+    fn a_regression_is_circled_on_its_own_side_and_titled() {
+        let mut points = one_run();
+        points[0].regressions = vec!["callgrind:medium/sync".to_owned()];
+        let pages = BTreeSet::new();
+        let links = RunLinks {
+            prefix: "runs/",
+            pages: &pages,
+        };
+        let svg = trend(&points, "medium", Tool::Callgrind, None, &[], &links);
+        assert!(
+            svg.contains(
+                "<title>regression: medium/sync of run #7 (abcdef1234) against its base</title>"
+            ),
+            "{svg}"
+        );
+        assert!(!svg.contains("regression: medium/async"), "{svg}");
+        // Both sides' points sit where the sync one is circled.
+        let sync_point = svg
+            .split("<title>run #7 · abcdef1234 · 2026-11-27 04:26:51 UTC sync")
+            .next()
+            .and_then(|before| before.rsplit("<circle").next())
+            .expect("the sync point");
+        let regression = svg
+            .split("<title>regression:")
+            .next()
+            .and_then(|before| before.rsplit("<circle").next())
+            .expect("the regression");
+        assert_eq!(sync_point, regression, "{svg}");
     }
 }

@@ -328,8 +328,9 @@ pub struct Judgement {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TrendPoint {
     pub run: RunInfo,
-    /// (tool, benchmark, metric, value) for Criterion means, callgrind
-    /// instructions and the host's noise (`paired`, `host`).
+    /// (tool, benchmark, metric, value) for Criterion means with their
+    /// intervals (`ci_low`, `ci_high`), callgrind instructions and the host's
+    /// noise (`paired`, `host`).
     pub figures: Vec<(Tool, String, String, f64)>,
     /// The run's verdicts, the latest judged first.
     pub verdicts: Vec<TrendVerdict>,
@@ -1114,7 +1115,7 @@ impl Store {
         with_pool!(self, |pool| {
             let figures = sqlx::query(
                 "SELECT run_id, tool, benchmark, metric, value FROM measurements
-                 WHERE run_id >= $1 AND value IS NOT NULL AND ((tool = 'criterion' AND metric = 'mean') OR (tool = 'callgrind' AND metric = 'instructions') OR (tool = 'paired' AND benchmark = 'host'))",
+                 WHERE run_id >= $1 AND value IS NOT NULL AND ((tool = 'criterion' AND metric IN ('mean', 'ci_low', 'ci_high')) OR (tool = 'callgrind' AND metric = 'instructions') OR (tool = 'paired' AND benchmark = 'host'))",
             )
             .bind(first)
             .fetch_all(pool)
