@@ -1,6 +1,7 @@
 //! The static trend dashboard: every benchmark over stored runs (wall clock
-//! and instructions, the limit drawn, regressions marked), the verdict
-//! history and a table of runs linking to their pages. One self-contained
+//! and instructions, the limit drawn, regressions and change points marked),
+//! the change points listed, the verdict history and a table of runs linking
+//! to their pages. One self-contained
 //! HTML file: inline SVG, no scripts, nothing fetched.
 
 use std::collections::BTreeSet;
