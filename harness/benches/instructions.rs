@@ -7,8 +7,8 @@
 //! also toggled on there: the worker's jobs count, its idle loop and all
 //! setup (tokenizer load, runtime, worker start) do not.
 //!
-//! The waiting caller's cooperative polling is turned off here
-//! (`PERFWARDEN_CALLER_SPIN_US=0`): callgrind runs one thread at a time, so
+//! The waiting caller's cooperative polling stays off here, whatever the
+//! environment says (`PERFWARDEN_CALLER_POLL_US=0`): callgrind runs one thread at a time, so
 //! the number of polls would measure its scheduler, not the wrapper.
 
 use std::hint::black_box;
@@ -80,7 +80,7 @@ library_benchmark_group!(
 main!(
     config = LibraryBenchmarkConfig::default()
         .env_clear(false)
-        .env("PERFWARDEN_CALLER_SPIN_US", "0")
+        .env("PERFWARDEN_CALLER_POLL_US", "0")
         // One malloc arena for all threads, so the worker allocates from the
         // same heap as the sync call and the two counts differ by the hand-off,
         // not by one thread having a fresh heap (docs/methodology.md).

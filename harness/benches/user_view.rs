@@ -2,11 +2,11 @@
 //! (current-thread and multi-thread), no CPU pinning, no stack shifting.
 //! Prints, per payload, what the wrapper costs over the sync call in wall
 //! clock and in process CPU time (all threads), the longest an event-loop
-//! ticker waited while requests ran, and the throughput of concurrent
+//! ticker waited while large requests ran (performance-003's measurement), and the throughput of concurrent
 //! callers against one thread calling the sync function back to back.
 //!
-//! `cargo bench --bench user_view [-- --quick]`. The caller's spin budget is
-//! the knob between wall clock and CPU: `PERFWARDEN_CALLER_SPIN_US`
+//! `cargo bench --bench user_view [-- --quick]`. The caller's poll budget is
+//! the knob between wall clock and CPU: `PERFWARDEN_CALLER_POLL_US`
 //! (`docs/async-wrapper.md` has what it measured).
 
 use std::sync::Arc;
@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use perfwarden::chat::{
     ChatRequest, MistralTokenizer, apply_mistral_chat_template, async_apply_mistral_chat_template,
 };
+use perfwarden::judge::contract::Variants;
+use perfwarden::measure::payload::Variant;
+use perfwarden::measure::subject::ChatTemplate;
+use perfwarden::metric::MeasureContext;
 
 /// CPU time of the whole process, every thread.
 fn process_cpu() -> Duration {
@@ -124,37 +128,29 @@ fn overhead(
     )
 }
 
-/// The longest a 100 µs ticker on a current-thread runtime was late while
-/// `work` ran on the same runtime.
-fn longest_stall<F>(work: F) -> Duration
-where
-    F: std::future::Future<Output = ()>,
-{
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let ticker = {
-            let done = done.clone();
-            tokio::spawn(async move {
-                let mut worst = Duration::ZERO;
-                let mut last = Instant::now();
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_micros(100)).await;
-                    let now = Instant::now();
-                    worst = worst.max(now - last);
-                    last = now;
-                }
-                worst
-            })
-        };
-        tokio::task::yield_now().await;
-        work.await;
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        ticker.await.unwrap()
-    })
+/// The event-loop contract's own measurement (performance-003's metric) of
+/// `request`, async judged and sync beside it: the median over rounds of each
+/// round's longest ticker delay, in ms.
+fn event_loop_stall(
+    tokenizer: &'static MistralTokenizer,
+    request: &'static ChatRequest,
+    quick: bool,
+) -> (f64, f64) {
+    let subject: &'static ChatTemplate = Box::leak(Box::new(ChatTemplate::new(tokenizer)));
+    let context = MeasureContext {
+        subject,
+        quick,
+        child: None,
+    };
+    let variants = Variants::Compare {
+        baseline: Variant::Sync,
+        candidate: Variant::Async,
+    };
+    let mut samples = perfwarden::metric::event_loop_stall::measure(&context, &variants, request);
+    (
+        median(&mut samples.judged) / 1e6,
+        median(&mut samples.other) / 1e6,
+    )
 }
 
 /// Requests per second of `callers` concurrent callers on a multi-thread
@@ -281,9 +277,9 @@ fn main() {
         (30, Duration::from_millis(20))
     };
     println!(
-        "caller spin: {} µs (PERFWARDEN_CALLER_SPIN_US)",
-        std::env::var("PERFWARDEN_CALLER_SPIN_US")
-            .unwrap_or_else(|_| format!("{}", perfwarden::chat::worker::CALLER_SPIN.as_micros()))
+        "caller poll budget: {} µs (PERFWARDEN_CALLER_POLL_US)",
+        std::env::var("PERFWARDEN_CALLER_POLL_US")
+            .unwrap_or_else(|_| format!("{}", perfwarden::chat::worker::CALLER_POLL.as_micros()))
     );
     for (flavor, runtime) in [
         (
@@ -309,29 +305,12 @@ fn main() {
             );
         }
     }
-    let large = Arc::new(ChatRequest::single_user_message(payloads[2].1.clone()));
-    let stall = longest_stall({
-        let large = large.clone();
-        async move {
-            for _ in 0..20 {
-                async_apply_mistral_chat_template(tokenizer, large.clone())
-                    .await
-                    .unwrap();
-            }
-        }
-    });
-    let sync_stall = longest_stall({
-        let large = large.clone();
-        async move {
-            for _ in 0..20 {
-                apply_mistral_chat_template(tokenizer, &large).unwrap();
-            }
-        }
-    });
+    let large: &'static ChatRequest = Box::leak(Box::new(ChatRequest::single_user_message(
+        payloads[2].1.clone(),
+    )));
+    let (stall, sync_stall) = event_loop_stall(tokenizer, large, quick);
     println!(
-        "event loop, 20 large requests: longest ticker delay async {:.3} ms, sync {:.3} ms (reference)",
-        stall.as_secs_f64() * 1e3,
-        sync_stall.as_secs_f64() * 1e3
+        "event loop, large (performance-003's measurement): ticker delay async {stall:.3} ms, sync {sync_stall:.3} ms (reference)"
     );
     let medium = Arc::new(ChatRequest::single_user_message(payloads[1].1.clone()));
     let span = if quick {

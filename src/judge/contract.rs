@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::measure::paired::CallerPlacement;
 use crate::measure::payload::{CasePayload, PayloadError, PayloadSpec, Variant};
 use crate::metric::{Metric, Reference, Shape};
 
@@ -81,6 +82,14 @@ pub struct Case {
     pub payload: CasePayload,
     /// The contract's bound, or this case's own.
     pub bound: Bound,
+    /// Where the sampler's caller runs; left out of the hash when it is the
+    /// default, so contracts written before it keep their stored verdicts.
+    #[serde(skip_serializing_if = "is_debiased")]
+    pub caller: CallerPlacement,
+}
+
+fn is_debiased(caller: &CallerPlacement) -> bool {
+    *caller == CallerPlacement::Debiased
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -129,6 +138,7 @@ struct RawCase {
     payload: PayloadSpec,
     limit: Option<f64>,
     at_least: Option<f64>,
+    caller: Option<CallerPlacement>,
 }
 
 #[derive(Deserialize)]
@@ -325,10 +335,19 @@ impl Contract {
             let bound = bound(case.limit, case.at_least, metric, &whose)?
                 .or(contract_bound)
                 .ok_or_else(|| format!("{whose} has no bound: give `limit` (or `at_least`) for the contract or the case"))?;
+            let caller = case.caller.unwrap_or_default();
+            if caller != CallerPlacement::Debiased
+                && !matches!(metric, Metric::WallClock | Metric::CpuTime)
+            {
+                return Err(format!(
+                    "{whose}: `caller` applies to the paired wall_clock and cpu_time metrics only; remove it"
+                ));
+            }
             cases.push(Case {
                 payload: payload(case.payload).map_err(|e| format!("{whose}: {e}"))?,
                 name: case.name,
                 bound,
+                caller,
             });
         }
         let mut contract = Self {
@@ -374,7 +393,31 @@ mod tests {
         assert_eq!(contract.metric, Metric::WallClock);
         let payloads: Vec<Option<Payload>> =
             contract.cases.iter().map(|c| c.payload.as_spec()).collect();
-        assert_eq!(payloads, Payload::ALL.map(Some));
+        // The spec's three, then medium and large as a user's program calls.
+        let [small, medium, large] = Payload::ALL.map(Some);
+        assert_eq!(payloads, [small, medium, large, medium, large]);
+    }
+
+    #[test]
+    fn an_unpinned_case_keeps_its_samples_apart_and_the_default_leaves_the_hash_alone() {
+        let contract = parse(SHIPPED, "performance-001.toml").unwrap();
+        let unpinned = contract
+            .cases
+            .iter()
+            .find(|c| c.name == "medium-unpinned")
+            .unwrap();
+        let pinned = contract.cases.iter().find(|c| c.name == "medium").unwrap();
+        assert_eq!(unpinned.caller, CallerPlacement::Unpinned);
+        assert_eq!(pinned.caller, CallerPlacement::Debiased);
+        let keys = |case| crate::metric::sample_keys(&contract, case);
+        assert_eq!(keys(pinned).0, "medium/async");
+        assert_eq!(keys(unpinned).0, "medium@unpinned/async");
+        let spelled_out = SHIPPED.replace(
+            "name = \"small\"\npayload = \"small\"",
+            "name = \"small\"\npayload = \"small\"\ncaller = \"debiased\"",
+        );
+        assert_ne!(spelled_out, SHIPPED);
+        assert_eq!(parse(&spelled_out, "b.toml").unwrap().hash, contract.hash);
     }
 
     #[test]
@@ -422,6 +465,8 @@ mod tests {
             (SHIPPED.replace("metric = \"wall_clock\"", "metric = \"vibes\""), "unknown metric 'vibes'"),
             (SHIPPED.replace("confidence = 0.95", "confidence = 1.5"), "confidence 1.5"),
             (SHIPPED.replace("name = \"medium\"", "name = \"small\""), "two cases are named 'small'"),
+            (SHIPPED.replace("metric = \"wall_clock\"", "metric = \"instructions\""), "`caller` applies to the paired wall_clock and cpu_time metrics only"),
+            (SHIPPED.replace("caller = \"unpinned\"", "caller = \"floating\""), "unknown variant `floating`"),
             (SHIPPED.replace("id = ", "identifier = "), "identifier"),
             ("id = \"x\"\nbaseline = \"sync\"\ncandidate = \"async\"\nmetric = \"wall_clock\"\nlimit = 0.05\ncases = []".to_string(), "no [[cases]]"),
         ];

@@ -42,11 +42,26 @@ pub const MIN_PAIRS: usize = 6;
 /// Runs `batch(iterations)` and returns how long it took.
 pub type Batch<'a> = dyn FnMut(usize) -> Duration + 'a;
 
-/// How many alternating pairs to take, and how long each batch is.
+/// How many alternating pairs to take, how long each batch is, and whether
+/// the caller is debiased.
 #[derive(Clone, Copy, Debug)]
 pub struct SamplingPlan {
     pub pairs: usize,
     pub batch_target: Duration,
+    pub caller: CallerPlacement,
+}
+
+/// Where the sampling thread runs its batches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallerPlacement {
+    /// Pinned to each CPU in turn, each batch at a fresh stack depth, so
+    /// that neither a slow CPU nor one stack depth decides the ratio.
+    #[default]
+    Debiased,
+    /// Left where the scheduler puts it, at one stack depth: as a user's
+    /// program calls the subject.
+    Unpinned,
 }
 
 impl SamplingPlan {
@@ -57,6 +72,7 @@ impl SamplingPlan {
             Self {
                 pairs: 10,
                 batch_target: Duration::from_millis(10),
+                caller: CallerPlacement::Debiased,
             }
         } else {
             // Each batch runs at a fresh stack depth, which moves the sync
@@ -66,6 +82,7 @@ impl SamplingPlan {
             Self {
                 pairs: 240,
                 batch_target: Duration::from_millis(20),
+                caller: CallerPlacement::Debiased,
             }
         }
     }
@@ -82,7 +99,7 @@ pub fn sample(
     baseline(3);
     candidate(3);
     let batch = calibrate(candidate, plan.batch_target);
-    sample_pairs(baseline, candidate, (batch, batch), plan.pairs, deadline)
+    sample_pairs(baseline, candidate, (batch, batch), plan, deadline)
 }
 
 /// As [`sample`], with each side's batches sized on that side: for sides
@@ -99,7 +116,7 @@ pub fn sample_each_sized(
         calibrate(baseline, plan.batch_target),
         calibrate(candidate, plan.batch_target),
     );
-    sample_pairs(baseline, candidate, sizes, plan.pairs, None)
+    sample_pairs(baseline, candidate, sizes, plan, None)
 }
 
 /// Picks a batch size so one batch of `subject` takes about `target`.
@@ -150,17 +167,19 @@ impl Drop for CpuRotation {
     }
 }
 
-/// Takes `pairs` pairs of batches of `(baseline, candidate)` iterations, or
-/// fewer if `deadline` passes first (at least [`MIN_PAIRS`]). Threads the batches start must exist before (the
+/// Takes `plan.pairs` pairs of batches of `(baseline, candidate)` iterations,
+/// or fewer if `deadline` passes first (at least [`MIN_PAIRS`]), placing the
+/// caller as `plan.caller` says. Threads the batches start must exist before (the
 /// sampler's warm-up starts them): a thread started while the caller is
 /// pinned inherits the pin.
 pub fn sample_pairs(
     baseline: &mut Batch<'_>,
     candidate: &mut Batch<'_>,
     (baseline_iterations, candidate_iterations): (usize, usize),
-    pairs: usize,
+    plan: SamplingPlan,
     deadline: Option<Instant>,
 ) -> PairedSamples {
+    let debiased = plan.caller == CallerPlacement::Debiased;
     let mut samples = PairedSamples {
         batch_iterations: candidate_iterations,
         ..PairedSamples::default()
@@ -169,18 +188,27 @@ pub fn sample_pairs(
     // Each batch runs at its own stack depth (see `stack_shift`): otherwise
     // one depth, drawn per process, biases the whole comparison.
     let mut shift = StackShift::default();
-    let rotation = CpuRotation::new();
-    for pair in 0..pairs {
+    let rotation = debiased.then(CpuRotation::new);
+    let mut batch = |side: &mut Batch<'_>, iterations: usize| {
+        if debiased {
+            shift.run(|| side(iterations))
+        } else {
+            side(iterations)
+        }
+    };
+    for pair in 0..plan.pairs {
         if pair >= MIN_PAIRS && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        rotation.pin_for(pair);
+        if let Some(rotation) = &rotation {
+            rotation.pin_for(pair);
+        }
         let (b, c) = if pair.is_multiple_of(2) {
-            let b = shift.run(|| baseline(baseline_iterations));
-            (b, shift.run(|| candidate(candidate_iterations)))
+            let b = batch(baseline, baseline_iterations);
+            (b, batch(candidate, candidate_iterations))
         } else {
-            let c = shift.run(|| candidate(candidate_iterations));
-            (shift.run(|| baseline(baseline_iterations)), c)
+            let c = batch(candidate, candidate_iterations);
+            (batch(baseline, baseline_iterations), c)
         };
         samples
             .baseline_ns
@@ -198,7 +226,7 @@ mod tests {
 
     /// Runs 8 pairs whose batches record where they ran: the CPU and the
     /// address of a local (how deep the stack is).
-    fn placements() -> Vec<(Option<u32>, usize)> {
+    fn placements(caller: CallerPlacement) -> Vec<(Option<u32>, usize)> {
         let seen = std::cell::RefCell::new(Vec::new());
         let mut record = |_: usize| {
             let local = 0u8;
@@ -209,7 +237,12 @@ mod tests {
             Duration::from_micros(1)
         };
         let mut other = |_: usize| Duration::from_micros(1);
-        let samples = sample_pairs(&mut record, &mut other, (1, 1), 8, None);
+        let plan = SamplingPlan {
+            pairs: 8,
+            caller,
+            ..SamplingPlan::for_mode(true)
+        };
+        let samples = sample_pairs(&mut record, &mut other, (1, 1), plan, None);
         assert_eq!(samples.len(), 8);
         seen.into_inner()
     }
@@ -217,7 +250,7 @@ mod tests {
     #[test]
     fn pairs_rotate_over_the_cpus_and_the_pin_is_lifted_after() {
         let rotation = CpuRotation::new();
-        let seen = placements();
+        let seen = placements(CallerPlacement::Debiased);
         let cpus: std::collections::BTreeSet<_> = seen.iter().map(|(cpu, _)| *cpu).collect();
         assert_eq!(cpus.len(), rotation.cpus.len().clamp(1, 8 / 2), "{seen:?}");
         assert_eq!(CpuRotation::new().cpus, rotation.cpus, "the pin stayed");
@@ -225,9 +258,21 @@ mod tests {
 
     #[test]
     fn each_batch_runs_with_the_stack_somewhere_else() {
-        let depths: std::collections::BTreeSet<_> =
-            placements().iter().map(|(_, address)| *address).collect();
+        let depths: std::collections::BTreeSet<_> = placements(CallerPlacement::Debiased)
+            .iter()
+            .map(|(_, address)| *address)
+            .collect();
         // 8 draws of 256 offsets: all equal is impossible unless unshifted.
         assert!(depths.len() > 1, "{depths:?}");
+    }
+
+    #[test]
+    fn an_unpinned_caller_stays_where_it_was_at_one_stack_depth() {
+        let allowed = affinity::allowed_cpus();
+        let seen = placements(CallerPlacement::Unpinned);
+        let depths: std::collections::BTreeSet<_> =
+            seen.iter().map(|(_, address)| *address).collect();
+        assert_eq!(depths.len(), 1, "the stack was shifted: {depths:?}");
+        assert_eq!(affinity::allowed_cpus(), allowed, "the caller was pinned");
     }
 }

@@ -10,6 +10,7 @@ use crate::measure::payload::Variant;
 
 pub fn measure(
     context: &MeasureContext,
+    plan: paired::SamplingPlan,
     variant: Variant,
     (request, bytes): (&'static ChatRequest, usize),
     (reference, reference_bytes): (&'static ChatRequest, usize),
@@ -19,7 +20,7 @@ pub fn measure(
     let mut c = |n| context.subject.batch(variant, request, &runtime, n);
     // A worst-case payload can cost thousands of times the reference's per
     // call, or next to nothing: each side's batches are sized on that side.
-    let samples = paired::sample_each_sized(&mut b, &mut c, context.plan());
+    let samples = paired::sample_each_sized(&mut b, &mut c, plan);
     let per_byte = |values: Vec<f64>, bytes: usize| -> Vec<f64> {
         values
             .into_iter()

@@ -32,6 +32,7 @@ pub fn process_cpu_time() -> Duration {
 
 pub fn measure(
     context: &MeasureContext,
+    plan: paired::SamplingPlan,
     variants: &Variants,
     request: &'static ChatRequest,
 ) -> CaseSamples {
@@ -47,7 +48,7 @@ pub fn measure(
         }
     };
     let (mut b, mut c) = (on_cpu(baseline), on_cpu(candidate));
-    let samples = paired::sample(&mut b, &mut c, context.plan(), None);
+    let samples = paired::sample(&mut b, &mut c, plan, None);
     CaseSamples {
         judged: samples.candidate_ns,
         other: samples.baseline_ns,

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use crate::chat::ChatRequest;
 use crate::judge::contract::{Bound, Case, Contract, Variants};
 use crate::measure::MeasureError;
-use crate::measure::paired::SamplingPlan;
+use crate::measure::paired::{CallerPlacement, SamplingPlan};
 use crate::measure::subject::Subject;
 
 /// What a contract is judged on. Each metric has one module here: its
@@ -161,8 +161,12 @@ pub struct MeasureContext {
 }
 
 impl MeasureContext {
-    pub fn plan(&self) -> SamplingPlan {
-        SamplingPlan::for_mode(self.quick)
+    /// The paired sampler's plan for `case`.
+    pub fn plan(&self, case: &Case) -> SamplingPlan {
+        SamplingPlan {
+            caller: case.caller,
+            ..SamplingPlan::for_mode(self.quick)
+        }
     }
 }
 
@@ -170,7 +174,12 @@ impl MeasureContext {
 /// wall-clock keys are `<payload>/<variant>`, as they always were; the others
 /// start with the metric, and a reference payload's name ends both sides'.
 pub fn sample_keys(contract: &Contract, case: &Case) -> (String, Option<String>, String) {
-    let payload = &case.payload.key;
+    // An unpinned case keeps its samples apart from the debiased case of the
+    // same payload.
+    let payload = match case.caller {
+        CallerPlacement::Debiased => case.payload.key.clone(),
+        CallerPlacement::Unpinned => format!("{}@unpinned", case.payload.key),
+    };
     let metric = contract.metric;
     let key = |side: &str| match (metric, &contract.reference_payload) {
         (Metric::WallClock, _) => format!("{payload}/{side}"),
@@ -208,13 +217,18 @@ pub fn measure(
         Ok(Box::leak(Box::new(payload.request())))
     };
     Ok(match contract.metric {
-        Metric::WallClock => wall_clock::measure(context, &contract.variants, request),
-        Metric::CpuTime => cpu_time::measure(context, &contract.variants, request),
+        Metric::WallClock => {
+            wall_clock::measure(context, context.plan(case), &contract.variants, request)
+        }
+        Metric::CpuTime => {
+            cpu_time::measure(context, context.plan(case), &contract.variants, request)
+        }
         Metric::Instructions => CaseSamples::default(),
         Metric::EventLoopStall => event_loop_stall::measure(context, &contract.variants, request),
         Metric::Throughput => throughput::measure(context, &contract.variants, request),
         Metric::CostPerByte => cost_per_byte::measure(
             context,
+            context.plan(case),
             contract.variants.judged(),
             (request, case.payload.bytes),
             (

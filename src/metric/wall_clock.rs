@@ -9,6 +9,7 @@ use crate::measure::paired;
 
 pub fn measure(
     context: &MeasureContext,
+    plan: paired::SamplingPlan,
     variants: &Variants,
     request: &'static ChatRequest,
 ) -> CaseSamples {
@@ -16,7 +17,7 @@ pub fn measure(
     let runtime = current_thread_runtime();
     let mut b = |n| context.subject.batch(baseline, request, &runtime, n);
     let mut c = |n| context.subject.batch(candidate, request, &runtime, n);
-    let samples = paired::sample(&mut b, &mut c, context.plan(), None);
+    let samples = paired::sample(&mut b, &mut c, plan, None);
     CaseSamples {
         judged: samples.candidate_ns,
         other: samples.baseline_ns,

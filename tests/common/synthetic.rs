@@ -59,14 +59,22 @@ pub fn run(index: usize, regression_from: Option<usize>) -> NewRun {
                     },
                 "instructions",
             ));
-            for pair in 0..20 {
-                let jitter = 1.0 + 0.004 * ((pair * 5 + k) % 7) as f64 / 7.0;
-                samples.push(RawSample {
-                    tool: Tool::Paired,
-                    benchmark: benchmark.clone(),
-                    iterations: 1.0,
-                    total_ns: mean * jitter,
-                });
+            // The shipped contract also samples medium and large with an
+            // unpinned caller, under keys of their own.
+            let mut paired = vec![benchmark.clone()];
+            if payload != Payload::Small {
+                paired.push(format!("{}@unpinned/{}", payload.name(), variant.name()));
+            }
+            for key in paired {
+                for pair in 0..20 {
+                    let jitter = 1.0 + 0.004 * ((pair * 5 + k) % 7) as f64 / 7.0;
+                    samples.push(RawSample {
+                        tool: Tool::Paired,
+                        benchmark: key.clone(),
+                        iterations: 1.0,
+                        total_ns: mean * jitter,
+                    });
+                }
             }
         }
     }
