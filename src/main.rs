@@ -77,6 +77,15 @@ enum Command {
         /// Show at most this many runs (newest first).
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
+        /// With --json: the branch whose change points are listed, each
+        /// under the first run after its shift.
+        #[arg(
+            long,
+            env = "PERFWARDEN_BASE_BRANCH",
+            default_value = "main",
+            value_name = "BRANCH"
+        )]
+        base_branch: String,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -343,8 +352,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History {
             json,
             limit,
+            base_branch,
             database,
-        } => history(json, limit, &database),
+        } => history(json, limit, &base_branch, &database),
         Command::Selftest {
             quick,
             skip_probe,
@@ -517,18 +527,30 @@ fn run_command(
     })
 }
 
-/// `history`: the stored runs, as a table or JSON.
-fn history(json: bool, limit: Option<u32>, database: &DatabaseArgs) -> anyhow::Result<ExitCode> {
+/// `history`: the stored runs, as a table or JSON (with each run's
+/// measurements and the change points found at it).
+fn history(
+    json: bool,
+    limit: Option<u32>,
+    base_branch: &str,
+    database: &DatabaseArgs,
+) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     database.with_store(&runtime, Access::ReadOnly, |store| {
         let runs = runtime.block_on(store.runs(limit))?;
         let mut out = io::BufWriter::new(io::stdout().lock());
         if json {
+            let change_points = runtime.block_on(store.change_points(base_branch))?;
             let mut documents = Vec::with_capacity(runs.len());
             for run in runs {
                 let measurements = runtime.block_on(store.measurements(run.id))?;
+                let at_run: Vec<_> = change_points
+                    .iter()
+                    .filter(|c| c.change.after_run_id == run.id)
+                    .collect();
                 let mut document = serde_json::to_value(&run)?;
                 document["measurements"] = serde_json::to_value(measurements)?;
+                document["change_points"] = serde_json::to_value(at_run)?;
                 documents.push(document);
             }
             serde_json::to_writer_pretty(&mut out, &documents)?;

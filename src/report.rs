@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::chat::MistralTokenizer;
 use crate::diagnose::RealWrapper;
 use crate::diagnose::probes::{self, ProbeResult};
+use crate::judge::change_points;
 use crate::judge::compare::{self, RunFigures};
 use crate::judge::contract::{Case, Contract, Variants};
 use crate::judge::judge_with_remeasure;
@@ -20,6 +21,7 @@ use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
 use crate::measure::subject::ChatTemplate;
 use crate::metric::{self, CaseSamples, Metric};
+use crate::render::charts::RunLinks;
 use crate::render::dashboard;
 use crate::render::report::{self as render_report, ReportData};
 use crate::store::{Judgement, Measurement, RunInfo, Store, StoreError, Tool};
@@ -403,6 +405,13 @@ pub fn report(
         comparisons,
     };
     runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples))?;
+    // Derived from the stored history, so recomputed with every run judged:
+    // the base branch's change points, replaced.
+    if let Some(branch) = &options.base_branch {
+        let points = runtime.block_on(store.trend(options.history))?;
+        let found = change_points::detect_all(&points, branch, &change_points::PARAMETERS);
+        runtime.block_on(store.replace_change_points(branch, &found))?;
+    }
     // Every pair's overhead of the contracts judged on paired time, as stored
     // (with what re-measuring added).
     let mut distributions = Vec::new();
@@ -476,17 +485,13 @@ fn write_outputs(
         }
     }
     let points = runtime.block_on(store.trend(options.history))?;
+    let branch = options.base_branch.as_deref().unwrap_or("main");
+    let change_points = runtime.block_on(store.change_points(branch))?;
     let limit = data
         .verdicts()
         .iter()
         .find(|v| v.metric == Metric::WallClock)
         .map(|v| v.bound.value());
-    let trends = dashboard::trend_charts(&points, limit);
-    for (name, svg) in &trends {
-        let path = out.join("latest/charts").join(format!("{name}.svg"));
-        write(&path, svg)?;
-        files.push(path);
-    }
     let dashboard_dir = out.join("dashboard");
     let page = dashboard_dir
         .join("runs")
@@ -500,8 +505,21 @@ fn write_outputs(
                 .collect()
         })
         .unwrap_or_default();
+    // The copies in latest/charts/ link to the dashboard's run pages.
+    let links = RunLinks {
+        prefix: "../../dashboard/runs/",
+        pages: &run_pages,
+    };
+    for (name, svg) in dashboard::trend_charts(&points, limit, &change_points, &links) {
+        let path = out.join("latest/charts").join(format!("{name}.svg"));
+        write(&path, &svg)?;
+        files.push(path);
+    }
     let index = dashboard_dir.join("index.html");
-    write(&index, &dashboard::dashboard(&points, limit, &run_pages))?;
+    write(
+        &index,
+        &dashboard::dashboard(&points, limit, &run_pages, &change_points, branch),
+    )?;
     files.push(index);
     Ok(files)
 }

@@ -102,10 +102,24 @@ fn chromium_renders_the_dashboard_without_errors() {
         7,
         "six benchmark trends and the contract's"
     );
+    let runs_table = html
+        .split("<table id=\"runs\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("the runs table");
     assert_eq!(
-        html.matches("<tr>").count(),
+        runs_table.matches("<tr>").count(),
         41,
         "a header and a row per run"
+    );
+    // The async step from the 31st run: marked on the trends and listed.
+    assert!(
+        html.contains("<g class=\"change-point\">"),
+        "no change point marked"
+    );
+    assert!(
+        html.contains("<tr class=\"change-point\"><td>criterion large/async mean</td>"),
+        "the change point is not listed"
     );
     let log = String::from_utf8_lossy(&dom.stderr);
     let errors: Vec<&str> = log

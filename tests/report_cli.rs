@@ -691,3 +691,122 @@ fn an_undecided_report_has_its_own_exit_code_unless_asked_to_fail() {
     let output = report(&["--inconclusive", "fail"], "strict");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 }
+
+/// Every `href` in the files under `dir` (HTML, SVG and markdown), with
+/// the file it is in.
+fn hrefs(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(hrefs(&path));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for piece in text.split("href=\"").skip(1) {
+            let target = piece.split('"').next().unwrap().to_owned();
+            found.push((path.clone(), target));
+        }
+    }
+    found
+}
+
+#[test]
+fn change_points_are_found_shown_and_every_link_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("history.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = Store::open(database.to_str().unwrap(), Access::Create)
+            .await
+            .unwrap();
+        // Async 8% slower from the ninth run (id 9) on.
+        for i in 0..16 {
+            store.insert_run(&synthetic::run(i, Some(8))).await.unwrap();
+        }
+        store.close().await.unwrap();
+    });
+    let out = dir.path().join("reports");
+    // Two runs rendered: only they have pages, so only their points link.
+    for run in ["4", "16"] {
+        let output = perfwarden(&database)
+            .args(["report", "--no-measure", "--quiet", "--run", run, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            matches!(output.status.code(), Some(0 | 1 | 3)),
+            "{}",
+            stderr(&output)
+        );
+    }
+
+    let output = perfwarden(&database)
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let at_nine = runs.iter().find(|r| r["id"] == 9).unwrap()["change_points"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for payload in ["small", "medium", "large"] {
+        let found = at_nine
+            .iter()
+            .find(|c| c["source"] == "criterion" && c["benchmark"] == format!("{payload}/async"))
+            .unwrap_or_else(|| panic!("no change point of {payload}/async at run 9: {at_nine:?}"));
+        assert_eq!(found["before_run_id"], 8);
+        let change = found["relative_change"].as_f64().unwrap();
+        assert!((0.06..0.10).contains(&change), "{found}");
+        assert!(found["p_value"].as_f64().unwrap() < 0.001, "{found}");
+    }
+    // Instruction counts did not move: no change point there.
+    assert!(
+        runs.iter()
+            .flat_map(|r| r["change_points"].as_array().unwrap())
+            .all(|c| c["source"] != "callgrind"),
+        "{runs:?}"
+    );
+
+    let dashboard = std::fs::read_to_string(out.join("dashboard/index.html")).unwrap();
+    assert!(
+        dashboard.contains("<g class=\"change-point\">"),
+        "no marker"
+    );
+    assert!(
+        dashboard.contains("<table id=\"change-point-list\">"),
+        "no table"
+    );
+    // A point's title gives its interval; the change point's, its commits.
+    let trend =
+        std::fs::read_to_string(out.join("latest/charts/trend-medium-criterion.svg")).unwrap();
+    assert!(
+        trend.contains("sync: 300.00 µs [298.50 µs, 301.50 µs]</title>"),
+        "{trend}"
+    );
+    assert!(
+        trend.contains("<title>change point in criterion medium/async: +8."),
+        "{trend}"
+    );
+
+    // Every link of every written file resolves, the copies of the trend
+    // charts in latest/charts/ included.
+    let links = hrefs(&out);
+    let charts = out.join("latest/charts");
+    assert!(
+        links.iter().any(|(file, _)| file.starts_with(&charts)),
+        "the latest trend charts link nowhere: {links:?}"
+    );
+    assert!(links.len() > 10, "{links:?}");
+    for (file, href) in &links {
+        if href.starts_with("https://") || href.starts_with("http://") {
+            continue;
+        }
+        let target = file.parent().unwrap().join(href.split('#').next().unwrap());
+        assert!(
+            target.is_file(),
+            "{} links to {href}, which does not exist",
+            file.display()
+        );
+    }
+}

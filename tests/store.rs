@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use perfwarden::diagnose::probes::{Check, ProbeResult, ProbeStatus};
+use perfwarden::judge::change_points::{self, PARAMETERS};
 use perfwarden::judge::compare::{Change, Comparison};
 use perfwarden::judge::contract::Bound;
 use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
@@ -123,6 +124,7 @@ on_both_engines!(
     a_writer_killed_mid_run_leaves_no_half_run,
     judgements_are_kept_per_contract_content_and_never_replaced,
     a_read_only_opener_reads_without_migrating,
+    change_points_are_stored_per_branch_and_replaced,
 );
 
 fn a_run_round_trips_and_missing_stays_missing(engine: Engine) {
@@ -470,6 +472,56 @@ fn a_read_only_opener_reads_without_migrating(engine: Engine) {
     });
 }
 
+/// Twenty runs of main whose instruction count steps up at the eleventh:
+/// found from the stored history, stored for main, read back, replaced; the
+/// rows of another branch stay.
+fn change_points_are_stored_per_branch_and_replaced(engine: Engine) {
+    let (url, _dir) = fresh(engine);
+    runtime().block_on(async {
+        let store = Store::open(&url, Access::Create).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let mut run = new_run(&format!("{i:040x}"), 0);
+            run.measurements[1].value = Some(if i < 10 { 6_590_000.0 } else { 6_700_000.0 });
+            ids.push(store.insert_run(&run).await.unwrap());
+        }
+        let points = store.trend(100).await.unwrap();
+        let found = change_points::detect_all(&points, "main", &PARAMETERS);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let c = &found[0];
+        assert_eq!(
+            (
+                c.series.source.as_str(),
+                c.series.benchmark.as_str(),
+                c.series.machine_id.as_deref()
+            ),
+            ("callgrind", "small/sync", None)
+        );
+        assert_eq!(
+            (c.change.before_run_id, c.change.after_run_id),
+            (ids[9], ids[10])
+        );
+        assert_eq!(c.change.after_commit, format!("{:040x}", 10));
+        store.replace_change_points("main", &found).await.unwrap();
+        store
+            .replace_change_points("release", &found)
+            .await
+            .unwrap();
+        assert_eq!(store.change_points("main").await.unwrap(), found);
+        // Replaced, not appended; another branch's rows stay.
+        store.replace_change_points("main", &found).await.unwrap();
+        assert_eq!(store.change_points("main").await.unwrap(), found);
+        store.replace_change_points("main", &[]).await.unwrap();
+        assert!(store.change_points("main").await.unwrap().is_empty());
+        assert_eq!(store.change_points("release").await.unwrap(), found);
+        store.close().await.unwrap();
+        // A read-only opener reads them (`history --json`).
+        let reader = Store::open(&url, Access::ReadOnly).await.unwrap();
+        assert_eq!(reader.change_points("release").await.unwrap(), found);
+        reader.close().await.unwrap();
+    });
+}
+
 #[test]
 fn both_engines_have_the_same_tables_and_columns() {
     let (sqlite, _dir) = fresh(Engine::Sqlite);
@@ -486,6 +538,7 @@ fn both_engines_have_the_same_tables_and_columns() {
         assert_eq!(
             tables,
             [
+                "change_points",
                 "checklist",
                 "comparisons",
                 "contract_case_verdicts",

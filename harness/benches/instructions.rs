@@ -83,7 +83,7 @@ main!(
         .env("PERFWARDEN_CALLER_POLL_US", "0")
         // One malloc arena for all threads, so the worker allocates from the
         // same heap as the sync call and the two counts differ by the hand-off,
-        // not by one thread having a fresh heap (137k instructions on `large`).
+        // not by one thread having a fresh heap (docs/methodology.md).
         .env("GLIBC_TUNABLES", "glibc.malloc.arena_max=1")
         .tool(Callgrind::with_args([
             "--toggle-collect=perfwarden::chat::worker::run_job"

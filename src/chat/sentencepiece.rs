@@ -416,9 +416,9 @@ const CACHE_MAX_ENTRIES: usize = 100_000;
 const SEEN_SLOTS: usize = 4096;
 
 /// A long word's segments: small enough that a segment's symbols, agenda and
-/// merge history (about 1.5 MB) stay in cache, large enough that the
-/// lookahead each one encodes twice is under 2% and the counting sort's pass
-/// over the ranks is amortized.
+/// merge history stay in cache (their size: docs/tokenizer-cliffs.md), large
+/// enough that the lookahead each one encodes twice is 1/64 of it and the
+/// counting sort's pass over the ranks is amortized.
 const SEGMENT_BYTES: usize = 64 << 10;
 const SEGMENT_LOOKAHEAD: usize = 1 << 10;
 
@@ -1381,7 +1381,8 @@ const HEAP_MIN_LIMIT: usize = 1024;
 /// Words use [`Buckets`] from one symbol per this many ranks up: sizing its
 /// index by rank then costs at most this many writes per symbol. At 4, the
 /// 22,000-symbol segments of a run of spaces (3 bytes each) used the queues
-/// and ran 20% slower than with the heap alone; at 1 they do not.
+/// and ran slower than with the heap alone (docs/tokenizer-cliffs.md); at 1
+/// they do not.
 const BUCKET_RANKS_PER_SYMBOL: usize = 1;
 
 fn agenda_key(rank: u32, position: usize) -> u64 {

@@ -93,8 +93,8 @@ impl MistralTokenizer {
     ///
     /// This runs the pipeline's stages directly (the same normalization, word
     /// split and model as [`Self::pipeline`]) without `tokenizers`' offset
-    /// bookkeeping, which costs about 15x the encoding itself on the contract's
-    /// payloads. Tests check both routes give the same ids.
+    /// bookkeeping, which costs many times the encoding itself on the
+    /// contract's payloads (docs/subject.md). Tests check both routes give the same ids.
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) {
         if text.is_empty() {
             return;

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::store::{Measurement, Tool};
 
-/// Instruction counts are deterministic up to allocator noise (~0.01%).
+/// Instruction counts are deterministic up to allocator noise, far under
+/// this (docs/methodology.md).
 pub const INSTRUCTION_THRESHOLD: f64 = 0.01;
 /// Wall-clock threshold while the history is too short to learn one.
 pub const WALL_CLOCK_FALLBACK: f64 = 0.10;

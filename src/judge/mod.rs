@@ -1,6 +1,7 @@
 //! Judging: contract verdicts with confidence intervals, re-measuring what
 //! is inconclusive, and head-versus-base comparisons.
 
+pub mod change_points;
 pub mod compare;
 pub mod contract;
 pub mod stats;
@@ -30,8 +31,7 @@ pub fn max_looks(contract: &Contract) -> usize {
 /// looks: the contract's error split evenly over them (Bonferroni), so that
 /// whichever look decides, a wrong PASS or FAIL stays as rare as the
 /// contract's confidence says. Looking again at a fixed 95% interval until it
-/// clears the limit does not: simulated at a true overhead equal to the
-/// limit, that passed 7% (240 pairs a look) to 11% (10 pairs) of the time.
+/// clears the limit does not (simulated: docs/methodology.md, Judging).
 pub fn per_look_confidence(confidence: f64, looks: usize) -> f64 {
     1.0 - (1.0 - confidence) / looks.max(1) as f64
 }

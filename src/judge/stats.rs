@@ -81,6 +81,18 @@ fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
     }
 }
 
+/// The two-sided p-value of Student's t statistic `t` with `df` degrees of
+/// freedom: P(|T| ≥ |t|) = I_{df/(df+t²)}(df/2, 1/2).
+pub fn student_t_two_sided_p(t: f64, df: f64) -> f64 {
+    if t.is_nan() || df <= 0.0 {
+        return 1.0;
+    }
+    if t.is_infinite() {
+        return 0.0;
+    }
+    incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+}
+
 /// P(B ≤ k) for B ~ Binomial(n, 1/2).
 fn binomial_half_cdf(k: usize, n: usize) -> f64 {
     if k >= n {
@@ -103,9 +115,8 @@ pub struct OverheadInterval {
 /// the median of those, and the order statistics around it that cover the
 /// true median with at least `confidence` whatever the distribution (the
 /// sign test's interval). A median because on a shared host a few pairs land
-/// in a stretch where one side runs 15–30% slower: the mean of the same pairs
-/// followed them, moving by up to 3.8 points between three samplings in one
-/// process, while the median moved by under one. `None` when too few pairs
+/// in a stretch where one side runs much slower: the mean of the same pairs
+/// followed them, the median did not (docs/methodology.md, Judging). `None` when too few pairs
 /// can give an interval at `confidence` (fewer than six at 95%: even the
 /// smallest and largest ratio then miss the median more often than allowed).
 pub fn paired_overhead(
@@ -250,6 +261,22 @@ mod tests {
         assert!((interval.estimate - 0.10).abs() < 0.002, "{interval:?}");
         assert!(interval.low < 0.10 && interval.high > 0.10);
         assert!(interval.high - interval.low < 0.03);
+    }
+
+    #[test]
+    fn student_t_p_values_match_tables() {
+        // Two-sided critical values of Student's t at 5% and 0.1%.
+        for (t, df, p) in [
+            (12.706, 1.0, 0.05),
+            (2.228, 10.0, 0.05),
+            (4.587, 10.0, 0.001),
+            (3.551, 40.0, 0.001),
+        ] {
+            let found = student_t_two_sided_p(t, df);
+            assert!((found - p).abs() < p * 0.01, "t {t} df {df}: {found}");
+        }
+        assert_eq!(student_t_two_sided_p(0.0, 5.0), 1.0);
+        assert_eq!(student_t_two_sided_p(f64::INFINITY, 5.0), 0.0);
     }
 
     #[test]

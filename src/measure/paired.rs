@@ -75,11 +75,10 @@ impl SamplingPlan {
                 caller: CallerPlacement::Debiased,
             }
         } else {
-            // Each batch runs at a fresh stack depth, and the sync call alone
-            // ran up to 6% slower at some depths than at others here: the
-            // pair ratios spread by ~1% (interquartile, small payload). With
-            // 60 pairs the median moved by up to 0.4 points between runs of one
-            // build; 240 halve that, for ~30 s over the three payloads.
+            // Each batch runs at a fresh stack depth, which moves the sync
+            // call's time and spreads the pair ratios; 240 pairs keep the
+            // median's movement between runs of one build small (the figures:
+            // docs/methodology.md, Measurement).
             Self {
                 pairs: 240,
                 batch_target: Duration::from_millis(20),
@@ -135,8 +134,8 @@ pub fn calibrate(subject: &mut Batch<'_>, target: Duration) -> usize {
 
 /// Pins the sampling thread to each CPU it may use in turn, two pairs per
 /// CPU. On a VM one CPU can run slower than another for seconds to minutes
-/// (its host core is busier; here one CPU ran 10-45% slower than the other
-/// for a few seconds at a time), and the async side's work runs on another
+/// (its host core is busier; docs/methodology.md has what was seen), and
+/// the async side's work runs on another
 /// CPU than the caller's: without rotation that difference is read as
 /// overhead. With it, each CPU hosts the caller in as many pairs as the
 /// others, so neither CPU's speed decides the median ratio.

@@ -3,6 +3,9 @@
 
 use plotters::prelude::*;
 
+use std::collections::BTreeSet;
+
+use crate::judge::change_points::{SeriesChangePoint, SeriesKey};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict};
 use crate::metric::{ChartScale, Metric};
@@ -15,6 +18,7 @@ const HEIGHT: u32 = 360;
 const SYNC_COLOR: RGBColor = RGBColor(31, 119, 180);
 const ASYNC_COLOR: RGBColor = RGBColor(255, 127, 14);
 const LIMIT_COLOR: RGBColor = RGBColor(214, 39, 40);
+const CHANGE_COLOR: RGBColor = RGBColor(148, 103, 189);
 
 /// Renders with `draw`, turning a drawing failure into a visible note.
 fn svg(
@@ -69,6 +73,23 @@ fn run_label(points: &[TrendPoint]) -> impl Fn(&f64) -> String + '_ {
     }
 }
 
+/// Where a trend's points link: the page of each run that has one, at
+/// `prefix` + `<id>.html` from the file the chart is written in.
+#[derive(Clone, Copy, Debug)]
+pub struct RunLinks<'a> {
+    pub prefix: &'a str,
+    pub pages: &'a BTreeSet<i64>,
+}
+
+impl RunLinks<'_> {
+    /// The link to run `id`'s page; `None` when it has none here.
+    pub fn href(&self, id: i64) -> Option<String> {
+        self.pages
+            .contains(&id)
+            .then(|| format!("{}{id}.html", self.prefix))
+    }
+}
+
 /// A point a reader can hover (its `title`) and follow to its run's page.
 struct Hotspot {
     at: (i32, i32),
@@ -76,19 +97,161 @@ struct Hotspot {
     title: String,
 }
 
-fn hotspots_svg(hotspots: &[Hotspot]) -> String {
+fn hotspots_svg(hotspots: &[Hotspot], links: &RunLinks) -> String {
     hotspots
         .iter()
         .map(|h| {
-            format!(
-                "<a href=\"runs/{}.html\"><circle cx=\"{}\" cy=\"{}\" r=\"7\" fill=\"transparent\" stroke=\"none\"><title>{}</title></circle></a>",
-                h.run_id,
+            let circle = format!(
+                "<circle cx=\"{}\" cy=\"{}\" r=\"7\" fill=\"transparent\" stroke=\"none\"><title>{}</title></circle>",
                 h.at.0,
                 h.at.1,
                 escape(&h.title)
+            );
+            match links.href(h.run_id) {
+                Some(href) => format!("<a href=\"{}\">{circle}</a>", escape(&href)),
+                None => circle,
+            }
+        })
+        .collect()
+}
+
+/// A figure of `series` in the unit a reader wants.
+pub fn series_value_text(series: &SeriesKey, value: f64) -> String {
+    match series.source.as_str() {
+        "criterion" => super::duration_text(value),
+        "callgrind" => super::count_text(value),
+        _ => Metric::parse(&series.metric)
+            .map_or_else(|| format!("{value}"), |m| m.judged_text(value)),
+    }
+}
+
+/// How much a change point moved its series: relative, or in points for a
+/// contract's overhead (a relative change of a figure near zero says little).
+pub fn change_text(c: &SeriesChangePoint) -> String {
+    let overhead = c.series.source == "contract"
+        && matches!(
+            Metric::parse(&c.series.metric),
+            Some(Metric::WallClock | Metric::CpuTime | Metric::Instructions)
+        );
+    if overhead {
+        format!(
+            "{:+.2} points",
+            (c.change.mean_after - c.change.mean_before) * 100.0
+        )
+    } else {
+        super::percent(Some(c.change.relative_change))
+    }
+}
+
+/// A change point's hover text: the series, the shift and the commits
+/// either side of it.
+pub fn change_title(c: &SeriesChangePoint) -> String {
+    let (series, change) = (&c.series, &c.change);
+    format!(
+        "change point in {} {}: {} ({} → {}), p = {:.1e}; between {} (run #{}) and {} (run #{})",
+        series.source,
+        series.benchmark,
+        change_text(c),
+        series_value_text(series, change.mean_before),
+        series_value_text(series, change.mean_after),
+        change.p_value,
+        super::short_commit(&change.before_commit),
+        change.before_run_id,
+        super::short_commit(&change.after_commit),
+        change.after_run_id
+    )
+}
+
+/// Where a change point sits on a trend's axis: halfway between the runs
+/// either side of it.
+fn change_x(points: &[TrendPoint], c: &SeriesChangePoint) -> Option<f64> {
+    let at = |id: i64| points.iter().position(|p| p.run.id == id);
+    let (before, after) = (at(c.change.before_run_id)?, at(c.change.after_run_id)?);
+    Some((before + after) as f64 / 2.0)
+}
+
+/// A change point drawn across a trend: a dashed line from `top` to
+/// `bottom`, a triangle on top, and its title.
+struct ChangeMarker {
+    x: i32,
+    top: i32,
+    bottom: i32,
+    title: String,
+}
+
+fn change_markers_svg(markers: &[ChangeMarker]) -> String {
+    let color = format!(
+        "rgb({},{},{})",
+        CHANGE_COLOR.0, CHANGE_COLOR.1, CHANGE_COLOR.2
+    );
+    markers
+        .iter()
+        .map(|m| {
+            format!(
+                "<g class=\"change-point\"><title>{title}</title><line x1=\"{x}\" y1=\"{top}\" x2=\"{x}\" y2=\"{bottom}\" stroke=\"{color}\" stroke-width=\"2\" stroke-dasharray=\"6,3\"/><line x1=\"{x}\" y1=\"{top}\" x2=\"{x}\" y2=\"{bottom}\" stroke=\"transparent\" stroke-width=\"10\"/><polygon points=\"{l},{t0} {r},{t0} {x},{t1}\" fill=\"{color}\"/></g>",
+                title = escape(&m.title),
+                x = m.x,
+                top = m.top,
+                bottom = m.bottom,
+                l = m.x - 6,
+                r = m.x + 6,
+                t0 = m.top - 8,
+                t1 = m.top,
             )
         })
         .collect()
+}
+
+/// The markers of `change_points` on a chart whose y axis spans `low..high`.
+fn change_markers<DB: DrawingBackend>(
+    chart: &ChartContext<
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    points: &[TrendPoint],
+    change_points: &[&SeriesChangePoint],
+    (low, high): (f64, f64),
+) -> Vec<ChangeMarker> {
+    change_points
+        .iter()
+        .filter_map(|c| {
+            let x = change_x(points, c)?;
+            let (px, top) = chart.backend_coord(&(x, high));
+            let (_, bottom) = chart.backend_coord(&(x, low));
+            Some(ChangeMarker {
+                x: px,
+                top: top + 8,
+                bottom,
+                title: change_title(c),
+            })
+        })
+        .collect()
+}
+
+/// The legend entry for change points, when a chart has any.
+fn change_legend<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    any: bool,
+) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
+    if any {
+        chart
+            .draw_series(Vec::<PathElement<(f64, f64)>>::new())
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)?
+            .label("change point")
+            .legend(|(x, y)| {
+                PathElement::new(
+                    vec![(x + 10, y - 6), (x + 10, y + 6)],
+                    CHANGE_COLOR.stroke_width(2),
+                )
+            });
+    }
+    Ok(())
 }
 
 pub fn escape(text: &str) -> String {
@@ -330,9 +493,16 @@ pub fn sample_distributions(distributions: &[(String, Vec<f64>)], limit: f64) ->
 }
 
 /// One benchmark's history: sync and async of `payload` for `tool`'s figure,
-/// the wall-clock limit (sync × (1 + limit)) dashed when there is one, and
-/// regressions circled.
-pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64>) -> String {
+/// the wall-clock limit (sync × (1 + limit)) dashed when there is one,
+/// regressions circled and the series' change points marked.
+pub fn trend(
+    points: &[TrendPoint],
+    payload: &str,
+    tool: Tool,
+    limit: Option<f64>,
+    change_points: &[SeriesChangePoint],
+    links: &RunLinks,
+) -> String {
     let callgrind = tool == Tool::Callgrind;
     let metric = if callgrind { "instructions" } else { "mean" };
     let value_text = |v: f64| {
@@ -350,7 +520,17 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
             "wall clock (Criterion mean)"
         }
     );
+    let marked: Vec<&SeriesChangePoint> = change_points
+        .iter()
+        .filter(|c| {
+            c.series.source == tool.name()
+                && c.series.metric == metric
+                && c.series.benchmark.split('/').next() == Some(payload)
+        })
+        .collect();
     let hotspots = std::cell::RefCell::new(Vec::new());
+    let regressions = std::cell::RefCell::new(Vec::new());
+    let markers = std::cell::RefCell::new(Vec::new());
     let drawn = svg(&title.clone(), |root| {
         let series = |variant: &str| -> Vec<(f64, f64)> {
             let benchmark = format!("{payload}/{variant}");
@@ -417,13 +597,27 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
                 });
             // A marker per run: a single run still shows.
             chart.draw_series(line.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+            let benchmark = format!("{payload}/{name}");
             for &(x, y) in line.iter() {
                 let point = &points[x as usize];
+                let figure = |wanted: &str| {
+                    point
+                        .figures
+                        .iter()
+                        .find(|(t, b, m, _)| *t == tool && *b == benchmark && m == wanted)
+                        .map(|f| f.3)
+                };
+                let interval = match (figure("ci_low"), figure("ci_high")) {
+                    (Some(low), Some(high)) => {
+                        format!(" [{}, {}]", value_text(low), value_text(high))
+                    }
+                    _ => String::new(),
+                };
                 hotspots.borrow_mut().push(Hotspot {
                     at: chart.backend_coord(&(x, y)),
                     run_id: point.run.id,
                     title: format!(
-                        "run #{} · {} · {} {name}: {}",
+                        "run #{} · {} · {} {name}: {}{interval}",
                         point.run.id,
                         super::short_commit(&point.run.commit),
                         super::format_timestamp(point.run.started_at_ms),
@@ -444,17 +638,26 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
                 limit.unwrap_or(0.0) * 100.0
             ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR));
-        let regressed: Vec<(f64, f64)> = points
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                p.regressions.iter().any(|r| {
-                    r == &format!("{}:{payload}/async", tool.name())
-                        || r == &format!("{}:{payload}/sync", tool.name())
-                })
-            })
-            .filter_map(|(i, _)| asynchronous.iter().find(|(x, _)| *x == i as f64).copied())
-            .collect();
+        // Each regressed side's own point circled, with what regressed.
+        let mut regressed: Vec<(f64, f64)> = Vec::new();
+        for (name, line) in [("sync", &sync), ("async", &asynchronous)] {
+            let key = format!("{}:{payload}/{name}", tool.name());
+            for &(x, y) in line.iter() {
+                let point = &points[x as usize];
+                if point.regressions.contains(&key) {
+                    regressed.push((x, y));
+                    regressions.borrow_mut().push(Hotspot {
+                        at: chart.backend_coord(&(x, y)),
+                        run_id: point.run.id,
+                        title: format!(
+                            "regression: {payload}/{name} of run #{} ({}) against its base",
+                            point.run.id,
+                            super::short_commit(&point.run.commit)
+                        ),
+                    });
+                }
+            }
+        }
         chart
             .draw_series(
                 regressed
@@ -463,6 +666,8 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
             )?
             .label("regression")
             .legend(|(x, y)| Circle::new((x + 10, y), 5, LIMIT_COLOR.stroke_width(2)));
+        change_legend(&mut chart, !marked.is_empty())?;
+        markers.replace(change_markers(&chart, points, &marked, (low, high)));
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -471,12 +676,22 @@ pub fn trend(points: &[TrendPoint], payload: &str, tool: Tool, limit: Option<f64
             .draw()?;
         Ok(())
     });
-    with_overlay(drawn, &hotspots_svg(&hotspots.borrow()))
+    with_overlay(
+        drawn,
+        &(change_markers_svg(&markers.borrow())
+            + &hotspots_svg(&regressions.borrow(), links)
+            + &hotspots_svg(&hotspots.borrow(), links)),
+    )
 }
 
 /// One contract's history: each case's judged figure over runs, with the
-/// bound dashed.
-pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
+/// bound dashed and the change points marked.
+pub fn contract_trend(
+    points: &[TrendPoint],
+    contract: &str,
+    change_points: &[SeriesChangePoint],
+    links: &RunLinks,
+) -> String {
     let verdicts: Vec<(usize, &crate::store::TrendVerdict)> = points
         .iter()
         .enumerate()
@@ -494,7 +709,13 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
     let title = format!("{contract}: {} over runs", latest.metric.judged_name());
     let bound = latest.bound.value() * scale.factor;
     let metric = latest.metric;
+    let prefix = format!("{contract}/");
+    let marked: Vec<&SeriesChangePoint> = change_points
+        .iter()
+        .filter(|c| c.series.source == "contract" && c.series.benchmark.starts_with(&prefix))
+        .collect();
     let hotspots = std::cell::RefCell::new(Vec::new());
+    let markers = std::cell::RefCell::new(Vec::new());
     let drawn = svg(&title.clone(), |root| {
         let mut cases: Vec<String> = Vec::new();
         for (_, v) in &verdicts {
@@ -525,13 +746,14 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
         let lo = ys.iter().copied().fold(f64::MAX, f64::min);
         let hi = ys.iter().copied().fold(f64::MIN, f64::max);
         let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-9);
+        let (low, high) = (lo - pad, hi + pad);
         let n = points.len().max(2) as f64;
         let mut chart = ChartBuilder::on(root)
             .caption(&title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(35)
             .y_label_area_size(80)
-            .build_cartesian_2d(-0.5..(n - 0.5), (lo - pad)..(hi + pad))?;
+            .build_cartesian_2d(-0.5..(n - 0.5), low..high)?;
         let x_label = run_label(points);
         chart
             .configure_mesh()
@@ -557,12 +779,26 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
                 });
             chart.draw_series(line.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
             for &(x, y) in line {
-                let run = &points[x as usize].run;
+                let point = &points[x as usize];
+                let run = &point.run;
+                let interval = point
+                    .verdicts
+                    .iter()
+                    .find(|v| v.contract == contract)
+                    .and_then(|v| v.cases.iter().find(|c| c.case == *case))
+                    .and_then(|c| Some((c.low?, c.high?)))
+                    .map_or(String::new(), |(low, high)| {
+                        format!(
+                            " [{}, {}]",
+                            metric.judged_text(low),
+                            metric.judged_text(high)
+                        )
+                    });
                 hotspots.borrow_mut().push(Hotspot {
                     at: chart.backend_coord(&(x, y)),
                     run_id: run.id,
                     title: format!(
-                        "run #{} · {} · {} {case}: {}",
+                        "run #{} · {} · {} {case}: {}{interval}",
                         run.id,
                         super::short_commit(&run.commit),
                         super::format_timestamp(run.started_at_ms),
@@ -580,6 +816,8 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
             ))?
             .label("bound")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LIMIT_COLOR));
+        change_legend(&mut chart, !marked.is_empty())?;
+        markers.replace(change_markers(&chart, points, &marked, (low, high)));
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -588,7 +826,10 @@ pub fn contract_trend(points: &[TrendPoint], contract: &str) -> String {
             .draw()?;
         Ok(())
     });
-    with_overlay(drawn, &hotspots_svg(&hotspots.borrow()))
+    with_overlay(
+        drawn,
+        &(change_markers_svg(&markers.borrow()) + &hotspots_svg(&hotspots.borrow(), links)),
+    )
 }
 
 #[cfg(test)]
@@ -672,7 +913,19 @@ mod tests {
 
     #[test]
     fn one_run_draws_its_points_labelled_and_linked() {
-        let svg = trend(&one_run(), "medium", Tool::Callgrind, Some(0.05));
+        let pages = BTreeSet::from([7]);
+        let links = RunLinks {
+            prefix: "runs/",
+            pages: &pages,
+        };
+        let svg = trend(
+            &one_run(),
+            "medium",
+            Tool::Callgrind,
+            Some(0.05),
+            &[],
+            &links,
+        );
         // A marker per side, a hover title and a link to the run's page.
         assert_eq!(svg.matches("<title>").count(), 2, "{svg}");
         assert!(svg.contains("<a href=\"runs/7.html\">"), "{svg}");
@@ -682,5 +935,44 @@ mod tests {
         assert!(!svg.contains("6950000"), "{svg}");
         assert!(svg.contains("abcdef1 11-27"), "{svg}");
         assert!(!svg.contains(">-0.4<"), "{svg}");
+        // No page for the run here: the point keeps its title, not a link.
+        let unlinked = RunLinks {
+            prefix: "runs/",
+            pages: &BTreeSet::new(),
+        };
+        let svg = trend(&one_run(), "medium", Tool::Callgrind, None, &[], &unlinked);
+        assert_eq!(svg.matches("<title>").count(), 2, "{svg}");
+        assert!(!svg.contains("href"), "{svg}");
+    }
+
+    #[test]
+    fn a_regression_is_circled_on_its_own_side_and_titled() {
+        let mut points = one_run();
+        points[0].regressions = vec!["callgrind:medium/sync".to_owned()];
+        let pages = BTreeSet::new();
+        let links = RunLinks {
+            prefix: "runs/",
+            pages: &pages,
+        };
+        let svg = trend(&points, "medium", Tool::Callgrind, None, &[], &links);
+        assert!(
+            svg.contains(
+                "<title>regression: medium/sync of run #7 (abcdef1234) against its base</title>"
+            ),
+            "{svg}"
+        );
+        assert!(!svg.contains("regression: medium/async"), "{svg}");
+        // Both sides' points sit where the sync one is circled.
+        let sync_point = svg
+            .split("<title>run #7 · abcdef1234 · 2026-11-27 04:26:51 UTC sync")
+            .next()
+            .and_then(|before| before.rsplit("<circle").next())
+            .expect("the sync point");
+        let regression = svg
+            .split("<title>regression:")
+            .next()
+            .and_then(|before| before.rsplit("<circle").next())
+            .expect("the regression");
+        assert_eq!(sync_point, regression, "{svg}");
     }
 }

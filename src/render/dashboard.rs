@@ -1,25 +1,32 @@
 //! The static trend dashboard: every benchmark over stored runs (wall clock
-//! and instructions, the limit drawn, regressions marked), the verdict
-//! history and a table of runs linking to their pages. One self-contained
+//! and instructions, the limit drawn, regressions and change points marked),
+//! the change points listed, the verdict history and a table of runs linking
+//! to their pages. One self-contained
 //! HTML file: inline SVG, no scripts, nothing fetched.
 
 use std::collections::BTreeSet;
 
-use super::charts::{self, escape};
+use super::charts::{self, RunLinks, escape};
 use super::{format_timestamp, html_page, short_commit};
+use crate::judge::change_points::SeriesChangePoint;
 use crate::measure::noise::{HOST_BENCHMARK, HostNoise};
 use crate::measure::payload::Payload;
 use crate::store::{Measurement, Tool, TrendPoint, TrendVerdict};
 
 /// The trend charts of the benchmark suites, by name
 /// (`trend-<payload>-<tool>`); `limit` is the wall-clock contract's, if any.
-pub fn trend_charts(points: &[TrendPoint], limit: Option<f64>) -> Vec<(String, String)> {
+pub fn trend_charts(
+    points: &[TrendPoint],
+    limit: Option<f64>,
+    change_points: &[SeriesChangePoint],
+    links: &RunLinks,
+) -> Vec<(String, String)> {
     let mut charts = Vec::new();
     for tool in [Tool::Criterion, Tool::Callgrind] {
         for payload in Payload::ALL {
             charts.push((
                 format!("trend-{}-{}", payload.name(), tool.name()),
-                charts::trend(points, payload.name(), tool, limit),
+                charts::trend(points, payload.name(), tool, limit, change_points, links),
             ));
         }
     }
@@ -43,9 +50,17 @@ fn host_noise(point: &TrendPoint) -> Option<HostNoise> {
     HostNoise::from_measurements(&measurements)
 }
 
+/// `#<id>`, linked to the run's page when it has one.
+fn run_ref(id: i64, links: &RunLinks) -> String {
+    match links.href(id) {
+        Some(href) => format!("<a href=\"{}\">#{id}</a>", escape(&href)),
+        None => format!("#{id}"),
+    }
+}
+
 /// How noisy the hosts were: the runs measured on a host too noisy to
 /// decide, with the reason.
-fn noise_panel(points: &[TrendPoint]) -> String {
+fn noise_panel(points: &[TrendPoint], links: &RunLinks) -> String {
     let measured: Vec<(&TrendPoint, HostNoise)> = points
         .iter()
         .filter_map(|p| Some((p, host_noise(p)?)))
@@ -54,8 +69,8 @@ fn noise_panel(points: &[TrendPoint]) -> String {
         .iter()
         .filter_map(|(p, n)| {
             Some(format!(
-                "<li><a href=\"runs/{0}.html\">#{0}</a> {1}: {2}</li>",
-                p.run.id,
+                "<li>{} {}: {}</li>",
+                run_ref(p.run.id, links),
                 escape(short_commit(&p.run.commit)),
                 escape(&n.too_noisy()?)
             ))
@@ -87,13 +102,65 @@ fn contracts(points: &[TrendPoint]) -> Vec<&TrendVerdict> {
     seen
 }
 
-/// The dashboard page. `run_pages` holds the runs that have a page in `runs/`.
-pub fn dashboard(points: &[TrendPoint], limit: Option<f64>, run_pages: &BTreeSet<i64>) -> String {
+/// The change points table: every shift found in the branch's history,
+/// newest first.
+fn change_points_table(
+    change_points: &[SeriesChangePoint],
+    branch: &str,
+    links: &RunLinks,
+) -> String {
+    let mut out = format!(
+        "<h2>Change points</h2>\n<section id=\"change-points\"><p>{} shifts found in the history of {} (E-divisive means with a t-test, p &lt; {}; docs/methodology.md). The shift came with a commit after the one before it, up to the one after it.</p>\n",
+        change_points.len(),
+        escape(branch),
+        crate::judge::change_points::PARAMETERS.max_p_value
+    );
+    if change_points.is_empty() {
+        out.push_str("</section>\n");
+        return out;
+    }
+    out.push_str("<table id=\"change-point-list\">\n<tr><th>series</th><th>machine</th><th>commits</th><th>before</th><th>after</th><th>change</th><th>p-value</th></tr>\n");
+    for c in change_points.iter().rev() {
+        let (series, change) = (&c.series, &c.change);
+        out.push_str(&format!(
+            "<tr class=\"change-point\"><td>{} {} {}</td><td>{}</td><td><code>{}</code> ({}) .. <code>{}</code> ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1e}</td></tr>\n",
+            escape(&series.source),
+            escape(&series.benchmark),
+            escape(&series.metric),
+            escape(series.machine_id.as_deref().unwrap_or("all")),
+            escape(short_commit(&change.before_commit)),
+            run_ref(change.before_run_id, links),
+            escape(short_commit(&change.after_commit)),
+            run_ref(change.after_run_id, links),
+            escape(&charts::series_value_text(series, change.mean_before)),
+            escape(&charts::series_value_text(series, change.mean_after)),
+            escape(&charts::change_text(c)),
+            change.p_value
+        ));
+    }
+    out.push_str("</table>\n</section>\n");
+    out
+}
+
+/// The dashboard page. `run_pages` holds the runs that have a page in
+/// `runs/`; `change_points` are those of `branch`'s history.
+pub fn dashboard(
+    points: &[TrendPoint],
+    limit: Option<f64>,
+    run_pages: &BTreeSet<i64>,
+    change_points: &[SeriesChangePoint],
+    branch: &str,
+) -> String {
+    let links = RunLinks {
+        prefix: "runs/",
+        pages: run_pages,
+    };
     let contracts = contracts(points);
     let mut body = format!(
-        "<h1>perfwarden</h1>\n<p>{} stored runs, {} contracts. Suite trends: sync and async per payload, dashed: the wall-clock limit, circles: regressions against the base. Contract trends: each case's judged figure, dashed: the bound.</p>\n",
+        "<h1>perfwarden</h1>\n<p>{} stored runs, {} contracts. Suite trends: sync and async per payload, dashed: the wall-clock limit, circles: regressions against the base, purple dashed lines: change points in {}'s history. Contract trends: each case's judged figure, dashed: the bound.</p>\n",
         points.len(),
-        contracts.len()
+        contracts.len(),
+        escape(branch)
     );
     body.push_str("<h2>Contracts</h2>\n");
     for verdict in &contracts {
@@ -103,12 +170,13 @@ pub fn dashboard(points: &[TrendPoint], limit: Option<f64>, run_pages: &BTreeSet
             escape(verdict.metric.name()),
             verdict.status.label(),
             escape(&super::file_stem(&verdict.contract)),
-            charts::contract_trend(points, &verdict.contract)
+            charts::contract_trend(points, &verdict.contract, change_points, &links)
         ));
     }
-    body.push_str(&noise_panel(points));
+    body.push_str(&change_points_table(change_points, branch, &links));
+    body.push_str(&noise_panel(points, &links));
     body.push_str("<h2>Benchmark suites</h2>\n");
-    for (name, svg) in trend_charts(points, limit) {
+    for (name, svg) in trend_charts(points, limit, change_points, &links) {
         body.push_str(&format!("<figure data-chart=\"{name}\">{svg}</figure>\n"));
     }
     body.push_str("<h2>Runs and verdicts</h2>\n<table id=\"runs\">\n<tr><th>run</th><th>started</th><th>commit</th><th>branch</th><th>mode</th>");
@@ -118,11 +186,7 @@ pub fn dashboard(points: &[TrendPoint], limit: Option<f64>, run_pages: &BTreeSet
     body.push_str("<th>host noise</th><th>regressions</th></tr>\n");
     for point in points.iter().rev() {
         let run = &point.run;
-        let id = if run_pages.contains(&run.id) {
-            format!("<a href=\"runs/{0}.html\">#{0}</a>", run.id)
-        } else {
-            format!("#{}", run.id)
-        };
+        let id = run_ref(run.id, &links);
         body.push_str(&format!(
             "<tr><td>{id}</td><td>{}</td><td><code>{}</code>{}</td><td>{}</td><td>{}</td>",
             format_timestamp(run.started_at_ms),
@@ -216,7 +280,13 @@ mod tests {
 
     #[test]
     fn the_noise_panel_names_the_runs_measured_on_a_noisy_host() {
-        let page = dashboard(&[run(1, 0.02), run(2, 0.6)], None, &BTreeSet::new());
+        let page = dashboard(
+            &[run(1, 0.02), run(2, 0.6)],
+            None,
+            &BTreeSet::new(),
+            &[],
+            "main",
+        );
         assert!(
             page.contains("2 of 2 runs measured their host; 1 of them on a host too noisy"),
             "{page}"
@@ -227,5 +297,55 @@ mod tests {
         );
         assert!(page.contains("<td class=\"noisy\">other 60.0%, steal 0.1%</td>"));
         assert!(page.contains("<td class=\"quiet\">other 2.0%, steal 0.1%</td>"));
+    }
+
+    #[test]
+    fn change_points_are_marked_on_their_trend_and_listed() {
+        use crate::judge::change_points::{self, PARAMETERS};
+        let points: Vec<TrendPoint> = (1..=16)
+            .map(|id| {
+                let mut point = run(id, 0.02);
+                let instructions = if id <= 8 { 6_590_000.0 } else { 6_720_000.0 };
+                point.figures.push((
+                    Tool::Callgrind,
+                    "medium/async".to_owned(),
+                    "instructions".to_owned(),
+                    instructions,
+                ));
+                point
+            })
+            .collect();
+        let found = change_points::detect_all(&points, "main", &PARAMETERS);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let pages = BTreeSet::from([8, 9]);
+        let page = dashboard(&points, None, &pages, &found, "main");
+        // On the medium instructions chart, and only there: the marker with
+        // its title naming the commits either side.
+        let chart = page
+            .split("<figure data-chart=\"trend-medium-callgrind\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</figure>").next())
+            .expect("the chart is drawn");
+        assert_eq!(
+            chart.matches("<g class=\"change-point\">").count(),
+            1,
+            "{chart}"
+        );
+        assert!(
+            chart.contains("<title>change point in callgrind medium/async: +1.97% (6.59 M → 6.72 M), p = 0.0e0; between 0000000000 (run #8) and 0000000000 (run #9)</title>"),
+            "{chart}"
+        );
+        assert!(chart.contains("<polygon"), "{chart}");
+        assert_eq!(page.matches("<g class=\"change-point\">").count(), 1);
+        // The table: one row, the runs linked to their pages.
+        assert!(
+            page.contains("<section id=\"change-points\"><p>1 shifts found in the history of main"),
+            "{page}"
+        );
+        assert!(page.contains("<tr class=\"change-point\"><td>callgrind medium/async instructions</td><td>all</td><td><code>0000000000</code> (<a href=\"runs/8.html\">#8</a>) .. <code>0000000000</code> (<a href=\"runs/9.html\">#9</a>)</td><td>6.59 M</td><td>6.72 M</td><td>+1.97%</td><td>0.0e0</td></tr>"), "{page}");
+        // None found: the section says so and draws no marker.
+        let quiet = dashboard(&points, None, &pages, &[], "main");
+        assert!(quiet.contains("0 shifts found"), "{quiet}");
+        assert!(!quiet.contains("class=\"change-point\""));
     }
 }

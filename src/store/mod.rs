@@ -26,6 +26,7 @@ use sqlx::sqlite::{
 use sqlx::{Decode, Postgres, QueryBuilder, Row, SqlStr, Sqlite, Type};
 
 use crate::diagnose::probes::{Check, ProbeResult, ProbeStatus};
+use crate::judge::change_points::{ChangePoint, SeriesChangePoint, SeriesKey};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
@@ -82,7 +83,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 6];
+type Migrations = [(i64, &'static str, &'static str); 7];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -111,6 +112,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         6,
         "checklist warn",
         include_str!("../../migrations/0006_checklist_warn.sql"),
+    ),
+    (
+        7,
+        "change points",
+        include_str!("../../migrations/0007_change_points.sql"),
     ),
 ];
 
@@ -145,6 +151,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         6,
         "checklist warn",
         include_str!("../../migrations/postgres/0006_checklist_warn.sql"),
+    ),
+    (
+        7,
+        "change points",
+        include_str!("../../migrations/postgres/0007_change_points.sql"),
     ),
 ];
 
@@ -317,8 +328,9 @@ pub struct Judgement {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TrendPoint {
     pub run: RunInfo,
-    /// (tool, benchmark, metric, value) for Criterion means, callgrind
-    /// instructions and the host's noise (`paired`, `host`).
+    /// (tool, benchmark, metric, value) for Criterion means with their
+    /// intervals (`ci_low`, `ci_high`), callgrind instructions and the host's
+    /// noise (`paired`, `host`).
     pub figures: Vec<(Tool, String, String, f64)>,
     /// The run's verdicts, the latest judged first.
     pub verdicts: Vec<TrendVerdict>,
@@ -536,6 +548,30 @@ fn check_from_row(r: &impl StoreRow) -> Result<ProbeResult, sqlx::Error> {
     })
 }
 
+fn change_point_from_row(r: &impl StoreRow) -> Result<SeriesChangePoint, sqlx::Error> {
+    let index: i64 = r.value("series_index")?;
+    Ok(SeriesChangePoint {
+        series: SeriesKey {
+            source: r.value("source")?,
+            benchmark: r.value("benchmark")?,
+            metric: r.value("metric")?,
+            machine_id: r.value("machine_id")?,
+        },
+        change: ChangePoint {
+            index: usize::try_from(index)
+                .map_err(|_| decode_error(format!("series_index = {index}")))?,
+            before_run_id: r.value("before_run_id")?,
+            before_commit: r.value("before_commit")?,
+            after_run_id: r.value("after_run_id")?,
+            after_commit: r.value("after_commit")?,
+            mean_before: r.value("mean_before")?,
+            mean_after: r.value("mean_after")?,
+            relative_change: r.value("relative_change")?,
+            p_value: r.value("p_value")?,
+        },
+    })
+}
+
 fn comparison_from_row(r: &impl StoreRow) -> Result<Comparison, sqlx::Error> {
     let tool: String = r.value("tool")?;
     let status: String = r.value("status")?;
@@ -557,6 +593,9 @@ fn comparison_from_row(r: &impl StoreRow) -> Result<Comparison, sqlx::Error> {
 /// Rows per multi-row INSERT: six parameters each stays well under both
 /// engines' limits on bound parameters.
 const SAMPLES_PER_INSERT: usize = 1000;
+
+/// Rows per INSERT of change points: fifteen parameters each.
+const CHANGE_POINTS_PER_INSERT: usize = 250;
 
 /// Appends `$samples` to run `$run_id` inside `$tx`, numbering each
 /// benchmark's samples on from the last one stored.
@@ -1076,7 +1115,7 @@ impl Store {
         with_pool!(self, |pool| {
             let figures = sqlx::query(
                 "SELECT run_id, tool, benchmark, metric, value FROM measurements
-                 WHERE run_id >= $1 AND value IS NOT NULL AND ((tool = 'criterion' AND metric = 'mean') OR (tool = 'callgrind' AND metric = 'instructions') OR (tool = 'paired' AND benchmark = 'host'))",
+                 WHERE run_id >= $1 AND value IS NOT NULL AND ((tool = 'criterion' AND metric IN ('mean', 'ci_low', 'ci_high')) OR (tool = 'callgrind' AND metric = 'instructions') OR (tool = 'paired' AND benchmark = 'host'))",
             )
             .bind(first)
             .fetch_all(pool)
@@ -1157,6 +1196,65 @@ impl Store {
             }
         });
         Ok(points)
+    }
+
+    /// Replaces the change points stored for `branch` with `change_points`,
+    /// in one transaction. They are derived from the stored runs, not
+    /// measured: the only rows perfwarden replaces.
+    pub async fn replace_change_points(
+        &self,
+        branch: &str,
+        change_points: &[SeriesChangePoint],
+    ) -> Result<(), StoreError> {
+        let detected_at_ms = crate::measure::environment::now_ms();
+        in_transaction!(self, |tx| {
+            sqlx::query("DELETE FROM change_points WHERE branch = $1")
+                .bind(branch)
+                .execute(&mut *tx)
+                .await?;
+            for chunk in change_points.chunks(CHANGE_POINTS_PER_INSERT) {
+                let mut insert = QueryBuilder::<Db>::new(
+                    "INSERT INTO change_points (branch, source, benchmark, metric, machine_id, series_index, before_run_id, before_commit, after_run_id, after_commit, mean_before, mean_after, relative_change, p_value, detected_at_ms) ",
+                );
+                insert.push_values(chunk, |mut row, c| {
+                    let (series, change) = (&c.series, &c.change);
+                    row.push_bind(branch)
+                        .push_bind(series.source.as_str())
+                        .push_bind(series.benchmark.as_str())
+                        .push_bind(series.metric.as_str())
+                        .push_bind(series.machine_id.as_deref())
+                        .push_bind(change.index as i64)
+                        .push_bind(change.before_run_id)
+                        .push_bind(change.before_commit.as_str())
+                        .push_bind(change.after_run_id)
+                        .push_bind(change.after_commit.as_str())
+                        .push_bind(change.mean_before)
+                        .push_bind(change.mean_after)
+                        .push_bind(change.relative_change)
+                        .push_bind(change.p_value)
+                        .push_bind(detected_at_ms);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// The change points stored for `branch`, oldest shift first.
+    pub async fn change_points(&self, branch: &str) -> Result<Vec<SeriesChangePoint>, StoreError> {
+        let found = with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT source, benchmark, metric, machine_id, series_index, before_run_id, before_commit, after_run_id, after_commit, mean_before, mean_after, relative_change, p_value
+                 FROM change_points WHERE branch = $1 ORDER BY after_run_id, source, benchmark, metric, machine_id",
+            )
+            .bind(branch)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(change_point_from_row)
+            .collect::<Result<_, _>>()?
+        });
+        Ok(found)
     }
 
     pub async fn samples(

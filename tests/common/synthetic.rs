@@ -45,6 +45,8 @@ pub fn run(index: usize, regression_from: Option<usize>) -> NewRun {
             };
             measurements.push(figure(Tool::Criterion, "mean", mean, "ns"));
             measurements.push(figure(Tool::Criterion, "median", mean, "ns"));
+            measurements.push(figure(Tool::Criterion, "ci_low", mean * 0.995, "ns"));
+            measurements.push(figure(Tool::Criterion, "ci_high", mean * 1.005, "ns"));
             measurements.push(figure(Tool::Spec, "mean", mean * 1.02, "ns"));
             measurements.push(figure(
                 Tool::Callgrind,
