@@ -69,6 +69,7 @@ fn new_run(commit: &str, samples: usize) -> NewRun {
                 total_ns: 1000.0 * (i + 1) as f64,
             })
             .collect(),
+        profiles: Vec::new(),
     }
 }
 
@@ -607,6 +608,7 @@ fn a_database_from_before_0003_keeps_its_verdicts() {
             judgement: judgement.clone(),
             base_run: None,
             distributions: Vec::new(),
+            where_time_went: Vec::new(),
             artifact_url: None,
             dashboard_url: None,
             warnings: Vec::new(),

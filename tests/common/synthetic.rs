@@ -82,5 +82,6 @@ pub fn run(index: usize, regression_from: Option<usize>) -> NewRun {
         notes: Vec::new(),
         measurements,
         samples,
+        profiles: Vec::new(),
     }
 }
