@@ -459,6 +459,7 @@ async fn hostile_strings_reach_the_comment_as_text() {
         },
         base_run: None,
         distributions: Vec::new(),
+        where_time_went: Vec::new(),
         artifact_url: Some("https://github.example/runs/1) ![x](https://evil.example/a.gif".into()),
         dashboard_url: Some("javascript:alert(1)".into()),
         warnings: vec!["history <b>missing</b> @here".into()],

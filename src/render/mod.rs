@@ -116,6 +116,53 @@ pub fn selftest_matrix(reports: &[WrapperReport]) -> String {
     out
 }
 
+/// `perfwarden profile-diff`'s table: the totals, then a row per function
+/// (self instructions before, after, the change and its share of the total
+/// change, inclusive before and after), the rest in one row.
+pub fn profile_diff_table(diff: &crate::diagnose::profile_diff::ProfileDiff) -> String {
+    let share = |s: Option<f64>| s.map_or("-".into(), |s| format!("{:.1}%", s * 100.0));
+    let mut out = format!(
+        "total: {} -> {} instructions ({:+}, {})\n\n{:>14}  {:>14}  {:>14}  {:>7}  {:>14}  {:>14}  function\n",
+        diff.total_before,
+        diff.total_after,
+        diff.change,
+        percent(diff.relative()),
+        "self before",
+        "self after",
+        "change",
+        "share",
+        "incl. before",
+        "incl. after"
+    );
+    for f in &diff.functions {
+        out.push_str(&format!(
+            "{:>14}  {:>14}  {:>+14}  {:>7}  {:>14}  {:>14}  {}\n",
+            f.before,
+            f.after,
+            f.change,
+            share(f.share),
+            f.inclusive_before,
+            f.inclusive_after,
+            f.function
+        ));
+    }
+    if diff.rest != 0 {
+        out.push_str(&format!(
+            "{:>14}  {:>14}  {:>+14}  {:>7}  {:>14}  {:>14}  (every other function)\n",
+            "",
+            "",
+            diff.rest,
+            share(diff.rest_share()),
+            "",
+            ""
+        ));
+    }
+    if diff.functions.is_empty() && diff.rest == 0 {
+        out.push_str("(no function's count changed)\n");
+    }
+    out
+}
+
 /// `perfwarden calibrate`'s table: a row per scenario.
 pub fn calibration_table(results: &[crate::diagnose::calibrate::ScenarioResult]) -> String {
     let mut out = format!(
