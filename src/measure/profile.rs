@@ -55,12 +55,15 @@ fn name<'a>(
     line: usize,
 ) -> Result<&'a str, MeasureError> {
     let spec = spec.trim();
-    let Some(rest) = spec.strip_prefix('(') else {
+    // An id is digits in parentheses; valgrind's own names may start with
+    // one too ("(below main)").
+    let compressed = spec
+        .strip_prefix('(')
+        .and_then(|rest| rest.split_once(')'))
+        .filter(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+    let Some((id, name)) = compressed else {
         return Ok(spec);
     };
-    let (id, name) = rest
-        .split_once(')')
-        .ok_or_else(|| parse_error(line, format!("unclosed name id in '{spec}'")))?;
     let name = name.trim();
     if name.is_empty() {
         table.get(id).copied().ok_or_else(|| {
@@ -246,7 +249,7 @@ impl Profile {
 mod tests {
     use super::*;
 
-    const SMALL: &str = "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\npositions: line\nevents: Ir Dr\nsummary: 120 7\n\nob=(1) /bin/x\nfl=(1) a.rs\nfn=(1) main\n3 10 1\n+1 5\ncfl=(1)\ncfn=(2) helper\ncalls=2 +4\n* 100 3\ncfn=(1)\ncalls=1 0\n* 50\n\nfn=(2)\n7 100 3\njump=1 +2\n* \n\ntotals: 115 6\n";
+    const SMALL: &str = "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\npositions: line\nevents: Ir Dr\nsummary: 120 7\n\nob=(1) /bin/x\nfl=(1) a.rs\nfn=(1) main\n3 10 1\n+1 5\ncfl=(1)\ncfn=(2) helper\ncalls=2 +4\n* 100 3\ncfn=(1)\ncalls=1 0\n* 50\n\nfn=(2)\n7 100 3\njump=1 +2\n* \nfn=(below main)\n\ntotals: 115 6\n";
 
     #[test]
     fn self_and_inclusive_with_compressed_names() {
