@@ -433,3 +433,86 @@ fn regressions_and_one_sided_contracts_are_diffed_against_the_base() {
         "one request per pair of sides, none for what is not a benchmark"
     );
 }
+
+#[test]
+fn the_command_diffs_stored_runs() {
+    use perfwarden::store::{Access, NewRun, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("history.db");
+    let profiles = read_profiles(&testdata("gungraun"), 50).unwrap();
+    let run = |profiles| NewRun {
+        commit: "abc".into(),
+        branch: Some("main".into()),
+        base_commit: None,
+        pr_number: None,
+        dirty: false,
+        quick: true,
+        machine: run_info(1).machine,
+        started_at_ms: 0,
+        finished_at_ms: 0,
+        notes: Vec::new(),
+        measurements: Vec::new(),
+        samples: Vec::new(),
+        profiles,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&database.display().to_string(), Access::Create)
+            .await
+            .unwrap();
+        assert_eq!(store.insert_run(&run(profiles.clone())).await.unwrap(), 1);
+        assert_eq!(store.insert_run(&run(Vec::new())).await.unwrap(), 2);
+        store.close().await.unwrap();
+    });
+    let profile_diff = |args: &[&str]| {
+        let output = perfwarden()
+            .arg("profile-diff")
+            .args(args)
+            .arg("--database-url")
+            .arg(&database)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = profile_diff(&[
+        "1:medium/sync",
+        "1",
+        "--benchmark",
+        "medium/async",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let parsed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let expected = profile_diff::diff(&profiles[1].profile, &profiles[0].profile, 20);
+    assert_eq!(parsed["change"], expected.change);
+    assert_eq!(parsed["rest"], expected.rest);
+    let listed = parsed["functions"].as_array().unwrap();
+    assert_eq!(listed.len(), expected.functions.len());
+    for (shown, f) in listed.iter().zip(&expected.functions) {
+        assert_eq!(shown["function"], f.function.as_str());
+        assert_eq!(shown["change"], f.change);
+        // serde_json reads floats to within an ulp or so.
+        let share = shown["share"].as_f64().unwrap();
+        assert!((share - f.share.unwrap()).abs() < 1e-12, "{shown}");
+    }
+
+    let (code, _, stderr) = profile_diff(&["1:medium/sync", "2:medium/sync"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("run 2 has no stored profile of medium/sync"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = profile_diff(&["1:small/sync", "1:medium/sync"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("it has: medium/async, medium/sync"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = profile_diff(&["1:medium/sync", "7:medium/sync"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("run 7 does not exist"), "{stderr}");
+}
