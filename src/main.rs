@@ -827,6 +827,12 @@ fn run_report(
                 regression.threshold * 100.0
             );
         }
+        for section in &data.where_time_went {
+            println!(
+                "{}",
+                perfwarden::render::report::where_time_went_text(section)
+            );
+        }
         if !quiet {
             eprintln!(
                 "perfwarden: report of run {} in {}",

@@ -355,6 +355,20 @@ fn a_failed_case_gets_where_the_time_went_in_the_summary() {
         .filter(|l| l.starts_with("| ") && !l.starts_with("| function"))
         .count();
     assert_eq!(rows, diff.functions.len() + usize::from(diff.rest != 0));
+    // And in one line for the terminal.
+    let line = perfwarden::render::report::where_time_went_text(&data.where_time_went[0]);
+    assert!(
+        line.starts_with("where the time went (performance-001 FAIL, medium: async against sync): +6.7 k instructions, most in "),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("most in {} (", top.function)),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("; `perfwarden profile-diff 9:medium/sync 9:medium/async`"),
+        "{line}"
+    );
     // Before the rest of the report's sections on a failure.
     assert!(summary.find("### Where the time went") < summary.find("### Head versus base"));
     let json = verdict_json(&data);

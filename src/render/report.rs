@@ -473,6 +473,31 @@ pub fn profile_diff_markdown(diff: &ProfileDiff) -> String {
     md
 }
 
+/// One section in a terminal line: the change, the function that changed
+/// most with its share, and the command that prints the whole diff.
+pub fn where_time_went_text(section: &WhereTimeWent) -> String {
+    let command = profile_diff::command(&section.request.before, &section.request.after);
+    let found = match &section.diff {
+        None => "no stored profile on one side".to_owned(),
+        Some(diff) => match diff.functions.first() {
+            Some(top) => format!(
+                "{} instructions, most in {} ({}{})",
+                signed_count(diff.change),
+                top.function,
+                signed_count(top.change),
+                top.share
+                    .map(|s| format!(", {:.1}% of the change", s * 100.0))
+                    .unwrap_or_default()
+            ),
+            None => "no function's count changed".to_owned(),
+        },
+    };
+    format!(
+        "where the time went ({}): {found}; `{command}`",
+        section.request.reason
+    )
+}
+
 /// The profiles diffed for each FAIL and regression, with the command that
 /// prints the same diff.
 fn where_time_went_markdown(sections: &[WhereTimeWent]) -> String {
