@@ -358,7 +358,7 @@ fn a_failed_case_gets_where_the_time_went_in_the_summary() {
     // And in one line for the terminal.
     let line = perfwarden::render::report::where_time_went_text(&data.where_time_went[0]);
     assert!(
-        line.starts_with("where the time went (performance-001 FAIL, medium: async against sync): +6.7 k instructions, most in "),
+        line.starts_with("where the time went (performance-001 FAIL, medium: async against sync): +6,733 instructions, most in "),
         "{line}"
     );
     assert!(

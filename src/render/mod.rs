@@ -235,6 +235,25 @@ pub fn count_text(value: f64) -> String {
     }
 }
 
+/// An exact count with thousands separated, signed when asked: `5,148,131`,
+/// `+6,733`.
+pub fn grouped_count(value: i64, signed: bool) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = match (value < 0, signed && value > 0) {
+        (true, _) => "-",
+        (false, true) => "+",
+        _ => "",
+    };
+    format!("{sign}{grouped}")
+}
+
 /// A fraction as a signed percentage, `-` when missing.
 pub fn percent(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{:+.2}%", v * 100.0))
@@ -243,6 +262,15 @@ pub fn percent(value: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_grouped_by_thousands() {
+        assert_eq!(grouped_count(5_148_131, false), "5,148,131");
+        assert_eq!(grouped_count(6_733, true), "+6,733");
+        assert_eq!(grouped_count(-438, true), "-438");
+        assert_eq!(grouped_count(0, true), "0");
+        assert_eq!(grouped_count(100_000, false), "100,000");
+    }
 
     #[test]
     fn timestamps_are_utc_dates() {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::charts;
 use super::escape;
-use super::{count_text, duration_text, format_timestamp, percent, short_commit};
+use super::{count_text, duration_text, format_timestamp, grouped_count, percent, short_commit};
 use crate::diagnose::probes::{ProbeResult, ProbeStatus};
 use crate::diagnose::profile_diff::{self, ProfileDiff, WhereTimeWent};
 use crate::judge::compare::{Change, Comparison};
@@ -436,36 +436,30 @@ pub fn summary_markdown(data: &ReportData) -> String {
     md
 }
 
-/// A signed instruction count: `+1.2 k`, `-300`.
-fn signed_count(value: i64) -> String {
-    let sign = if value > 0 { "+" } else { "" };
-    format!("{sign}{}", count_text(value as f64))
-}
-
 /// One diff as a markdown table, the top functions first and the rest in one row.
 pub fn profile_diff_markdown(diff: &ProfileDiff) -> String {
     let share = |s: Option<f64>| s.map_or("-".into(), |s| format!("{:.1}%", s * 100.0));
     let mut md = format!(
         "{} → {} instructions ({}, {})\n\n| function (self instructions) | before | after | change | share of the change |\n|---|---:|---:|---:|---:|\n",
-        count_text(diff.total_before as f64),
-        count_text(diff.total_after as f64),
-        signed_count(diff.change),
+        grouped_count(diff.total_before as i64, false),
+        grouped_count(diff.total_after as i64, false),
+        grouped_count(diff.change, true),
         percent(diff.relative())
     );
     for f in &diff.functions {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
-            escape::code(&f.function),
-            count_text(f.before as f64),
-            count_text(f.after as f64),
-            signed_count(f.change),
+            escape::text(&f.function),
+            grouped_count(f.before as i64, false),
+            grouped_count(f.after as i64, false),
+            grouped_count(f.change, true),
             share(f.share)
         ));
     }
     if diff.rest != 0 {
         md.push_str(&format!(
             "| every other function | | | {} | {} |\n",
-            signed_count(diff.rest),
+            grouped_count(diff.rest, true),
             share(diff.rest_share())
         ));
     }
@@ -482,9 +476,9 @@ pub fn where_time_went_text(section: &WhereTimeWent) -> String {
         Some(diff) => match diff.functions.first() {
             Some(top) => format!(
                 "{} instructions, most in {} ({}{})",
-                signed_count(diff.change),
+                grouped_count(diff.change, true),
                 top.function,
-                signed_count(top.change),
+                grouped_count(top.change, true),
                 top.share
                     .map(|s| format!(", {:.1}% of the change", s * 100.0))
                     .unwrap_or_default()
