@@ -165,6 +165,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Where the instructions went: two callgrind profiles compared function
+    /// by function, the functions whose count changed most first, each with
+    /// its share of the total change.
+    ProfileDiff {
+        /// The before side: a callgrind.out file, a directory of them (one
+        /// benchmark's threads), or a stored run as ID or ID:BENCHMARK
+        /// (e.g. 7:medium/sync).
+        before: String,
+        /// The after side, as BEFORE.
+        after: String,
+        /// The benchmark of a stored run given without one (e.g. medium/async).
+        #[arg(long, value_name = "NAME")]
+        benchmark: Option<String>,
+        /// How many functions to list.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        top: usize,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Print how far one call raises this process's peak resident memory,
     /// in bytes, for the request on standard input (the peak-memory metric's
     /// child process).
@@ -361,6 +383,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             contract,
         } => selftest_command(model, quick, &skip_probe, &contract),
         Command::PeakMemory { variant } => peak_memory(model, &variant),
+        Command::ProfileDiff {
+            before,
+            after,
+            benchmark,
+            top,
+            json,
+            database,
+        } => profile_diff(&before, &after, benchmark.as_deref(), top, json, &database),
         Command::Calibrate {
             quick,
             verdicts,
@@ -563,6 +593,83 @@ fn history(
     })
 }
 
+/// `profile-diff`: two profiles, each from a file or a stored run, diffed.
+fn profile_diff(
+    before: &str,
+    after: &str,
+    benchmark: Option<&str>,
+    top: usize,
+    json: bool,
+    database: &DatabaseArgs,
+) -> anyhow::Result<ExitCode> {
+    use perfwarden::diagnose::profile_diff::{self, StoredSide};
+    let stored = |argument: &str| {
+        let path = std::path::Path::new(argument);
+        if path.exists() {
+            return Ok(None);
+        }
+        let (id, named) = StoredSide::parse_argument(argument).with_context(|| {
+            format!("{argument} is neither a callgrind profile (a callgrind.out file or a directory of them) nor a stored run (ID or ID:BENCHMARK, e.g. 7:medium/async)")
+        })?;
+        let benchmark = named.or(benchmark).with_context(|| {
+            format!("which benchmark of run {id}? Write {id}:BENCHMARK (e.g. {id}:medium/async) or give --benchmark")
+        })?;
+        anyhow::Ok(Some(StoredSide::new(id, benchmark)))
+    };
+    let sides = [stored(before)?, stored(after)?];
+    let mut profiles = Vec::with_capacity(2);
+    if sides.iter().any(Option::is_some) {
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        database.with_store(&runtime, Access::ReadOnly, |store| {
+            for (argument, side) in [before, after].into_iter().zip(&sides) {
+                profiles.push(match side {
+                    None => read_profile_file(argument)?,
+                    Some(side) => {
+                        runtime.block_on(store.run(side.run_id))?;
+                        match runtime.block_on(store.profile(side.run_id, &side.benchmark))? {
+                            Some(profile) => profile,
+                            None => {
+                                let kept =
+                                    runtime.block_on(store.profiled_benchmarks(side.run_id))?;
+                                anyhow::bail!(
+                                    "run {} has no stored profile of {}; {}",
+                                    side.run_id,
+                                    side.benchmark,
+                                    if kept.is_empty() {
+                                        "it has none (stored before profiles were kept, or measured without valgrind): measure again with `perfwarden run`".to_owned()
+                                    } else {
+                                        format!("it has: {}", kept.join(", "))
+                                    }
+                                )
+                            }
+                        }
+                    }
+                });
+            }
+            Ok(())
+        })?;
+    } else {
+        for argument in [before, after] {
+            profiles.push(read_profile_file(argument)?);
+        }
+    }
+    let diff = profile_diff::diff(&profiles[0], &profiles[1], top);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &diff)?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(perfwarden::render::profile_diff_table(&diff).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_profile_file(path: &str) -> anyhow::Result<perfwarden::measure::profile::Profile> {
+    perfwarden::measure::callgrind::read_profile(std::path::Path::new(path))
+        .with_context(|| format!("reading the callgrind profile {path}"))
+}
+
 /// `selftest`: the checklist and the verdict against the real wrapper and
 /// the broken fixtures.
 fn selftest_command(
@@ -740,6 +847,12 @@ fn run_report(
                 regression.tool.name(),
                 regression.change * 100.0,
                 regression.threshold * 100.0
+            );
+        }
+        for section in &data.where_time_went {
+            println!(
+                "{}",
+                perfwarden::render::report::where_time_went_text(section)
             );
         }
         if !quiet {

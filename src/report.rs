@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::chat::MistralTokenizer;
 use crate::diagnose::RealWrapper;
 use crate::diagnose::probes::{self, ProbeResult};
+use crate::diagnose::profile_diff::{self, WhereTimeWent};
 use crate::judge::change_points;
 use crate::judge::compare::{self, RunFigures};
 use crate::judge::contract::{Case, Contract, Variants};
@@ -412,6 +413,21 @@ pub fn report(
         let found = change_points::detect_all(&points, branch, &change_points::PARAMETERS);
         runtime.block_on(store.replace_change_points(branch, &found))?;
     }
+    let mut where_time_went = Vec::new();
+    for request in profile_diff::requests(
+        run_id,
+        &judgement.verdicts,
+        &judgement.comparisons,
+        base_run.as_ref().map(|b| b.id),
+    ) {
+        let diff = runtime.block_on(profile_diff::diff_stored(
+            store,
+            &request.before,
+            &request.after,
+            profile_diff::REPORT_TOP,
+        ))?;
+        where_time_went.push(WhereTimeWent { request, diff });
+    }
     // Every pair's overhead of the contracts judged on paired time, as stored
     // (with what re-measuring added).
     let mut distributions = Vec::new();
@@ -450,6 +466,7 @@ pub fn report(
         judgement,
         base_run,
         distributions,
+        where_time_went,
         artifact_url: options.artifact_url.clone(),
         dashboard_url: options.dashboard_url.clone(),
         warnings: options.warnings.clone(),

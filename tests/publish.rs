@@ -381,6 +381,33 @@ async fn the_identity_can_be_configured() {
     );
 }
 
+/// A profile diff whose function names come from a hostile binary.
+fn hostile_profile_diff() -> perfwarden::diagnose::profile_diff::WhereTimeWent {
+    use perfwarden::diagnose::profile_diff::{DiffRequest, StoredSide, WhereTimeWent, diff};
+    use perfwarden::measure::profile::{FunctionCost, Profile};
+    let function = |name: &str, self_ir| FunctionCost {
+        name: name.into(),
+        self_ir,
+        inclusive_ir: self_ir,
+    };
+    let before = Profile::new(100, vec![function("<img src=//evil.example/f.gif>", 100)]);
+    let after = Profile::new(
+        300,
+        vec![
+            function("<img src=//evil.example/f.gif>", 150),
+            function("a | b @octo-org/everyone `x`", 150),
+        ],
+    );
+    WhereTimeWent {
+        request: DiffRequest {
+            reason: "performance-001 <b>@octo-org/everyone</b> FAIL".into(),
+            before: StoredSide::new(1, "small/sync"),
+            after: StoredSide::new(1, "small/async <img src=x>"),
+        },
+        diff: Some(diff(&before, &after, 10)),
+    }
+}
+
 #[tokio::test]
 async fn hostile_strings_reach_the_comment_as_text() {
     use perfwarden::diagnose::probes::{Check, ProbeResult, ProbeStatus};
@@ -459,6 +486,7 @@ async fn hostile_strings_reach_the_comment_as_text() {
         },
         base_run: None,
         distributions: Vec::new(),
+        where_time_went: vec![hostile_profile_diff()],
         artifact_url: Some("https://github.example/runs/1) ![x](https://evil.example/a.gif".into()),
         dashboard_url: Some("javascript:alert(1)".into()),
         warnings: vec!["history <b>missing</b> @here".into()],

@@ -70,6 +70,7 @@ fn new_run(commit: &str, samples: usize) -> NewRun {
                 total_ns: 1000.0 * (i + 1) as f64,
             })
             .collect(),
+        profiles: Vec::new(),
     }
 }
 
@@ -125,7 +126,83 @@ on_both_engines!(
     judgements_are_kept_per_contract_content_and_never_replaced,
     a_read_only_opener_reads_without_migrating,
     change_points_are_stored_per_branch_and_replaced,
+    profiles_round_trip_and_two_runs_diff,
 );
+
+/// The callgrind profiles captured from a real run of the instruction suite.
+fn captured_profiles() -> Vec<perfwarden::store::BenchmarkProfile> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("harness/testdata/callgrind/gungraun");
+    perfwarden::measure::callgrind::read_profiles(&root, 50).unwrap()
+}
+
+fn profiles_round_trip_and_two_runs_diff(engine: Engine) {
+    use perfwarden::diagnose::profile_diff::{StoredSide, diff, diff_stored};
+    let (url, _dir) = fresh(engine);
+    let profiles = captured_profiles();
+    let mut base = new_run("base", 1);
+    base.profiles = profiles.clone();
+    // The head: the async side's largest function got 1,000 instructions dearer.
+    let mut head = new_run("head", 1);
+    head.profiles = profiles.clone();
+    let changed = &mut head.profiles[0].profile;
+    changed.functions[0].self_ir += 1000;
+    changed.functions[0].inclusive_ir += 1000;
+    changed.total_ir += 1000;
+    let changed_function = changed.functions[0].name.clone();
+    runtime().block_on(async {
+        let store = Store::open(&url, Access::Create).await.unwrap();
+        let base_id = store.insert_run(&base).await.unwrap();
+        let head_id = store.insert_run(&head).await.unwrap();
+        let bare_id = store.insert_run(&new_run("bare", 1)).await.unwrap();
+        for p in &profiles {
+            let stored = store.profile(base_id, &p.benchmark).await.unwrap();
+            assert_eq!(stored.as_ref(), Some(&p.profile), "{}", p.benchmark);
+        }
+        assert_eq!(
+            store.profiled_benchmarks(head_id).await.unwrap(),
+            ["medium/async", "medium/sync"]
+        );
+        assert_eq!(store.profile(bare_id, "medium/async").await.unwrap(), None);
+        assert!(store.profiled_benchmarks(bare_id).await.unwrap().is_empty());
+
+        let benchmark = &profiles[0].benchmark;
+        let stored = diff_stored(
+            &store,
+            &StoredSide::new(base_id, benchmark),
+            &StoredSide::new(head_id, benchmark),
+            5,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(stored.change, 1000);
+        assert_eq!(stored.functions.len(), 1);
+        assert_eq!(stored.functions[0].function, changed_function);
+        assert_eq!(stored.functions[0].share, Some(1.0));
+        // Async against sync within one stored run: as from the profiles.
+        let within = diff_stored(
+            &store,
+            &StoredSide::new(base_id, "medium/sync"),
+            &StoredSide::new(base_id, "medium/async"),
+            10,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(within, diff(&profiles[1].profile, &profiles[0].profile, 10));
+        let none = diff_stored(
+            &store,
+            &StoredSide::new(bare_id, benchmark),
+            &StoredSide::new(head_id, benchmark),
+            5,
+        )
+        .await
+        .unwrap();
+        assert_eq!(none, None, "a run without profiles has nothing to diff");
+        store.close().await.unwrap();
+    });
+}
 
 fn a_run_round_trips_and_missing_stays_missing(engine: Engine) {
     let (url, _dir) = fresh(engine);
@@ -544,6 +621,8 @@ fn both_engines_have_the_same_tables_and_columns() {
                 "contract_case_verdicts",
                 "contract_verdicts",
                 "measurements",
+                "profile_functions",
+                "profiles",
                 "runs",
                 "samples"
             ]
@@ -660,6 +739,7 @@ fn a_database_from_before_0003_keeps_its_verdicts() {
             judgement: judgement.clone(),
             base_run: None,
             distributions: Vec::new(),
+            where_time_went: Vec::new(),
             artifact_url: None,
             dashboard_url: None,
             warnings: Vec::new(),

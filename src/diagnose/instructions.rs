@@ -1,6 +1,6 @@
 //! Instruction counts of one call of any wrapper, for the async-overhead
 //! probe: perfwarden runs itself under callgrind (`perfwarden probe-call`)
-//! and reads callgrind's totals.
+//! and reads callgrind's totals from its profile.
 //!
 //! Collection is on only inside [`measured_call`] (the caller's side) and in
 //! the functions that run jobs on worker threads (`run_job` for the real
@@ -60,33 +60,6 @@ pub fn probe_call(
     failure.map_or(Ok(()), |e| Err(DiagnoseError::Probe(e)))
 }
 
-/// Reads the total of the first event (Ir) from a callgrind output file.
-pub fn parse_callgrind_totals(text: &str) -> Result<u64, DiagnoseError> {
-    let events: Vec<&str> = text
-        .lines()
-        .find_map(|l| l.strip_prefix("events:"))
-        .ok_or_else(|| DiagnoseError::Probe("callgrind output has no 'events:' line".into()))?
-        .split_whitespace()
-        .collect();
-    if events.first() != Some(&"Ir") {
-        return Err(DiagnoseError::Probe(format!(
-            "callgrind's first event is {events:?}, not Ir"
-        )));
-    }
-    let totals = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("totals:")
-                .or_else(|| l.strip_prefix("summary:"))
-        })
-        .ok_or_else(|| DiagnoseError::Probe("callgrind output has no totals".into()))?;
-    totals
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| DiagnoseError::Probe(format!("unreadable callgrind totals '{totals}'")))
-}
-
 /// Runs `exe probe-call ...` under callgrind and returns its instruction count.
 pub fn count_instructions(
     exe: &Path,
@@ -136,18 +109,7 @@ pub fn count_instructions(
     }
     let text = std::fs::read_to_string(&out)
         .map_err(|e| DiagnoseError::Probe(format!("{}: {e}", out.display())))?;
-    parse_callgrind_totals(&text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_totals() {
-        let text = "version: 1\ncreator: callgrind-3.19.0\npid: 1\ncmd: x\npart: 1\n\npositions: line\nevents: Ir\nsummary: 1234\n\nfl=(1) a.rs\nfn=(1) f\n1 1234\n\ntotals: 1234\n";
-        assert_eq!(parse_callgrind_totals(text).unwrap(), 1234);
-        assert!(parse_callgrind_totals("events: Dr Ir\ntotals: 5 6\n").is_err());
-        assert!(parse_callgrind_totals("nothing").is_err());
-    }
+    crate::measure::profile::parse_profile(&text)
+        .map(|profile| profile.total_ir)
+        .map_err(|e| DiagnoseError::Probe(e.to_string()))
 }

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod fixtures;
 pub mod instructions;
 pub mod probes;
+pub mod profile_diff;
 pub mod selftest;
 
 use std::future::Future;

@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use super::MeasureError;
 use super::payload::{Payload, Variant, benchmark_id};
+use super::profile::{self, Profile};
+use crate::store::BenchmarkProfile;
 
 /// Callgrind's figures for one benchmark, summed over all threads.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,11 +32,12 @@ struct Summary {
     version: String,
     function_name: String,
     id: Option<String>,
-    profiles: Vec<Profile>,
+    profiles: Vec<ToolProfile>,
 }
 
+/// One tool's figures in the summary.
 #[derive(Deserialize)]
-struct Profile {
+struct ToolProfile {
     tool: String,
     data: ProfileData,
 }
@@ -133,4 +136,70 @@ pub fn read_output(root: &Path) -> Result<Vec<InstructionCounts>, MeasureError> 
         .collect::<Result<Vec<_>, _>>()?;
     found.sort_by(|a, b| a.benchmark.cmp(&b.benchmark));
     Ok(found)
+}
+
+/// Whether `name` is one of callgrind's profile files as gungraun names them:
+/// `callgrind.<function>.<id>.out`, with `.t<N>` before `.out` per thread.
+pub fn is_profile_file(name: &str) -> bool {
+    name.starts_with("callgrind.") && name.ends_with(".out")
+}
+
+/// One callgrind profile file, or a directory's (a gungraun benchmark's
+/// directory: one file per thread) combined.
+pub fn read_profile(path: &Path) -> Result<Profile, MeasureError> {
+    let files = if path.is_dir() {
+        super::files_where(path, is_profile_file)?
+    } else {
+        vec![path.to_owned()]
+    };
+    if files.is_empty() {
+        return Err(MeasureError::Io(format!(
+            "{}: no callgrind profile (callgrind.*.out) in this directory",
+            path.display()
+        )));
+    }
+    let parts = files
+        .iter()
+        .map(|file| profile_of(file))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Profile::combined(&parts))
+}
+
+fn profile_of(path: &Path) -> Result<Profile, MeasureError> {
+    profile::parse_profile(&super::read_text(path)?).map_err(|e| match e {
+        MeasureError::Parse(what) => MeasureError::Parse(format!("{}: {what}", path.display())),
+        other => other,
+    })
+}
+
+/// Reads the callgrind profiles under gungraun's output directory: one per
+/// benchmark (its threads' files combined), keeping the `top` functions.
+/// A benchmark's directory is `<function>.<id>`, e.g. `async_template.large`.
+pub fn read_profiles(root: &Path, top: usize) -> Result<Vec<BenchmarkProfile>, MeasureError> {
+    let mut files: std::collections::BTreeMap<String, Vec<Profile>> = Default::default();
+    for path in super::files_where(root, is_profile_file)? {
+        let dir = path
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|d| d.to_str())
+            .unwrap_or_default();
+        let (function, id) = dir.split_once('.').ok_or_else(|| {
+            MeasureError::Parse(format!(
+                "{}: not in a gungraun benchmark directory (<function>.<id>)",
+                path.display()
+            ))
+        })?;
+        let parsed = profile_of(&path)?;
+        files
+            .entry(benchmark_name(function, Some(id))?)
+            .or_default()
+            .push(parsed);
+    }
+    Ok(files
+        .into_iter()
+        .map(|(benchmark, parts)| BenchmarkProfile {
+            benchmark,
+            profile: Profile::combined(&parts).top(top),
+        })
+        .collect())
 }

@@ -10,6 +10,7 @@ pub mod machine_lock;
 pub mod noise;
 pub mod paired;
 pub mod payload;
+pub mod profile;
 pub mod run;
 pub mod spec_method;
 pub mod subject;
@@ -19,6 +20,14 @@ pub fn files_named(
     root: &std::path::Path,
     name: &str,
 ) -> Result<Vec<std::path::PathBuf>, MeasureError> {
+    files_where(root, |n| n == name)
+}
+
+/// Every file below `root` whose name `wanted` accepts, in a stable order.
+pub fn files_where(
+    root: &std::path::Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<std::path::PathBuf>, MeasureError> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -27,7 +36,11 @@ pub fn files_named(
         for path in entries.filter_map(|e| Some(e.ok()?.path())) {
             if path.is_dir() {
                 stack.push(path);
-            } else if path.file_name().is_some_and(|n| n == name) {
+            } else if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(&wanted)
+            {
                 found.push(path);
             }
         }

@@ -21,7 +21,7 @@ use crate::chat::{
 };
 use crate::judge::contract::{Case, Contract};
 use crate::metric::{self, CaseSamples, ChildProbe, MeasureContext, Metric};
-use crate::store::{Measurement, NewRun, RawSample, Tool};
+use crate::store::{BenchmarkProfile, Measurement, NewRun, RawSample, Tool};
 
 /// The gungraun runner must match the library version exactly.
 pub const GUNGRAUN_VERSION: &str = "0.20.0";
@@ -216,13 +216,17 @@ pub fn run_criterion(
     criterion::read_output(&home)
 }
 
-/// Runs the gungraun suite under callgrind.
+/// How many functions a stored profile keeps, by self and by inclusive count.
+pub const PROFILE_TOP: usize = 50;
+
+/// Runs the gungraun suite under callgrind: its counts, and each
+/// benchmark's profile (the top functions).
 pub fn run_gungraun(
     options: &RunOptions,
     runner: &Path,
     scratch: &Path,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<InstructionCounts>, MeasureError> {
+) -> Result<(Vec<InstructionCounts>, Vec<BenchmarkProfile>), MeasureError> {
     let home = scratch.join("gungraun");
     let mut command = cargo_command();
     command
@@ -243,7 +247,10 @@ pub fn run_gungraun(
         "the callgrind benchmarks (cargo bench --bench instructions)",
         progress,
     )?;
-    callgrind::read_output(&home)
+    Ok((
+        callgrind::read_output(&home)?,
+        callgrind::read_profiles(&home, PROFILE_TOP)?,
+    ))
 }
 
 fn wall_clock_measurements(results: &[WallClock], run: &mut NewRun) {
@@ -464,6 +471,7 @@ pub fn measure(
         notes: Vec::new(),
         measurements: Vec::new(),
         samples: Vec::new(),
+        profiles: Vec::new(),
     };
     let scratch = lock.scratch_dir()?;
     let total = 5;
@@ -487,8 +495,9 @@ pub fn measure(
         callgrind_measurements(None, &mut run);
     } else {
         let runner = ensure_gungraun_runner(progress)?;
-        let counts = run_gungraun(options, &runner, scratch.path(), progress)?;
+        let (counts, profiles) = run_gungraun(options, &runner, scratch.path(), progress)?;
         callgrind_measurements(Some(&counts), &mut run);
+        run.profiles = profiles;
     }
 
     progress(Progress::Stage {

@@ -116,6 +116,53 @@ pub fn selftest_matrix(reports: &[WrapperReport]) -> String {
     out
 }
 
+/// `perfwarden profile-diff`'s table: the totals, then a row per function
+/// (self instructions before, after, the change and its share of the total
+/// change, inclusive before and after), the rest in one row.
+pub fn profile_diff_table(diff: &crate::diagnose::profile_diff::ProfileDiff) -> String {
+    let share = |s: Option<f64>| s.map_or("-".into(), |s| format!("{:.1}%", s * 100.0));
+    let mut out = format!(
+        "total: {} -> {} instructions ({:+}, {})\n\n{:>14}  {:>14}  {:>14}  {:>7}  {:>14}  {:>14}  function\n",
+        diff.total_before,
+        diff.total_after,
+        diff.change,
+        percent(diff.relative()),
+        "self before",
+        "self after",
+        "change",
+        "share",
+        "incl. before",
+        "incl. after"
+    );
+    for f in &diff.functions {
+        out.push_str(&format!(
+            "{:>14}  {:>14}  {:>+14}  {:>7}  {:>14}  {:>14}  {}\n",
+            f.before,
+            f.after,
+            f.change,
+            share(f.share),
+            f.inclusive_before,
+            f.inclusive_after,
+            f.function
+        ));
+    }
+    if diff.rest != 0 {
+        out.push_str(&format!(
+            "{:>14}  {:>14}  {:>+14}  {:>7}  {:>14}  {:>14}  (every other function)\n",
+            "",
+            "",
+            diff.rest,
+            share(diff.rest_share()),
+            "",
+            ""
+        ));
+    }
+    if diff.functions.is_empty() && diff.rest == 0 {
+        out.push_str("(no function's count changed)\n");
+    }
+    out
+}
+
 /// `perfwarden calibrate`'s table: a row per scenario.
 pub fn calibration_table(results: &[crate::diagnose::calibrate::ScenarioResult]) -> String {
     let mut out = format!(
@@ -188,6 +235,25 @@ pub fn count_text(value: f64) -> String {
     }
 }
 
+/// An exact count with thousands separated, signed when asked: `5,148,131`,
+/// `+6,733`.
+pub fn grouped_count(value: i64, signed: bool) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = match (value < 0, signed && value > 0) {
+        (true, _) => "-",
+        (false, true) => "+",
+        _ => "",
+    };
+    format!("{sign}{grouped}")
+}
+
 /// A fraction as a signed percentage, `-` when missing.
 pub fn percent(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{:+.2}%", v * 100.0))
@@ -196,6 +262,15 @@ pub fn percent(value: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_grouped_by_thousands() {
+        assert_eq!(grouped_count(5_148_131, false), "5,148,131");
+        assert_eq!(grouped_count(6_733, true), "+6,733");
+        assert_eq!(grouped_count(-438, true), "-438");
+        assert_eq!(grouped_count(0, true), "0");
+        assert_eq!(grouped_count(100_000, false), "100,000");
+    }
 
     #[test]
     fn timestamps_are_utc_dates() {

@@ -6,8 +6,9 @@ use serde_json::json;
 
 use super::charts;
 use super::escape;
-use super::{count_text, duration_text, format_timestamp, percent, short_commit};
+use super::{count_text, duration_text, format_timestamp, grouped_count, percent, short_commit};
 use crate::diagnose::probes::{ProbeResult, ProbeStatus};
+use crate::diagnose::profile_diff::{self, ProfileDiff, WhereTimeWent};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
@@ -34,6 +35,8 @@ pub struct ReportData {
     /// Per contract id, per case, every pair's overhead (fraction), for the
     /// contracts judged on paired time.
     pub distributions: Vec<(String, CaseDistributions)>,
+    /// Per FAIL and regression, the callgrind profiles diffed.
+    pub where_time_went: Vec<WhereTimeWent>,
     pub artifact_url: Option<String>,
     pub dashboard_url: Option<String>,
     /// Shown first, each as a warning.
@@ -391,6 +394,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
     for verdict in data.verdicts() {
         md.push_str(&contract_markdown(verdict));
     }
+    md.push_str(&where_time_went_markdown(&data.where_time_went));
     md.push_str(&decomposition_markdown(&data.decomposition));
     if !(verdict_failed || failing_checks) {
         md.push_str(&checklist_md);
@@ -429,6 +433,93 @@ pub fn summary_markdown(data: &ReportData) -> String {
     }
     md.push_str(&links.join(" · "));
     md.push('\n');
+    md
+}
+
+/// One diff as a markdown table, the top functions first and the rest in one row.
+pub fn profile_diff_markdown(diff: &ProfileDiff) -> String {
+    let share = |s: Option<f64>| s.map_or("-".into(), |s| format!("{:.1}%", s * 100.0));
+    let mut md = format!(
+        "{} → {} instructions ({}, {})\n\n| function (self instructions) | before | after | change | share of the change |\n|---|---:|---:|---:|---:|\n",
+        grouped_count(diff.total_before as i64, false),
+        grouped_count(diff.total_after as i64, false),
+        grouped_count(diff.change, true),
+        percent(diff.relative())
+    );
+    for f in &diff.functions {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            escape::text(&f.function),
+            grouped_count(f.before as i64, false),
+            grouped_count(f.after as i64, false),
+            grouped_count(f.change, true),
+            share(f.share)
+        ));
+    }
+    if diff.rest != 0 {
+        md.push_str(&format!(
+            "| every other function | | | {} | {} |\n",
+            grouped_count(diff.rest, true),
+            share(diff.rest_share())
+        ));
+    }
+    md.push('\n');
+    md
+}
+
+/// One section in a terminal line: the change, the function that changed
+/// most with its share, and the command that prints the whole diff.
+pub fn where_time_went_text(section: &WhereTimeWent) -> String {
+    let command = profile_diff::command(&section.request.before, &section.request.after);
+    let found = match &section.diff {
+        None => "no stored profile on one side".to_owned(),
+        Some(diff) => match diff.functions.first() {
+            Some(top) => format!(
+                "{} instructions, most in {} ({}{})",
+                grouped_count(diff.change, true),
+                top.function,
+                grouped_count(top.change, true),
+                top.share
+                    .map(|s| format!(", {:.1}% of the change", s * 100.0))
+                    .unwrap_or_default()
+            ),
+            None => "no function's count changed".to_owned(),
+        },
+    };
+    format!(
+        "where the time went ({}): {found}; `{command}`",
+        section.request.reason
+    )
+}
+
+/// The profiles diffed for each FAIL and regression, with the command that
+/// prints the same diff.
+fn where_time_went_markdown(sections: &[WhereTimeWent]) -> String {
+    if sections.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "### Where the time went\n\nCallgrind's instructions per function, in the function's own code: the functions whose count changed most, each with its share of the total change (a share over 100% is offset by functions that got cheaper). Stored profiles keep each benchmark's top functions; the rest is one row.\n\n",
+    );
+    for section in sections {
+        let request = &section.request;
+        md.push_str(&format!(
+            "**{}**: {} of run #{} → {} of run #{}\n\n",
+            escape::text(&request.reason),
+            escape::code(&request.before.benchmark),
+            request.before.run_id,
+            escape::code(&request.after.benchmark),
+            request.after.run_id
+        ));
+        match &section.diff {
+            Some(diff) => md.push_str(&profile_diff_markdown(diff)),
+            None => md.push_str("No stored callgrind profile on one side (a run stored before profiles were kept, or measured without valgrind).\n\n"),
+        }
+        md.push_str(&format!(
+            "Reproduce: {} (with this history database; `--database-url` names another).\n\n",
+            escape::code(&profile_diff::command(&request.before, &request.after))
+        ));
+    }
     md
 }
 
@@ -595,6 +686,7 @@ pub fn verdict_json(data: &ReportData) -> serde_json::Value {
         "verdict": (!data.verdicts().is_empty()).then(|| data.status()),
         "contracts": contracts,
         "checklist": checklist,
+        "where_time_went": data.where_time_went,
     })
 }
 

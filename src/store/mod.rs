@@ -30,6 +30,7 @@ use crate::judge::change_points::{ChangePoint, SeriesChangePoint, SeriesKey};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
+use crate::measure::profile::{FunctionCost, Profile};
 use crate::metric::Metric;
 
 /// The database could not be used.
@@ -83,7 +84,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 7];
+type Migrations = [(i64, &'static str, &'static str); 8];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -117,6 +118,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         7,
         "change points",
         include_str!("../../migrations/0007_change_points.sql"),
+    ),
+    (
+        9,
+        "profiles",
+        include_str!("../../migrations/0009_profiles.sql"),
     ),
 ];
 
@@ -156,6 +162,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         7,
         "change points",
         include_str!("../../migrations/postgres/0007_change_points.sql"),
+    ),
+    (
+        9,
+        "profiles",
+        include_str!("../../migrations/postgres/0009_profiles.sql"),
     ),
 ];
 
@@ -297,6 +308,16 @@ pub struct NewRun {
     pub notes: Vec<String>,
     pub measurements: Vec<Measurement>,
     pub samples: Vec<RawSample>,
+    /// Callgrind's profile per benchmark (top functions only).
+    pub profiles: Vec<BenchmarkProfile>,
+}
+
+/// The callgrind profile of one benchmark of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchmarkProfile {
+    /// `<payload>/<variant>`, e.g. `medium/async`.
+    pub benchmark: String,
+    pub profile: Profile,
 }
 
 /// A stored run's metadata.
@@ -749,7 +770,12 @@ impl Store {
     }
 
     async fn check_schema(&self, url: &str) -> Result<(), StoreError> {
-        let expected = SQLITE_MIGRATIONS.len() as i64;
+        // Versions need not be contiguous: the newest is what this reads.
+        let expected = SQLITE_MIGRATIONS
+            .iter()
+            .map(|(version, ..)| *version)
+            .max()
+            .unwrap_or(0);
         let found: Option<i64> = with_pool!(self, |pool| {
             let row =
                 sqlx::query("SELECT MAX(version) AS version FROM _sqlx_migrations WHERE success")
@@ -828,6 +854,28 @@ impl Store {
                 .await?;
             }
             insert_samples!(tx, id, &run.samples);
+            for p in &run.profiles {
+                sqlx::query(
+                    "INSERT INTO profiles (run_id, benchmark, total_ir) VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(&p.benchmark)
+                .bind(p.profile.total_ir as i64)
+                .execute(&mut *tx)
+                .await?;
+                for f in &p.profile.functions {
+                    sqlx::query(
+                        "INSERT INTO profile_functions (run_id, benchmark, function, self_ir, inclusive_ir) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(id)
+                    .bind(&p.benchmark)
+                    .bind(&f.name)
+                    .bind(f.self_ir as i64)
+                    .bind(f.inclusive_ir as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             id
         });
         Ok(id)
@@ -1255,6 +1303,59 @@ impl Store {
             .collect::<Result<_, _>>()?
         });
         Ok(found)
+    }
+
+    /// The stored profile of `benchmark` in `run_id` (its top functions),
+    /// `None` when none was stored.
+    pub async fn profile(
+        &self,
+        run_id: i64,
+        benchmark: &str,
+    ) -> Result<Option<Profile>, StoreError> {
+        let profile = with_pool!(self, |pool| {
+            let Some(row) =
+                sqlx::query("SELECT total_ir FROM profiles WHERE run_id = $1 AND benchmark = $2")
+                    .bind(run_id)
+                    .bind(benchmark)
+                    .fetch_optional(pool)
+                    .await?
+            else {
+                return Ok(None);
+            };
+            let total_ir: i64 = row.value("total_ir")?;
+            let functions = sqlx::query(
+                "SELECT function, self_ir, inclusive_ir FROM profile_functions WHERE run_id = $1 AND benchmark = $2",
+            )
+            .bind(run_id)
+            .bind(benchmark)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(FunctionCost {
+                    name: row.value("function")?,
+                    self_ir: row.value::<i64>("self_ir")? as u64,
+                    inclusive_ir: row.value::<i64>("inclusive_ir")? as u64,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Profile::new(total_ir as u64, functions)
+        });
+        Ok(Some(profile))
+    }
+
+    /// The benchmarks of `run_id` with a stored profile.
+    pub async fn profiled_benchmarks(&self, run_id: i64) -> Result<Vec<String>, StoreError> {
+        let benchmarks = with_pool!(self, |pool| {
+            sqlx::query("SELECT benchmark FROM profiles WHERE run_id = $1 ORDER BY benchmark")
+                .bind(run_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| row.value("benchmark"))
+                .collect::<Result<_, sqlx::Error>>()?
+        });
+        Ok(benchmarks)
     }
 
     pub async fn samples(

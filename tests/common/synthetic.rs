@@ -92,5 +92,6 @@ pub fn run(index: usize, regression_from: Option<usize>) -> NewRun {
         notes: Vec::new(),
         measurements,
         samples,
+        profiles: Vec::new(),
     }
 }
