@@ -528,6 +528,10 @@ fn history(json: bool, limit: Option<u32>, database: &DatabaseArgs) -> anyhow::R
             for run in runs {
                 let measurements = runtime.block_on(store.measurements(run.id))?;
                 let mut document = serde_json::to_value(&run)?;
+                document["noise_score"] = serde_json::to_value(
+                    perfwarden::measure::batch_noise::RunNoise::from_measurements(&measurements)
+                        .score(),
+                )?;
                 document["measurements"] = serde_json::to_value(measurements)?;
                 documents.push(document);
             }

@@ -13,9 +13,9 @@ use crate::judge::contract::{Case, Contract, Variants};
 use crate::judge::judge_with_remeasure;
 use crate::judge::verdict::CaseEvidence;
 use crate::measure::MeasureError;
+use crate::measure::batch_noise::{RunNoise, noise_threshold};
 use crate::measure::decompose::Decomposition;
 use crate::measure::machine_lock::MachineLock;
-use crate::measure::noise::HostNoise;
 use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
 use crate::measure::subject::ChatTemplate;
@@ -125,6 +125,7 @@ async fn stored_samples(
         judged: read(Some(judged)).await?,
         other: read(other).await?,
         tail: read(Some(tail)).await?,
+        environment: Default::default(),
     })
 }
 
@@ -258,9 +259,9 @@ pub fn report(
     let context = live.map(|(tokenizer, run_options)| {
         measure_run::measure_context(ChatTemplate::new(tokenizer), run_options)
     });
-    let noise = HostNoise::from_measurements(&measurements);
-    let too_noisy = noise.and_then(|n| n.too_noisy());
+    let noise = RunNoise::from_measurements(&measurements);
     let mut new_samples = Vec::new();
+    let mut new_environment = Vec::new();
     let mut verdicts = Vec::with_capacity(contracts.len());
     for contract in contracts {
         // Nothing stored is replaced: a verdict is reused for the same
@@ -290,6 +291,8 @@ pub fn report(
                         Ok(samples) => {
                             new_samples
                                 .extend(measure_run::case_raw_samples(contract, case, &samples));
+                            new_environment
+                                .extend(measure_run::case_environment(contract, case, &samples));
                             samples
                         }
                         Err(e) => {
@@ -311,10 +314,12 @@ pub fn report(
                 Duration::ZERO,
             ),
         };
-        verdicts.push(match &too_noisy {
-            Some(reason) => verdict.on_noisy_host(reason),
-            None => verdict,
-        });
+        verdicts.push(
+            match noise.too_noisy_at(noise_threshold(contract.metric, contract.bound)) {
+                Some(reason) => verdict.on_noisy_host(&reason),
+                None => verdict,
+            },
+        );
     }
     let live = live.map(|(tokenizer, run_options)| (tokenizer, run_options.quick));
     let mut checklist: Vec<ProbeResult> = if stored.checklist.is_empty() {
@@ -402,7 +407,7 @@ pub fn report(
         checklist,
         comparisons,
     };
-    runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples))?;
+    runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples, &new_environment))?;
     // Every pair's overhead of the contracts judged on paired time, as stored
     // (with what re-measuring added).
     let mut distributions = Vec::new();

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::batch_noise::{self, BatchEnvironment, BatchLog, BatchWatch, Side, SpeedProbe};
 use crate::affinity;
 use crate::stack_shift::StackShift;
 
@@ -16,6 +17,9 @@ pub struct PairedSamples {
     pub batch_iterations: usize,
     pub baseline_ns: Vec<f64>,
     pub candidate_ns: Vec<f64>,
+    /// What the OS said about each batch, and the speed probes between
+    /// pairs.
+    pub environment: BatchLog,
 }
 
 impl PairedSamples {
@@ -30,6 +34,7 @@ impl PairedSamples {
     /// Adds `more` pairs. Values are per iteration, so batches of another
     /// size mix freely; `batch_iterations` keeps the first batch size.
     pub fn extend(&mut self, more: PairedSamples) {
+        self.environment.extend(more.environment, self.len());
         self.baseline_ns.extend(more.baseline_ns);
         self.candidate_ns.extend(more.candidate_ns);
     }
@@ -47,6 +52,10 @@ pub type Batch<'a> = dyn FnMut(usize) -> Duration + 'a;
 pub struct SamplingPlan {
     pub pairs: usize,
     pub batch_target: Duration,
+    /// The kernel id of the thread the batches hand work to, if any: each
+    /// batch records its context switches and migrations beside the
+    /// sampling thread's.
+    pub worker_thread: Option<u32>,
 }
 
 impl SamplingPlan {
@@ -57,6 +66,7 @@ impl SamplingPlan {
             Self {
                 pairs: 10,
                 batch_target: Duration::from_millis(10),
+                worker_thread: None,
             }
         } else {
             // Each batch runs at a fresh stack depth, and the sync call alone
@@ -67,6 +77,7 @@ impl SamplingPlan {
             Self {
                 pairs: 240,
                 batch_target: Duration::from_millis(20),
+                worker_thread: None,
             }
         }
     }
@@ -83,7 +94,7 @@ pub fn sample(
     baseline(3);
     candidate(3);
     let batch = calibrate(candidate, plan.batch_target);
-    sample_pairs(baseline, candidate, (batch, batch), plan.pairs, deadline)
+    sample_pairs(baseline, candidate, (batch, batch), plan, deadline)
 }
 
 /// As [`sample`], with each side's batches sized on that side: for sides
@@ -100,7 +111,7 @@ pub fn sample_each_sized(
         calibrate(baseline, plan.batch_target),
         calibrate(candidate, plan.batch_target),
     );
-    sample_pairs(baseline, candidate, sizes, plan.pairs, None)
+    sample_pairs(baseline, candidate, sizes, plan, None)
 }
 
 /// Picks a batch size so one batch of `subject` takes about `target`.
@@ -134,12 +145,15 @@ impl CpuRotation {
         }
     }
 
-    /// Moves the thread to the CPU whose turn pair `pair` is: two pairs per
-    /// turn, so each CPU sees both orders of the batches.
-    fn pin_for(&self, pair: usize) {
+    /// Runs the speed probe on each CPU (outside the measured batches),
+    /// then moves the thread to the CPU whose turn pair `pair` is: two
+    /// pairs per turn, so each CPU sees both orders of the batches.
+    fn probe_and_pin_for(&self, pair: usize) -> Vec<SpeedProbe> {
+        let probes = batch_noise::probe_cpus(pair, &self.cpus);
         if self.cpus.len() >= 2 {
             affinity::restrict_to(&[self.cpus[pair / 2 % self.cpus.len()]]);
         }
+        probes
     }
 }
 
@@ -151,15 +165,16 @@ impl Drop for CpuRotation {
     }
 }
 
-/// Takes `pairs` pairs of batches of `(baseline, candidate)` iterations, or
-/// fewer if `deadline` passes first (at least [`MIN_PAIRS`]). Threads the batches start must exist before (the
-/// sampler's warm-up starts them): a thread started while the caller is
-/// pinned inherits the pin.
+/// Takes `plan.pairs` pairs of batches of `(baseline, candidate)`
+/// iterations, or fewer if `deadline` passes first (at least [`MIN_PAIRS`]),
+/// recording what the OS says about each batch. Threads the batches start
+/// must exist before (the sampler's warm-up starts them): a thread started
+/// while the caller is pinned inherits the pin.
 pub fn sample_pairs(
     baseline: &mut Batch<'_>,
     candidate: &mut Batch<'_>,
     (baseline_iterations, candidate_iterations): (usize, usize),
-    pairs: usize,
+    plan: SamplingPlan,
     deadline: Option<Instant>,
 ) -> PairedSamples {
     let mut samples = PairedSamples {
@@ -171,17 +186,34 @@ pub fn sample_pairs(
     // one depth, drawn per process, biases the whole comparison.
     let mut shift = StackShift::default();
     let rotation = CpuRotation::new();
-    for pair in 0..pairs {
+    let worker = plan.worker_thread;
+    for pair in 0..plan.pairs {
         if pair >= MIN_PAIRS && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        rotation.pin_for(pair);
+        samples
+            .environment
+            .probes
+            .extend(rotation.probe_and_pin_for(pair));
+        // Kept in the order the batches ran.
         let (b, c) = if pair.is_multiple_of(2) {
-            let b = shift.run(|| baseline(baseline_iterations));
-            (b, shift.run(|| candidate(candidate_iterations)))
+            let (b, b_env) = watched(worker, Side::Baseline, pair, || {
+                shift.run(|| baseline(baseline_iterations))
+            });
+            let (c, c_env) = watched(worker, Side::Candidate, pair, || {
+                shift.run(|| candidate(candidate_iterations))
+            });
+            samples.environment.batches.extend([b_env, c_env]);
+            (b, c)
         } else {
-            let c = shift.run(|| candidate(candidate_iterations));
-            (shift.run(|| baseline(baseline_iterations)), c)
+            let (c, c_env) = watched(worker, Side::Candidate, pair, || {
+                shift.run(|| candidate(candidate_iterations))
+            });
+            let (b, b_env) = watched(worker, Side::Baseline, pair, || {
+                shift.run(|| baseline(baseline_iterations))
+            });
+            samples.environment.batches.extend([c_env, b_env]);
+            (b, c)
         };
         samples
             .baseline_ns
@@ -191,6 +223,19 @@ pub fn sample_pairs(
             .push(per_iteration(c, candidate_iterations));
     }
     samples
+}
+
+/// Runs one batch between two readings of the OS's counters (outside its
+/// own timing).
+fn watched(
+    worker: Option<u32>,
+    side: Side,
+    pair: usize,
+    batch: impl FnOnce() -> Duration,
+) -> (Duration, BatchEnvironment) {
+    let watch = BatchWatch::start(worker);
+    let took = batch();
+    (took, watch.finish(pair, side))
 }
 
 #[cfg(test)]
@@ -210,7 +255,11 @@ mod tests {
             Duration::from_micros(1)
         };
         let mut other = |_: usize| Duration::from_micros(1);
-        let samples = sample_pairs(&mut record, &mut other, (1, 1), 8, None);
+        let plan = SamplingPlan {
+            pairs: 8,
+            ..SamplingPlan::for_mode(true)
+        };
+        let samples = sample_pairs(&mut record, &mut other, (1, 1), plan, None);
         assert_eq!(samples.len(), 8);
         seen.into_inner()
     }
@@ -222,6 +271,80 @@ mod tests {
         let cpus: std::collections::BTreeSet<_> = seen.iter().map(|(cpu, _)| *cpu).collect();
         assert_eq!(cpus.len(), rotation.cpus.len().clamp(1, 8 / 2), "{seen:?}");
         assert_eq!(CpuRotation::new().cpus, rotation.cpus, "the pin stayed");
+    }
+
+    #[test]
+    fn each_batch_records_what_the_os_said_about_both_threads() {
+        let (to_worker, jobs) = std::sync::mpsc::channel::<usize>();
+        let (to_caller, done) = std::sync::mpsc::channel::<Option<u32>>();
+        let worker = std::thread::spawn(move || {
+            to_caller.send(crate::chat::worker::os_thread_id()).unwrap();
+            for n in jobs {
+                std::hint::black_box((0..n * 1000).sum::<usize>());
+                to_caller.send(None).unwrap();
+            }
+        });
+        let worker_thread = done.recv().unwrap();
+        let mut local = |n: usize| {
+            let start = Instant::now();
+            std::hint::black_box((0..n * 1000).sum::<usize>());
+            start.elapsed()
+        };
+        let mut handed_off = |n: usize| {
+            let start = Instant::now();
+            to_worker.send(n).unwrap();
+            done.recv().unwrap();
+            start.elapsed()
+        };
+        let plan = SamplingPlan {
+            pairs: 6,
+            worker_thread,
+            ..SamplingPlan::for_mode(true)
+        };
+        let samples = sample_pairs(&mut local, &mut handed_off, (5, 5), plan, None);
+        drop(to_worker);
+        worker.join().unwrap();
+
+        let batches = &samples.environment.batches;
+        let order: Vec<(usize, Side)> = batches.iter().map(|b| (b.pair, b.side)).collect();
+        let expected: Vec<(usize, Side)> = (0..6)
+            .flat_map(|pair: usize| {
+                let sides = if pair.is_multiple_of(2) {
+                    [Side::Baseline, Side::Candidate]
+                } else {
+                    [Side::Candidate, Side::Baseline]
+                };
+                sides.map(|side| (pair, side))
+            })
+            .collect();
+        assert_eq!(order, expected, "in the order the batches ran");
+        let cpus = affinity::allowed_cpus();
+        let probes = &samples.environment.probes;
+        if cfg!(not(target_os = "linux")) {
+            assert!(
+                batches
+                    .iter()
+                    .all(|b| b.worker_involuntary_switches.is_none())
+            );
+            return;
+        }
+        let has_sched = std::path::Path::new("/proc/thread-self/sched").exists();
+        for b in batches {
+            assert!(b.sampler_involuntary_switches.is_some(), "{b:?}");
+            assert!(b.worker_involuntary_switches.is_some(), "{b:?}");
+            assert_eq!(b.sampler_migrations.is_some(), has_sched, "{b:?}");
+            assert_eq!(b.worker_migrations.is_some(), has_sched, "{b:?}");
+            assert!(cpus.contains(&(b.sampler_cpu.unwrap() as usize)), "{b:?}");
+            assert!(cpus.contains(&(b.worker_cpu.unwrap() as usize)), "{b:?}");
+        }
+        // Every CPU probed before every pair, outside the batches.
+        assert_eq!(probes.len(), 6 * cpus.len(), "{probes:?}");
+        for (pair, chunk) in probes.chunks(cpus.len()).enumerate() {
+            let probed: Vec<usize> = chunk.iter().map(|p| p.cpu as usize).collect();
+            assert_eq!(probed, cpus);
+            assert!(chunk.iter().all(|p| p.pair == pair && p.micros > 0.0));
+        }
+        assert_eq!(CpuRotation::new().cpus, cpus, "the pin stayed");
     }
 
     #[test]
