@@ -11,7 +11,7 @@ use crate::diagnose::probes::{self, ProbeResult};
 use crate::judge::compare::{self, RunFigures};
 use crate::judge::contract::{Case, Contract, Variants};
 use crate::judge::judge_with_remeasure;
-use crate::judge::verdict::CaseEvidence;
+use crate::judge::verdict::{CaseEvidence, ContractVerdict};
 use crate::measure::MeasureError;
 use crate::measure::batch_noise::{RunNoise, noise_threshold};
 use crate::measure::decompose::Decomposition;
@@ -186,6 +186,30 @@ fn overhead_probe(measurements: &[Measurement]) -> ProbeResult {
     probes::async_overhead(&counts)
 }
 
+/// Per decomposed payload, the async-over-sync wall-clock overhead a
+/// verdict estimated for it, beside the decomposition.
+fn end_to_end_decomposed(
+    verdicts: &[ContractVerdict],
+    decomposition: &[(String, Decomposition)],
+) -> Vec<(String, f64, Decomposition)> {
+    decomposition
+        .iter()
+        .filter_map(|(payload, parts)| {
+            let estimate = verdicts
+                .iter()
+                .filter(|v| {
+                    v.metric == Metric::WallClock
+                        && v.judged == Variant::Async.name()
+                        && v.other.as_deref() == Some(Variant::Sync.name())
+                })
+                .flat_map(|v| &v.cases)
+                .find(|c| c.payload == *payload)?
+                .estimate?;
+            Some((payload.clone(), estimate, *parts))
+        })
+        .collect()
+}
+
 fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
     let failed = |source| ReportError::Write {
         path: path.to_owned(),
@@ -322,13 +346,26 @@ pub fn report(
         );
     }
     let live = live.map(|(tokenizer, run_options)| (tokenizer, run_options.quick));
+    let decomposition: Vec<(String, Decomposition)> = Payload::ALL
+        .into_iter()
+        .filter_map(|payload| {
+            let benchmark = benchmark_id(payload, Variant::Async);
+            let parts = Decomposition::from_figures(|metric| {
+                value(&measurements, Tool::Paired, &benchmark, metric)
+            })?;
+            Some((payload.name().to_owned(), parts))
+        })
+        .collect();
     let mut checklist: Vec<ProbeResult> = if stored.checklist.is_empty() {
         progress(Progress::Stage {
             index: 2,
             total: 3,
             name: "walking the spec's checklist",
         });
-        let mut checklist = vec![overhead_probe(&measurements)];
+        let mut checklist = vec![probes::cite_decomposition(
+            overhead_probe(&measurements),
+            &end_to_end_decomposed(&verdicts, &decomposition),
+        )];
         match live {
             Some((tokenizer, quick)) => {
                 let (calls, submissions, dispatches) =
@@ -429,16 +466,6 @@ pub fn report(
         }
         distributions.push((contract.id.clone(), cases));
     }
-    let decomposition = Payload::ALL
-        .into_iter()
-        .filter_map(|payload| {
-            let benchmark = benchmark_id(payload, Variant::Async);
-            let parts = Decomposition::from_figures(|metric| {
-                value(&measurements, Tool::Paired, &benchmark, metric)
-            })?;
-            Some((payload.name().to_owned(), parts))
-        })
-        .collect();
     let data = ReportData {
         run,
         noise,

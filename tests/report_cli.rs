@@ -148,6 +148,22 @@ fn a_quick_report_from_nothing_writes_every_output() {
     assert_eq!(contracts[2]["limit"], 1e6, "1 ms, judged in ns");
     let checklist = verdict["checklist"].as_array().unwrap();
     assert_eq!(checklist.len(), 4);
+    // The async-overhead item cites the decomposition of every payload.
+    let overhead = checklist
+        .iter()
+        .find(|c| c["check"] == "async-overhead")
+        .unwrap();
+    let evidence = overhead["evidence"].as_str().unwrap();
+    for payload in ["small", "medium", "large"] {
+        assert!(
+            evidence.contains(&format!("{payload} "))
+                && evidence.contains("told apart by traced calls")
+                && evidence.contains("the worker ran the job"),
+            "{evidence}"
+        );
+    }
+    // The run's noise score, from its batches.
+    assert!(verdict["noise_score"].as_f64().is_some(), "{verdict}");
     assert!(
         checklist
             .iter()
@@ -179,6 +195,7 @@ fn a_quick_report_from_nothing_writes_every_output() {
         "| 8 MiB unbroken word (8388651 B)",
         "```mermaid",
         "regression checklist",
+        "**Noise score ",
         "### Machine",
     ] {
         assert!(summary.contains(needle), "summary.md lacks {needle:?}");
