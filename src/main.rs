@@ -579,6 +579,10 @@ fn history(
                     .filter(|c| c.change.after_run_id == run.id)
                     .collect();
                 let mut document = serde_json::to_value(&run)?;
+                document["noise_score"] = serde_json::to_value(
+                    perfwarden::measure::batch_noise::RunNoise::from_measurements(&measurements)
+                        .score(),
+                )?;
                 document["measurements"] = serde_json::to_value(measurements)?;
                 document["change_points"] = serde_json::to_value(at_run)?;
                 documents.push(document);

@@ -13,11 +13,11 @@ use crate::judge::change_points;
 use crate::judge::compare::{self, RunFigures};
 use crate::judge::contract::{Case, Contract, Variants};
 use crate::judge::judge_with_remeasure;
-use crate::judge::verdict::CaseEvidence;
+use crate::judge::verdict::{CaseEvidence, ContractVerdict};
 use crate::measure::MeasureError;
+use crate::measure::batch_noise::{RunNoise, noise_threshold};
 use crate::measure::decompose::Decomposition;
 use crate::measure::machine_lock::MachineLock;
-use crate::measure::noise::HostNoise;
 use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
 use crate::measure::subject::ChatTemplate;
@@ -128,6 +128,7 @@ async fn stored_samples(
         judged: read(Some(judged)).await?,
         other: read(other).await?,
         tail: read(Some(tail)).await?,
+        environment: Default::default(),
     })
 }
 
@@ -186,6 +187,30 @@ fn overhead_probe(measurements: &[Measurement]) -> ProbeResult {
         })
         .collect();
     probes::async_overhead(&counts)
+}
+
+/// Per decomposed payload, the async-over-sync wall-clock overhead a
+/// verdict estimated for it, beside the decomposition.
+fn end_to_end_decomposed(
+    verdicts: &[ContractVerdict],
+    decomposition: &[(String, Decomposition)],
+) -> Vec<(String, f64, Decomposition)> {
+    decomposition
+        .iter()
+        .filter_map(|(payload, parts)| {
+            let estimate = verdicts
+                .iter()
+                .filter(|v| {
+                    v.metric == Metric::WallClock
+                        && v.judged == Variant::Async.name()
+                        && v.other.as_deref() == Some(Variant::Sync.name())
+                })
+                .flat_map(|v| &v.cases)
+                .find(|c| c.payload == *payload)?
+                .estimate?;
+            Some((payload.clone(), estimate, *parts))
+        })
+        .collect()
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
@@ -261,9 +286,9 @@ pub fn report(
     let context = live.map(|(tokenizer, run_options)| {
         measure_run::measure_context(ChatTemplate::new(tokenizer), run_options)
     });
-    let noise = HostNoise::from_measurements(&measurements);
-    let too_noisy = noise.and_then(|n| n.too_noisy());
+    let noise = RunNoise::from_measurements(&measurements);
     let mut new_samples = Vec::new();
+    let mut new_environment = Vec::new();
     let mut verdicts = Vec::with_capacity(contracts.len());
     for contract in contracts {
         // Nothing stored is replaced: a verdict is reused for the same
@@ -293,6 +318,8 @@ pub fn report(
                         Ok(samples) => {
                             new_samples
                                 .extend(measure_run::case_raw_samples(contract, case, &samples));
+                            new_environment
+                                .extend(measure_run::case_environment(contract, case, &samples));
                             samples
                         }
                         Err(e) => {
@@ -314,19 +341,34 @@ pub fn report(
                 Duration::ZERO,
             ),
         };
-        verdicts.push(match &too_noisy {
-            Some(reason) => verdict.on_noisy_host(reason),
-            None => verdict,
-        });
+        verdicts.push(
+            match noise.too_noisy_at(noise_threshold(contract.metric, contract.bound)) {
+                Some(reason) => verdict.on_noisy_host(&reason),
+                None => verdict,
+            },
+        );
     }
     let live = live.map(|(tokenizer, run_options)| (tokenizer, run_options.quick));
+    let decomposition: Vec<(String, Decomposition)> = Payload::ALL
+        .into_iter()
+        .filter_map(|payload| {
+            let benchmark = benchmark_id(payload, Variant::Async);
+            let parts = Decomposition::from_figures(|metric| {
+                value(&measurements, Tool::Paired, &benchmark, metric)
+            })?;
+            Some((payload.name().to_owned(), parts))
+        })
+        .collect();
     let mut checklist: Vec<ProbeResult> = if stored.checklist.is_empty() {
         progress(Progress::Stage {
             index: 2,
             total: 3,
             name: "walking the spec's checklist",
         });
-        let mut checklist = vec![overhead_probe(&measurements)];
+        let mut checklist = vec![probes::cite_decomposition(
+            overhead_probe(&measurements),
+            &end_to_end_decomposed(&verdicts, &decomposition),
+        )];
         match live {
             Some((tokenizer, quick)) => {
                 let (calls, submissions, dispatches) =
@@ -405,7 +447,7 @@ pub fn report(
         checklist,
         comparisons,
     };
-    runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples))?;
+    runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples, &new_environment))?;
     // Derived from the stored history, so recomputed with every run judged:
     // the base branch's change points, replaced.
     if let Some(branch) = &options.base_branch {
@@ -449,16 +491,6 @@ pub fn report(
         }
         distributions.push((contract.id.clone(), cases));
     }
-    let decomposition = Payload::ALL
-        .into_iter()
-        .filter_map(|payload| {
-            let benchmark = benchmark_id(payload, Variant::Async);
-            let parts = Decomposition::from_figures(|metric| {
-                value(&measurements, Tool::Paired, &benchmark, metric)
-            })?;
-            Some((payload.name().to_owned(), parts))
-        })
-        .collect();
     let data = ReportData {
         run,
         noise,

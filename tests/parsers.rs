@@ -71,3 +71,35 @@ fn gungraun_parser_names_the_problem() {
     let error = parse_summary("not json").unwrap_err();
     assert!(error.to_string().contains("summary.json"), "{error}");
 }
+
+/// A busy thread's `/proc/<pid>/task/<tid>/` files, captured on this
+/// project's 2-core VM after the thread was moved between its CPUs.
+#[test]
+fn a_threads_proc_files_give_its_switches_migrations_and_cpu() {
+    use perfwarden::measure::batch_noise::{
+        parse_sched_migrations, parse_stat_processor, parse_status_involuntary_switches,
+    };
+    assert_eq!(
+        parse_status_involuntary_switches(&testdata("proc/worker.status")),
+        Some(158)
+    );
+    assert_eq!(
+        parse_sched_migrations(&testdata("proc/worker.sched")),
+        Some(45)
+    );
+    assert_eq!(parse_stat_processor(&testdata("proc/worker.stat")), Some(1));
+    // Each parser reads its own file only, and says nothing of a file
+    // without its field (a kernel without scheduler debugging has no sched).
+    assert_eq!(
+        parse_status_involuntary_switches(&testdata("proc/worker.sched")),
+        None
+    );
+    assert_eq!(
+        parse_sched_migrations(&testdata("proc/worker.status")),
+        None
+    );
+    assert_eq!(parse_stat_processor("6683 (python3) R 1 2"), None);
+    // A thread name with spaces and parentheses does not shift the fields.
+    let stat = testdata("proc/worker.stat").replace("(python3)", "(a (b) c)");
+    assert_eq!(parse_stat_processor(&stat), Some(1));
+}

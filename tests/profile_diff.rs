@@ -310,7 +310,7 @@ fn a_failed_case_gets_where_the_time_went_in_the_summary() {
     );
     let data = ReportData {
         run: run_info(9),
-        noise: None,
+        noise: Default::default(),
         decomposition: Vec::new(),
         judgement: Judgement {
             verdicts,
@@ -468,6 +468,7 @@ fn the_command_diffs_stored_runs() {
         measurements: Vec::new(),
         samples: Vec::new(),
         profiles,
+        environment: Vec::new(),
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {

@@ -457,7 +457,7 @@ async fn hostile_strings_reach_the_comment_as_text() {
             finished_at_ms: 0,
             notes: vec!["note\n## fake heading\n@octo-org/everyone <img src=x>".into()],
         },
-        noise: None,
+        noise: Default::default(),
         decomposition: Vec::new(),
         judgement: Judgement {
             verdicts: vec![ContractVerdict {

@@ -18,10 +18,11 @@ use perfwarden::judge::change_points::{self, PARAMETERS};
 use perfwarden::judge::compare::{Change, Comparison};
 use perfwarden::judge::contract::Bound;
 use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
+use perfwarden::measure::batch_noise::{BatchEnvironment, BatchLog, Side, SpeedProbe};
 use perfwarden::metric::Metric;
 use perfwarden::store::{
-    Access, Judgement, Machine, Measurement, NewRun, RawSample, SQLITE_MIGRATIONS, Store,
-    StoreError, Tool, TrendCase,
+    Access, Judgement, Machine, Measurement, NewRun, RawSample, SQLITE_MIGRATIONS,
+    SeriesEnvironment, Store, StoreError, Tool, TrendCase,
 };
 
 fn machine() -> Machine {
@@ -31,6 +32,38 @@ fn machine() -> Machine {
         os: "TestOS".into(),
         rustc: "rustc 1.95.0".into(),
         valgrind: None,
+    }
+}
+
+/// `pairs` pairs of the paired series `small/async` as the OS saw them, on
+/// two CPUs; the first pair's worker unobserved (no worker, or no `sched`).
+fn environment(pairs: usize) -> SeriesEnvironment {
+    let mut log = BatchLog::default();
+    for pair in 0..pairs {
+        for (k, side) in [Side::Baseline, Side::Candidate].into_iter().enumerate() {
+            let seen = |v: u64| (pair > 0).then_some(v + k as u64);
+            log.batches.push(BatchEnvironment {
+                pair,
+                side,
+                sampler_cpu: Some((pair % 2) as u32),
+                worker_cpu: seen(0).map(|c| c as u32),
+                sampler_involuntary_switches: Some(pair as u64),
+                sampler_migrations: Some(0),
+                worker_involuntary_switches: seen(3),
+                worker_migrations: seen(1),
+            });
+        }
+        for cpu in 0..2 {
+            log.probes.push(SpeedProbe {
+                pair,
+                cpu,
+                micros: 20.5 + pair as f64 + f64::from(cpu),
+            });
+        }
+    }
+    SeriesEnvironment {
+        benchmark: "small/async".into(),
+        log,
     }
 }
 
@@ -71,6 +104,7 @@ fn new_run(commit: &str, samples: usize) -> NewRun {
             })
             .collect(),
         profiles: Vec::new(),
+        environment: vec![environment(2)],
     }
 }
 
@@ -234,6 +268,11 @@ fn a_run_round_trips_and_missing_stays_missing(engine: Engine) {
             .unwrap();
         assert_eq!(samples.len(), 5);
         assert_eq!(samples[4].total_ns, 5000.0);
+        assert_eq!(
+            store.environment(id).await.unwrap(),
+            vec![environment(2)],
+            "every batch and probe, unobserved counters still missing"
+        );
         assert!(matches!(
             store.run(id + 100).await,
             Err(StoreError::NoSuchRun(_))
@@ -445,7 +484,7 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             comparisons: vec![comparison.clone()],
         };
         store
-            .save_judgement(id, &first, &[paired(1.0), paired(2.0)])
+            .save_judgement(id, &first, &[paired(1.0), paired(2.0)], &[])
             .await
             .unwrap();
         // Another contract (another hash), judged later: added beside it; the
@@ -462,7 +501,7 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             }],
         };
         store
-            .save_judgement(id, &second, &[paired(3.0)])
+            .save_judgement(id, &second, &[paired(3.0)], &[environment(1)])
             .await
             .unwrap();
         // The first contract again, with another outcome: the stored verdict stays.
@@ -470,7 +509,7 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             verdicts: vec![verdict("hash-a", Status::Inconclusive, 0.05)],
             ..Judgement::default()
         };
-        store.save_judgement(id, &again, &[]).await.unwrap();
+        store.save_judgement(id, &again, &[], &[]).await.unwrap();
 
         let stored = store.judgement(id).await.unwrap();
         let statuses: Vec<(&str, Status)> = stored
@@ -504,6 +543,12 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             .unwrap();
         let totals: Vec<f64> = samples.iter().map(|s| s.total_ns).collect();
         assert_eq!(totals, [1.0, 2.0, 3.0]);
+        // So are the re-measured batches: their pairs follow the run's two.
+        let stored = store.environment(id).await.unwrap();
+        let mut expected = environment(2);
+        expected.log.extend(environment(1).log, 2);
+        assert_eq!(stored, vec![expected]);
+        assert_eq!(stored[0].log.batches[4].pair, 2);
         // Other runs are untouched.
         assert_eq!(store.judgement(base).await.unwrap(), Judgement::default());
         let trend = store.trend(10).await.unwrap();
@@ -615,11 +660,13 @@ fn both_engines_have_the_same_tables_and_columns() {
         assert_eq!(
             tables,
             [
+                "batch_environment",
                 "change_points",
                 "checklist",
                 "comparisons",
                 "contract_case_verdicts",
                 "contract_verdicts",
+                "cpu_speed_probes",
                 "measurements",
                 "profile_functions",
                 "profiles",
@@ -734,7 +781,7 @@ fn a_database_from_before_0003_keeps_its_verdicts() {
         // And it renders.
         let data = perfwarden::render::report::ReportData {
             run: store.run(1).await.unwrap(),
-            noise: None,
+            noise: Default::default(),
             decomposition: Vec::new(),
             judgement: judgement.clone(),
             base_run: None,

@@ -85,6 +85,7 @@ pub fn verdict_for(
             judged: samples.candidate_ns,
             other: samples.baseline_ns,
             tail: Vec::new(),
+            environment: samples.environment,
         }
     };
     // A broken fixture can be very slow; give each case its share of time.

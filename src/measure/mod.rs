@@ -2,6 +2,7 @@
 //! (instruction counts) and the spec's own 10-iteration method.
 
 pub mod adversarial;
+pub mod batch_noise;
 pub mod callgrind;
 pub mod criterion;
 pub mod decompose;

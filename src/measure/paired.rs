@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::batch_noise::{self, BatchEnvironment, BatchLog, BatchWatch, Side, SpeedProbe};
 use crate::affinity;
 use crate::stack_shift::StackShift;
 
@@ -16,6 +17,9 @@ pub struct PairedSamples {
     pub batch_iterations: usize,
     pub baseline_ns: Vec<f64>,
     pub candidate_ns: Vec<f64>,
+    /// What the OS said about each batch, and the speed probes between
+    /// pairs.
+    pub environment: BatchLog,
 }
 
 impl PairedSamples {
@@ -30,6 +34,7 @@ impl PairedSamples {
     /// Adds `more` pairs. Values are per iteration, so batches of another
     /// size mix freely; `batch_iterations` keeps the first batch size.
     pub fn extend(&mut self, more: PairedSamples) {
+        self.environment.extend(more.environment, self.len());
         self.baseline_ns.extend(more.baseline_ns);
         self.candidate_ns.extend(more.candidate_ns);
     }
@@ -48,6 +53,10 @@ pub type Batch<'a> = dyn FnMut(usize) -> Duration + 'a;
 pub struct SamplingPlan {
     pub pairs: usize,
     pub batch_target: Duration,
+    /// The kernel id of the thread the batches hand work to, if any: each
+    /// batch records its context switches and migrations beside the
+    /// sampling thread's.
+    pub worker_thread: Option<u32>,
     pub caller: CallerPlacement,
 }
 
@@ -73,6 +82,7 @@ impl SamplingPlan {
                 pairs: 10,
                 batch_target: Duration::from_millis(10),
                 caller: CallerPlacement::Debiased,
+                worker_thread: None,
             }
         } else {
             // Each batch runs at a fresh stack depth, which moves the sync
@@ -83,6 +93,7 @@ impl SamplingPlan {
                 pairs: 240,
                 batch_target: Duration::from_millis(20),
                 caller: CallerPlacement::Debiased,
+                worker_thread: None,
             }
         }
     }
@@ -150,12 +161,20 @@ impl CpuRotation {
         }
     }
 
-    /// Moves the thread to the CPU whose turn pair `pair` is: two pairs per
-    /// turn, so each CPU sees both orders of the batches.
-    fn pin_for(&self, pair: usize) {
+    /// Runs the speed probe on each CPU (outside the measured batches),
+    /// then, if `pin`, moves the thread to the CPU whose turn pair `pair` is
+    /// (two pairs per turn, so each CPU sees both orders of the batches), or
+    /// else lets it run on any of them again.
+    fn probe_and_pin_for(&self, pair: usize, pin: bool) -> Vec<SpeedProbe> {
+        let probes = batch_noise::probe_cpus(pair, &self.cpus);
         if self.cpus.len() >= 2 {
-            affinity::restrict_to(&[self.cpus[pair / 2 % self.cpus.len()]]);
+            if pin {
+                affinity::restrict_to(&[self.cpus[pair / 2 % self.cpus.len()]]);
+            } else {
+                affinity::restrict_to(&self.cpus);
+            }
         }
+        probes
     }
 }
 
@@ -167,9 +186,10 @@ impl Drop for CpuRotation {
     }
 }
 
-/// Takes `plan.pairs` pairs of batches of `(baseline, candidate)` iterations,
-/// or fewer if `deadline` passes first (at least [`MIN_PAIRS`]), placing the
-/// caller as `plan.caller` says. Threads the batches start must exist before (the
+/// Takes `plan.pairs` pairs of batches of `(baseline, candidate)`
+/// iterations, or fewer if `deadline` passes first (at least [`MIN_PAIRS`]),
+/// placing the caller as `plan.caller` says and recording what the OS says
+/// about each batch. Threads the batches start must exist before (the
 /// sampler's warm-up starts them): a thread started while the caller is
 /// pinned inherits the pin.
 pub fn sample_pairs(
@@ -188,7 +208,8 @@ pub fn sample_pairs(
     // Each batch runs at its own stack depth (see `stack_shift`): otherwise
     // one depth, drawn per process, biases the whole comparison.
     let mut shift = StackShift::default();
-    let rotation = debiased.then(CpuRotation::new);
+    let rotation = CpuRotation::new();
+    let worker = plan.worker_thread;
     let mut batch = |side: &mut Batch<'_>, iterations: usize| {
         if debiased {
             shift.run(|| side(iterations))
@@ -200,15 +221,29 @@ pub fn sample_pairs(
         if pair >= MIN_PAIRS && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if let Some(rotation) = &rotation {
-            rotation.pin_for(pair);
-        }
+        samples
+            .environment
+            .probes
+            .extend(rotation.probe_and_pin_for(pair, debiased));
+        // Kept in the order the batches ran.
         let (b, c) = if pair.is_multiple_of(2) {
-            let b = batch(baseline, baseline_iterations);
-            (b, batch(candidate, candidate_iterations))
+            let (b, b_env) = watched(worker, Side::Baseline, pair, || {
+                batch(baseline, baseline_iterations)
+            });
+            let (c, c_env) = watched(worker, Side::Candidate, pair, || {
+                batch(candidate, candidate_iterations)
+            });
+            samples.environment.batches.extend([b_env, c_env]);
+            (b, c)
         } else {
-            let c = batch(candidate, candidate_iterations);
-            (batch(baseline, baseline_iterations), c)
+            let (c, c_env) = watched(worker, Side::Candidate, pair, || {
+                batch(candidate, candidate_iterations)
+            });
+            let (b, b_env) = watched(worker, Side::Baseline, pair, || {
+                batch(baseline, baseline_iterations)
+            });
+            samples.environment.batches.extend([c_env, b_env]);
+            (b, c)
         };
         samples
             .baseline_ns
@@ -218,6 +253,19 @@ pub fn sample_pairs(
             .push(per_iteration(c, candidate_iterations));
     }
     samples
+}
+
+/// Runs one batch between two readings of the OS's counters (outside its
+/// own timing).
+fn watched(
+    worker: Option<u32>,
+    side: Side,
+    pair: usize,
+    batch: impl FnOnce() -> Duration,
+) -> (Duration, BatchEnvironment) {
+    let watch = BatchWatch::start(worker);
+    let took = batch();
+    (took, watch.finish(pair, side))
 }
 
 #[cfg(test)]
@@ -254,6 +302,80 @@ mod tests {
         let cpus: std::collections::BTreeSet<_> = seen.iter().map(|(cpu, _)| *cpu).collect();
         assert_eq!(cpus.len(), rotation.cpus.len().clamp(1, 8 / 2), "{seen:?}");
         assert_eq!(CpuRotation::new().cpus, rotation.cpus, "the pin stayed");
+    }
+
+    #[test]
+    fn each_batch_records_what_the_os_said_about_both_threads() {
+        let (to_worker, jobs) = std::sync::mpsc::channel::<usize>();
+        let (to_caller, done) = std::sync::mpsc::channel::<Option<u32>>();
+        let worker = std::thread::spawn(move || {
+            to_caller.send(crate::chat::worker::os_thread_id()).unwrap();
+            for n in jobs {
+                std::hint::black_box((0..n * 1000).sum::<usize>());
+                to_caller.send(None).unwrap();
+            }
+        });
+        let worker_thread = done.recv().unwrap();
+        let mut local = |n: usize| {
+            let start = Instant::now();
+            std::hint::black_box((0..n * 1000).sum::<usize>());
+            start.elapsed()
+        };
+        let mut handed_off = |n: usize| {
+            let start = Instant::now();
+            to_worker.send(n).unwrap();
+            done.recv().unwrap();
+            start.elapsed()
+        };
+        let plan = SamplingPlan {
+            pairs: 6,
+            worker_thread,
+            ..SamplingPlan::for_mode(true)
+        };
+        let samples = sample_pairs(&mut local, &mut handed_off, (5, 5), plan, None);
+        drop(to_worker);
+        worker.join().unwrap();
+
+        let batches = &samples.environment.batches;
+        let order: Vec<(usize, Side)> = batches.iter().map(|b| (b.pair, b.side)).collect();
+        let expected: Vec<(usize, Side)> = (0..6)
+            .flat_map(|pair: usize| {
+                let sides = if pair.is_multiple_of(2) {
+                    [Side::Baseline, Side::Candidate]
+                } else {
+                    [Side::Candidate, Side::Baseline]
+                };
+                sides.map(|side| (pair, side))
+            })
+            .collect();
+        assert_eq!(order, expected, "in the order the batches ran");
+        let cpus = affinity::allowed_cpus();
+        let probes = &samples.environment.probes;
+        if cfg!(not(target_os = "linux")) {
+            assert!(
+                batches
+                    .iter()
+                    .all(|b| b.worker_involuntary_switches.is_none())
+            );
+            return;
+        }
+        let has_sched = std::path::Path::new("/proc/thread-self/sched").exists();
+        for b in batches {
+            assert!(b.sampler_involuntary_switches.is_some(), "{b:?}");
+            assert!(b.worker_involuntary_switches.is_some(), "{b:?}");
+            assert_eq!(b.sampler_migrations.is_some(), has_sched, "{b:?}");
+            assert_eq!(b.worker_migrations.is_some(), has_sched, "{b:?}");
+            assert!(cpus.contains(&(b.sampler_cpu.unwrap() as usize)), "{b:?}");
+            assert!(cpus.contains(&(b.worker_cpu.unwrap() as usize)), "{b:?}");
+        }
+        // Every CPU probed before every pair, outside the batches.
+        assert_eq!(probes.len(), 6 * cpus.len(), "{probes:?}");
+        for (pair, chunk) in probes.chunks(cpus.len()).enumerate() {
+            let probed: Vec<usize> = chunk.iter().map(|p| p.cpu as usize).collect();
+            assert_eq!(probed, cpus);
+            assert!(chunk.iter().all(|p| p.pair == pair && p.micros > 0.0));
+        }
+        assert_eq!(CpuRotation::new().cpus, cpus, "the pin stayed");
     }
 
     #[test]

@@ -7,12 +7,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::MeasureError;
+use super::batch_noise::{RunNoise, SamplingNoise};
 use super::callgrind::{self, InstructionCounts};
 use super::criterion::{self, WallClock};
 use super::decompose;
 use super::environment;
 use super::machine_lock::MachineLock;
-use super::noise::{HOST_BENCHMARK, HostNoise};
+use super::noise::{HOST_BENCHMARK, HostNoise, STEAL_MAX};
 use super::payload::{Payload, Variant, benchmark_id};
 use super::spec_method::{self, SPEC_ITERATIONS};
 use super::subject::ChatTemplate;
@@ -21,7 +22,7 @@ use crate::chat::{
 };
 use crate::judge::contract::{Case, Contract};
 use crate::metric::{self, CaseSamples, ChildProbe, MeasureContext, Metric};
-use crate::store::{BenchmarkProfile, Measurement, NewRun, RawSample, Tool};
+use crate::store::{BenchmarkProfile, Measurement, NewRun, RawSample, SeriesEnvironment, Tool};
 
 /// The gungraun runner must match the library version exactly.
 pub const GUNGRAUN_VERSION: &str = "0.20.0";
@@ -409,15 +410,30 @@ pub fn case_raw_samples(contract: &Contract, case: &Case, samples: &CaseSamples)
         .collect()
 }
 
+/// What the OS said about a case's batches, stored under its judged key;
+/// `None` for a case measured without the paired sampler.
+pub fn case_environment(
+    contract: &Contract,
+    case: &Case,
+    samples: &CaseSamples,
+) -> Option<SeriesEnvironment> {
+    (!samples.environment.is_empty()).then(|| SeriesEnvironment {
+        benchmark: metric::sample_keys(contract, case).0,
+        log: samples.environment.clone(),
+    })
+}
+
 /// Measures every case of every contract, each series once: a case whose
-/// samples another contract already took is not measured again.
+/// samples another contract already took is not measured again. Returns
+/// the samples and what the OS said about their batches.
 pub fn measure_contracts(
     context: &MeasureContext,
     contracts: &[Contract],
     progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<RawSample>, MeasureError> {
+) -> Result<(Vec<RawSample>, Vec<SeriesEnvironment>), MeasureError> {
     let mut taken = std::collections::HashSet::new();
     let mut raw = Vec::new();
+    let mut environment = Vec::new();
     for contract in contracts {
         if contract.metric == Metric::Instructions {
             continue;
@@ -440,9 +456,10 @@ pub fn measure_contracts(
                 started.elapsed()
             )));
             raw.extend(case_raw_samples(contract, case, &samples));
+            environment.extend(case_environment(contract, case, &samples));
         }
     }
-    Ok(raw)
+    Ok((raw, environment))
 }
 
 /// Measures the checkout: Criterion, callgrind (when valgrind is present),
@@ -472,6 +489,7 @@ pub fn measure(
         measurements: Vec::new(),
         samples: Vec::new(),
         profiles: Vec::new(),
+        environment: Vec::new(),
     };
     let scratch = lock.scratch_dir()?;
     let total = 5;
@@ -552,8 +570,38 @@ pub fn measure(
         progress(Progress::Warning(note));
         run.notes.push(note.to_owned());
     }
-    let (samples, noise) = HostNoise::over(|| measure_contracts(&context, contracts, progress));
-    run.samples.extend(samples?);
+    let (measured, noise) = HostNoise::over(|| measure_contracts(&context, contracts, progress));
+    let (samples, environment) = measured?;
+    run.samples.extend(samples);
+    let sampling = SamplingNoise::summarize(
+        environment.iter().map(|s| &s.log),
+        noise.map_or(0.0, |n| n.steal),
+    );
+    run.environment = environment;
+    if let Some(sampling) = sampling {
+        progress(Progress::Output(&format!(
+            "environment while sampling: {sampling}"
+        )));
+        for (metric, value, unit) in sampling.figures() {
+            run.measurements.push(measurement(
+                Tool::Paired,
+                HOST_BENCHMARK,
+                metric,
+                Some(value),
+                unit,
+            ));
+        }
+    }
+    if let Some(reason) = (RunNoise {
+        host: noise,
+        sampling,
+    })
+    .too_noisy_at(STEAL_MAX)
+    {
+        progress(Progress::Warning(&format!(
+            "the host was too noisy while the contracts were measured ({reason}): a timing contract that would fail is INCONCLUSIVE instead"
+        )));
+    }
     if let Some(noise) = noise {
         for (metric, value, unit) in noise.figures() {
             run.measurements.push(measurement(
@@ -563,11 +611,6 @@ pub fn measure(
                 Some(value),
                 unit,
             ));
-        }
-        if let Some(reason) = noise.too_noisy() {
-            progress(Progress::Warning(&format!(
-                "the host was too noisy while the contracts were measured ({reason}): a timing contract that would fail is INCONCLUSIVE instead"
-            )));
         }
     }
 

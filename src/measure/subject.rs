@@ -26,6 +26,16 @@ pub trait Subject: Send + Sync {
     /// One call of `variant` as a future. A sync variant runs when first
     /// polled, blocking the runtime as a direct call in a handler does.
     fn call(&self, variant: Variant, request: &'static ChatRequest) -> BoxFuture<()>;
+
+    /// The kernel id of the thread `variant` runs `request`'s work on when
+    /// that is not the caller (found by one traced call); `None` when it
+    /// runs on the caller or cannot tell.
+    fn worker_thread(
+        &self,
+        variant: Variant,
+        request: &'static ChatRequest,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Option<u32>;
 }
 
 /// The Mistral chat template: `sync` is `apply_mistral_chat_template`,
@@ -63,6 +73,24 @@ impl Subject for ChatTemplate {
                 .wrapper
                 .batch(self.tokenizer, request, runtime, iterations),
         }
+    }
+
+    fn worker_thread(
+        &self,
+        variant: Variant,
+        request: &'static ChatRequest,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Option<u32> {
+        if variant == Variant::Sync {
+            return None;
+        }
+        let traced = runtime.block_on(self.wrapper.call(
+            self.tokenizer,
+            request,
+            crate::chat::worker::Tracing::On,
+        ));
+        let (_, trace) = traced.ok()?;
+        trace.filter(|t| !t.inline)?.os_thread
     }
 
     fn call(&self, variant: Variant, request: &'static ChatRequest) -> BoxFuture<()> {

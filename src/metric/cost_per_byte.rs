@@ -20,6 +20,7 @@ pub fn measure(
     let mut c = |n| context.subject.batch(variant, request, &runtime, n);
     // A worst-case payload can cost thousands of times the reference's per
     // call, or next to nothing: each side's batches are sized on that side.
+    let plan = context.plan_watching(plan, &[variant], request, &runtime);
     let samples = paired::sample_each_sized(&mut b, &mut c, plan);
     let per_byte = |values: Vec<f64>, bytes: usize| -> Vec<f64> {
         values
@@ -31,6 +32,7 @@ pub fn measure(
         judged: per_byte(samples.candidate_ns, bytes),
         other: per_byte(samples.baseline_ns, reference_bytes),
         tail: Vec::new(),
+        environment: samples.environment,
     }
 }
 
@@ -48,6 +50,7 @@ mod tests {
             judged: reference.iter().map(|r| r * times).collect(),
             other: reference.clone(),
             tail: Vec::new(),
+            environment: Default::default(),
         };
         let judged = Metric::CostPerByte.judge(&samples(7.0), 0.95).unwrap();
         assert!((judged.estimate - 7.0).abs() < 1e-9);

@@ -47,12 +47,14 @@ pub fn measure(
             process_cpu_time() - start
         }
     };
+    let plan = context.plan_watching(plan, &[baseline, candidate], request, &runtime);
     let (mut b, mut c) = (on_cpu(baseline), on_cpu(candidate));
     let samples = paired::sample(&mut b, &mut c, plan, None);
     CaseSamples {
         judged: samples.candidate_ns,
         other: samples.baseline_ns,
         tail: Vec::new(),
+        environment: samples.environment,
     }
 }
 
@@ -99,6 +101,7 @@ mod tests {
             judged: sync.iter().map(|s| s * 2.0).collect(),
             other: sync,
             tail: Vec::new(),
+            environment: Default::default(),
         };
         let judged = Metric::CpuTime.judge(&samples, 0.95).unwrap();
         assert!((judged.estimate - 1.0).abs() < 1e-9, "{judged:?}");

@@ -28,6 +28,7 @@ pub fn samples(
         judged: count(candidate).into_iter().collect(),
         other: count(baseline).into_iter().collect(),
         tail: Vec::new(),
+        environment: Default::default(),
     }
 }
 
@@ -48,6 +49,7 @@ mod tests {
             judged: vec![1010.0],
             other: vec![1000.0],
             tail: Vec::new(),
+            environment: Default::default(),
         };
         let judged = judge(&samples).unwrap();
         assert!((judged.estimate - 0.01).abs() < 1e-12);

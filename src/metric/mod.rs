@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use crate::chat::ChatRequest;
 use crate::judge::contract::{Bound, Case, Contract, Variants};
 use crate::measure::MeasureError;
+use crate::measure::batch_noise::BatchLog;
 use crate::measure::paired::{CallerPlacement, SamplingPlan};
+use crate::measure::payload::Variant;
 use crate::measure::subject::Subject;
 
 /// What a contract is judged on. Each metric has one module here: its
@@ -119,6 +121,9 @@ pub struct CaseSamples {
     /// Per round, the judged side's 99th-percentile latency in ns
     /// (throughput only).
     pub tail: Vec<f64>,
+    /// What the OS said about the paired sampler's batches (empty for the
+    /// metrics measured otherwise).
+    pub environment: BatchLog,
 }
 
 /// A case's judged figure: estimate and interval, in the metric's judged
@@ -166,6 +171,23 @@ impl MeasureContext {
         SamplingPlan {
             caller: case.caller,
             ..SamplingPlan::for_mode(self.quick)
+        }
+    }
+
+    /// `plan`, watching the thread that `variants` hand `request`'s work
+    /// to, if one of them does.
+    pub fn plan_watching(
+        &self,
+        plan: SamplingPlan,
+        variants: &[Variant],
+        request: &'static ChatRequest,
+        runtime: &tokio::runtime::Runtime,
+    ) -> SamplingPlan {
+        SamplingPlan {
+            worker_thread: variants
+                .iter()
+                .find_map(|&v| self.subject.worker_thread(v, request, runtime)),
+            ..plan
         }
     }
 }

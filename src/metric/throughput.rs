@@ -142,6 +142,7 @@ mod tests {
                 judged: dedicated.iter().map(|d| d * share).collect(),
                 other: dedicated.clone(),
                 tail: vec![1e6; 20],
+                environment: Default::default(),
             };
             Metric::Throughput.judge(&samples, 0.95).unwrap()
         };

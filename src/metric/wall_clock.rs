@@ -17,11 +17,13 @@ pub fn measure(
     let runtime = current_thread_runtime();
     let mut b = |n| context.subject.batch(baseline, request, &runtime, n);
     let mut c = |n| context.subject.batch(candidate, request, &runtime, n);
+    let plan = context.plan_watching(plan, &[baseline, candidate], request, &runtime);
     let samples = paired::sample(&mut b, &mut c, plan, None);
     CaseSamples {
         judged: samples.candidate_ns,
         other: samples.baseline_ns,
         tail: Vec::new(),
+        environment: samples.environment,
     }
 }
 
@@ -74,6 +76,7 @@ mod tests {
             judged: slower,
             other: baseline.clone(),
             tail: Vec::new(),
+            environment: Default::default(),
         };
         let judged = Metric::WallClock.judge(&samples, 0.95).unwrap();
         assert!((judged.estimate - 0.02).abs() < 1e-9, "{judged:?}");
@@ -83,6 +86,7 @@ mod tests {
             judged: baseline[..3].to_vec(),
             other: baseline[..3].to_vec(),
             tail: Vec::new(),
+            environment: Default::default(),
         };
         assert_eq!(Metric::WallClock.judge(&too_few, 0.95), None);
     }

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use super::charts::{self, RunLinks, escape};
 use super::{format_timestamp, html_page, short_commit};
 use crate::judge::change_points::SeriesChangePoint;
-use crate::measure::noise::{HOST_BENCHMARK, HostNoise};
+use crate::measure::batch_noise::RunNoise;
+use crate::measure::noise::{HOST_BENCHMARK, STEAL_MAX};
 use crate::measure::payload::Payload;
 use crate::store::{Measurement, Tool, TrendPoint, TrendVerdict};
 
@@ -33,8 +34,8 @@ pub fn trend_charts(
     charts
 }
 
-/// The host's noise while a run measured its contracts, if stored.
-fn host_noise(point: &TrendPoint) -> Option<HostNoise> {
+/// The host's noise while a run measured its contracts, as far as stored.
+fn run_noise(point: &TrendPoint) -> RunNoise {
     let measurements: Vec<Measurement> = point
         .figures
         .iter()
@@ -47,7 +48,7 @@ fn host_noise(point: &TrendPoint) -> Option<HostNoise> {
             unit: String::new(),
         })
         .collect();
-    HostNoise::from_measurements(&measurements)
+    RunNoise::from_measurements(&measurements)
 }
 
 /// `#<id>`, linked to the run's page when it has one.
@@ -59,12 +60,14 @@ fn run_ref(id: i64, links: &RunLinks) -> String {
 }
 
 /// How noisy the hosts were: the runs measured on a host too noisy to
-/// decide, with the reason.
-fn noise_panel(points: &[TrendPoint], links: &RunLinks) -> String {
-    let measured: Vec<(&TrendPoint, HostNoise)> = points
+/// decide at `limit` (the wall-clock contract's), with the reason.
+fn noise_panel(points: &[TrendPoint], limit: f64, links: &RunLinks) -> String {
+    let measured: Vec<(&TrendPoint, RunNoise)> = points
         .iter()
-        .filter_map(|p| Some((p, host_noise(p)?)))
+        .map(|p| (p, run_noise(p)))
+        .filter(|(_, n)| n.host.is_some() || n.sampling.is_some())
         .collect();
+    let scored: Vec<f64> = measured.iter().filter_map(|(_, n)| n.score()).collect();
     let noisy: Vec<String> = measured
         .iter()
         .filter_map(|(p, n)| {
@@ -72,15 +75,25 @@ fn noise_panel(points: &[TrendPoint], links: &RunLinks) -> String {
                 "<li>{} {}: {}</li>",
                 run_ref(p.run.id, links),
                 escape(short_commit(&p.run.commit)),
-                escape(&n.too_noisy()?)
+                escape(&n.too_noisy_at(limit)?)
             ))
         })
         .collect();
     format!(
-        "<h2>Noise</h2>\n<section id=\"noise\"><p>{} of {} runs measured their host; {} of them on a host too noisy to decide (other processes ≥ 25% of the CPUs or steal ≥ 5%), where a timing contract's failing case is INCONCLUSIVE.</p>\n{}</section>\n",
+        "<h2>Noise</h2>\n<section id=\"noise\"><p>{} of {} runs measured their host; {} of them on a host too noisy to decide (other processes ≥ 25% of the CPUs, steal ≥ 5%, or a CPU ≥ {:.0}% slower in the speed probes while sampling), where a timing contract's failing case is INCONCLUSIVE.{}</p>\n{}</section>\n",
         measured.len(),
         points.len(),
         noisy.len(),
+        limit * 100.0,
+        match scored.iter().copied().reduce(f64::max) {
+            Some(worst) => format!(
+                " Noise score (the larger of steal and the slowest CPU's slowdown) of {} runs: latest {:.1}%, worst {:.1}%.",
+                scored.len(),
+                scored.last().copied().unwrap_or(worst) * 100.0,
+                worst * 100.0
+            ),
+            None => String::new(),
+        },
         if noisy.is_empty() {
             String::new()
         } else {
@@ -174,7 +187,7 @@ pub fn dashboard(
         ));
     }
     body.push_str(&change_points_table(change_points, branch, &links));
-    body.push_str(&noise_panel(points, &links));
+    body.push_str(&noise_panel(points, limit.unwrap_or(STEAL_MAX), &links));
     body.push_str("<h2>Benchmark suites</h2>\n");
     for (name, svg) in trend_charts(points, limit, change_points, &links) {
         body.push_str(&format!("<figure data-chart=\"{name}\">{svg}</figure>\n"));
@@ -203,20 +216,28 @@ pub fn dashboard(
                 .map_or("-", |v| v.status.label());
             body.push_str(&format!("<td class=\"{status}\">{status}</td>"));
         }
-        let (noise, class) = match host_noise(point) {
-            Some(n) => (
-                format!(
-                    "other {:.1}%, steal {:.1}%",
-                    n.foreign * 100.0,
-                    n.steal * 100.0
-                ),
-                if n.too_noisy().is_some() {
-                    "noisy"
-                } else {
-                    "quiet"
-                },
-            ),
-            None => ("-".to_owned(), ""),
+        let noise = run_noise(point);
+        let class = match noise.too_noisy_at(limit.unwrap_or(STEAL_MAX)) {
+            Some(_) => "noisy",
+            None if noise.host.is_some() || noise.sampling.is_some() => "quiet",
+            None => "",
+        };
+        let mut cell: Vec<String> = noise
+            .score()
+            .map(|s| format!("score {:.1}%", s * 100.0))
+            .into_iter()
+            .collect();
+        if let Some(host) = noise.host {
+            cell.push(format!(
+                "other {:.1}%, steal {:.1}%",
+                host.foreign * 100.0,
+                host.steal * 100.0
+            ));
+        }
+        let noise = if cell.is_empty() {
+            "-".to_owned()
+        } else {
+            cell.join(", ")
         };
         body.push_str(&format!(
             "<td class=\"{class}\">{noise}</td><td>{}</td></tr>\n",
@@ -230,9 +251,13 @@ pub fn dashboard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::batch_noise::{BatchLog, SamplingNoise, SpeedProbe};
+    use crate::measure::noise::HostNoise;
     use crate::store::{Machine, RunInfo};
 
-    fn run(id: i64, foreign: f64) -> TrendPoint {
+    /// A run with its host's noise and, with `slow_cpu`, a speed probe
+    /// that found CPU 1 that much slower while sampling.
+    fn run(id: i64, foreign: f64, slow_cpu: Option<f64>) -> TrendPoint {
         let noise = HostNoise {
             seconds: 300.0,
             foreign,
@@ -263,13 +288,27 @@ mod tests {
             },
             figures: noise
                 .figures()
-                .iter()
+                .into_iter()
+                .chain(slow_cpu.map_or_else(Vec::new, |slowdown| {
+                    let probe = |cpu, micros| SpeedProbe {
+                        pair: 0,
+                        cpu,
+                        micros,
+                    };
+                    let log = BatchLog {
+                        batches: Vec::new(),
+                        probes: vec![probe(0, 20.0), probe(1, 20.0 * (1.0 + slowdown))],
+                    };
+                    SamplingNoise::summarize([&log], noise.steal)
+                        .unwrap()
+                        .figures()
+                }))
                 .map(|(metric, value, _)| {
                     (
                         Tool::Paired,
                         HOST_BENCHMARK.to_owned(),
-                        (*metric).to_owned(),
-                        *value,
+                        metric.to_owned(),
+                        value,
                     )
                 })
                 .collect(),
@@ -281,16 +320,31 @@ mod tests {
     #[test]
     fn the_noise_panel_names_the_runs_measured_on_a_noisy_host() {
         let page = dashboard(
-            &[run(1, 0.02), run(2, 0.6)],
-            None,
-            &BTreeSet::new(),
+            &[
+                run(1, 0.02, None),
+                run(2, 0.6, None),
+                run(3, 0.02, Some(0.03)),
+                run(4, 0.02, Some(0.3)),
+            ],
+            Some(0.05),
+            &BTreeSet::from([1, 2, 3, 4]),
             &[],
             "main",
         );
         assert!(
-            page.contains("2 of 2 runs measured their host; 1 of them on a host too noisy"),
+            page.contains("4 of 4 runs measured their host; 2 of them on a host too noisy"),
             "{page}"
         );
+        assert!(
+            page.contains("Noise score (the larger of steal and the slowest CPU's slowdown) of 2 runs: latest 30.0%, worst 30.0%."),
+            "{page}"
+        );
+        assert!(
+            page.contains("#4</a> 0000000000: CPU 1 ran 30% slower during sampling</li>"),
+            "{page}"
+        );
+        assert!(page.contains("<td class=\"quiet\">score 3.0%, other 2.0%, steal 0.1%</td>"));
+        assert!(page.contains("<td class=\"noisy\">score 30.0%, other 2.0%, steal 0.1%</td>"));
         assert!(
             page.contains("other processes used 60% of the measured CPUs"),
             "{page}"
@@ -304,7 +358,7 @@ mod tests {
         use crate::judge::change_points::{self, PARAMETERS};
         let points: Vec<TrendPoint> = (1..=16)
             .map(|id| {
-                let mut point = run(id, 0.02);
+                let mut point = run(id, 0.02, None);
                 let instructions = if id <= 8 { 6_590_000.0 } else { 6_720_000.0 };
                 point.figures.push((
                     Tool::Callgrind,

@@ -12,8 +12,8 @@ use crate::diagnose::profile_diff::{self, ProfileDiff, WhereTimeWent};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
+use crate::measure::batch_noise::{RunNoise, noise_threshold};
 use crate::measure::decompose::Decomposition;
-use crate::measure::noise::HostNoise;
 use crate::metric::{Metric, Shape};
 use crate::store::{Judgement, RunInfo, Tool};
 
@@ -24,9 +24,9 @@ pub type CaseDistributions = Vec<(String, Vec<f64>)>;
 #[derive(Clone, Debug)]
 pub struct ReportData {
     pub run: RunInfo,
-    /// What the host did while the contracts were measured (`None` for runs
-    /// stored without it).
-    pub noise: Option<HostNoise>,
+    /// What the host and the OS did while the contracts were measured
+    /// (empty for runs stored without it).
+    pub noise: RunNoise,
     /// Per spec payload, where the async call's time went.
     pub decomposition: Vec<(String, Decomposition)>,
     /// Its verdicts are this report's, one per contract, in the order judged.
@@ -46,6 +46,17 @@ pub struct ReportData {
 impl ReportData {
     pub fn verdicts(&self) -> &[ContractVerdict] {
         &self.judgement.verdicts
+    }
+
+    /// The strictest noise threshold of the timing contracts judged (the
+    /// steal threshold when there is none).
+    pub fn noise_threshold(&self) -> f64 {
+        self.verdicts()
+            .iter()
+            .filter(|v| v.metric.is_timed())
+            .map(|v| noise_threshold(v.metric, v.bound))
+            .reduce(f64::min)
+            .unwrap_or(crate::measure::noise::STEAL_MAX)
     }
 
     /// The worst verdict: FAIL if any contract fails, PASS if all pass.
@@ -371,15 +382,21 @@ pub fn summary_markdown(data: &ReportData) -> String {
         format_timestamp(run.started_at_ms),
         if run.quick { "quick" } else { "full" }
     ));
-    if let Some(noise) = &data.noise {
+    if let Some(host) = &data.noise.host {
         md.push_str(&format!(
-            "Host while the contracts were measured: {noise}.\n\n"
+            "Host while the contracts were measured: {host}.\n\n"
         ));
-        if let Some(reason) = noise.too_noisy() {
-            md.push_str(&format!(
-                "> [!WARNING]\n> Too noisy to decide: {reason}. A timing case that would fail is reported as INCONCLUSIVE; rerun on a quieter machine.\n\n"
-            ));
-        }
+    }
+    if let Some(sampling) = &data.noise.sampling {
+        md.push_str(&format!(
+            "**Noise score {:.1}%** (the larger of steal and the slowest CPU's slowdown in the speed probes between pairs): {sampling}.\n\n",
+            sampling.score * 100.0
+        ));
+    }
+    if let Some(reason) = data.noise.too_noisy_at(data.noise_threshold()) {
+        md.push_str(&format!(
+            "> [!WARNING]\n> Too noisy to decide: {reason}. A timing case that would fail is reported as INCONCLUSIVE; rerun on a quieter machine.\n\n"
+        ));
     }
     let checklist = data.checklist_failing_first();
     let failing_checks = checklist
@@ -684,6 +701,7 @@ pub fn verdict_json(data: &ReportData) -> serde_json::Value {
         "run_id": data.run.id,
         "commit": data.run.commit,
         "verdict": (!data.verdicts().is_empty()).then(|| data.status()),
+        "noise_score": data.noise.score(),
         "contracts": contracts,
         "checklist": checklist,
         "where_time_went": data.where_time_went,

@@ -30,6 +30,7 @@ use crate::judge::change_points::{ChangePoint, SeriesChangePoint, SeriesKey};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
+use crate::measure::batch_noise::{BatchEnvironment, BatchLog, Side, SpeedProbe};
 use crate::measure::profile::{FunctionCost, Profile};
 use crate::metric::Metric;
 
@@ -84,7 +85,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 8];
+type Migrations = [(i64, &'static str, &'static str); 9];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -123,6 +124,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         9,
         "profiles",
         include_str!("../../migrations/0009_profiles.sql"),
+    ),
+    (
+        10,
+        "batch environment",
+        include_str!("../../migrations/0010_batch_environment.sql"),
     ),
 ];
 
@@ -167,6 +173,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         9,
         "profiles",
         include_str!("../../migrations/postgres/0009_profiles.sql"),
+    ),
+    (
+        10,
+        "batch environment",
+        include_str!("../../migrations/postgres/0010_batch_environment.sql"),
     ),
 ];
 
@@ -310,6 +321,8 @@ pub struct NewRun {
     pub samples: Vec<RawSample>,
     /// Callgrind's profile per benchmark (top functions only).
     pub profiles: Vec<BenchmarkProfile>,
+    /// What the OS said about the paired sampler's batches, per series.
+    pub environment: Vec<SeriesEnvironment>,
 }
 
 /// The callgrind profile of one benchmark of a run.
@@ -318,6 +331,14 @@ pub struct BenchmarkProfile {
     /// `<payload>/<variant>`, e.g. `medium/async`.
     pub benchmark: String,
     pub profile: Profile,
+}
+
+/// The batches of one paired sample series (its judged key, as in
+/// `samples`) as the OS saw them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SeriesEnvironment {
+    pub benchmark: String,
+    pub log: BatchLog,
 }
 
 /// A stored run's metadata.
@@ -662,6 +683,71 @@ macro_rules! insert_samples {
     }};
 }
 
+/// Rows per multi-row INSERT of batch records: eleven parameters each.
+const BATCHES_PER_INSERT: usize = 500;
+
+/// Appends `$series` (a slice of [`SeriesEnvironment`]) to run `$run_id`
+/// inside `$tx`, numbering batches, probes and pairs on from those stored.
+macro_rules! insert_environment {
+    ($tx:ident, $run_id:expr, $series:expr) => {{
+        let run_id: i64 = $run_id;
+        for series in $series {
+            let mut first = Vec::with_capacity(3);
+            for query in [
+                "SELECT COALESCE(MAX(batch_index) + 1, 0) AS next FROM batch_environment WHERE run_id = $1 AND benchmark = $2",
+                "SELECT COALESCE(MAX(pair_index) + 1, 0) AS next FROM batch_environment WHERE run_id = $1 AND benchmark = $2",
+                "SELECT COALESCE(MAX(probe_index) + 1, 0) AS next FROM cpu_speed_probes WHERE run_id = $1 AND benchmark = $2",
+            ] {
+                let n: i64 = sqlx::query(query)
+                    .bind(run_id)
+                    .bind(&series.benchmark)
+                    .fetch_one(&mut *$tx)
+                    .await?
+                    .value("next")?;
+                first.push(n);
+            }
+            let (first_batch, first_pair, first_probe) = (first[0], first[1], first[2]);
+            let cpu = |c: Option<u32>| c.map(i64::from);
+            let count = |c: Option<u64>| c.map(|c| c as i64);
+            let batches: Vec<_> = series.log.batches.iter().enumerate().collect();
+            for chunk in batches.chunks(BATCHES_PER_INSERT) {
+                let mut insert = QueryBuilder::<Db>::new(
+                    "INSERT INTO batch_environment (run_id, benchmark, batch_index, pair_index, side, sampler_cpu, worker_cpu, sampler_involuntary_switches, sampler_migrations, worker_involuntary_switches, worker_migrations) ",
+                );
+                insert.push_values(chunk, |mut row, (index, b)| {
+                    row.push_bind(run_id)
+                        .push_bind(series.benchmark.as_str())
+                        .push_bind(first_batch + *index as i64)
+                        .push_bind(first_pair + b.pair as i64)
+                        .push_bind(b.side.name())
+                        .push_bind(cpu(b.sampler_cpu))
+                        .push_bind(cpu(b.worker_cpu))
+                        .push_bind(count(b.sampler_involuntary_switches))
+                        .push_bind(count(b.sampler_migrations))
+                        .push_bind(count(b.worker_involuntary_switches))
+                        .push_bind(count(b.worker_migrations));
+                });
+                insert.build().execute(&mut *$tx).await?;
+            }
+            let probes: Vec<_> = series.log.probes.iter().enumerate().collect();
+            for chunk in probes.chunks(BATCHES_PER_INSERT) {
+                let mut insert = QueryBuilder::<Db>::new(
+                    "INSERT INTO cpu_speed_probes (run_id, benchmark, probe_index, pair_index, cpu, micros) ",
+                );
+                insert.push_values(chunk, |mut row, (index, p)| {
+                    row.push_bind(run_id)
+                        .push_bind(series.benchmark.as_str())
+                        .push_bind(first_probe + *index as i64)
+                        .push_bind(first_pair + p.pair as i64)
+                        .push_bind(i64::from(p.cpu))
+                        .push_bind(p.micros);
+                });
+                insert.build().execute(&mut *$tx).await?;
+            }
+        }
+    }};
+}
+
 impl Store {
     /// Opens the database at `url`: a SQLite path or `sqlite://` URL, or a
     /// `postgres://` URL. With [`Access::Create`] a SQLite file is created;
@@ -876,6 +962,7 @@ impl Store {
                     .await?;
                 }
             }
+            insert_environment!(tx, id, &run.environment);
             id
         });
         Ok(id)
@@ -930,13 +1017,14 @@ impl Store {
     /// Adds what was concluded about `run_id`, in one transaction, and
     /// replaces nothing: a verdict already stored for the same run and
     /// contract hash, a check or a comparison already stored for the run stay
-    /// as they are. `new_samples` (taken while re-measuring) are appended to
-    /// the run's samples.
+    /// as they are. `new_samples` and `new_environment` (taken while
+    /// re-measuring) are appended to the run's samples and batch records.
     pub async fn save_judgement(
         &self,
         run_id: i64,
         judgement: &Judgement,
         new_samples: &[RawSample],
+        new_environment: &[SeriesEnvironment],
     ) -> Result<(), StoreError> {
         // One judgement, one time: its verdicts sort by contract hash.
         let judged_at_ms = crate::measure::environment::now_ms();
@@ -1027,6 +1115,7 @@ impl Store {
                 .await?;
             }
             insert_samples!(tx, run_id, new_samples);
+            insert_environment!(tx, run_id, new_environment);
         });
         Ok(())
     }
@@ -1385,6 +1474,72 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()?
         });
         Ok(samples)
+    }
+
+    /// What the OS said about run `run_id`'s batches, per series (by
+    /// benchmark), in the order they ran.
+    pub async fn environment(&self, run_id: i64) -> Result<Vec<SeriesEnvironment>, StoreError> {
+        let series = with_pool!(self, |pool| {
+            let mut series: Vec<SeriesEnvironment> = Vec::new();
+            let at = |series: &mut Vec<SeriesEnvironment>, benchmark: String| match series
+                .iter()
+                .position(|s| s.benchmark == benchmark)
+            {
+                Some(i) => i,
+                None => {
+                    series.push(SeriesEnvironment {
+                        benchmark,
+                        log: BatchLog::default(),
+                    });
+                    series.len() - 1
+                }
+            };
+            let cpu = |c: Option<i64>| c.and_then(|c| u32::try_from(c).ok());
+            let count = |c: Option<i64>| c.and_then(|c| u64::try_from(c).ok());
+            for row in sqlx::query(
+                "SELECT benchmark, pair_index, side, sampler_cpu, worker_cpu, sampler_involuntary_switches, sampler_migrations, worker_involuntary_switches, worker_migrations
+                 FROM batch_environment WHERE run_id = $1 ORDER BY benchmark, batch_index",
+            )
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            {
+                let side: String = row.value("side")?;
+                let pair: i64 = row.value("pair_index")?;
+                let i = at(&mut series, row.value("benchmark")?);
+                series[i].log.batches.push(BatchEnvironment {
+                    pair: pair as usize,
+                    side: Side::parse(&side)
+                        .ok_or_else(|| decode_error(format!("unknown batch side '{side}'")))?,
+                    sampler_cpu: cpu(row.value("sampler_cpu")?),
+                    worker_cpu: cpu(row.value("worker_cpu")?),
+                    sampler_involuntary_switches: count(row.value("sampler_involuntary_switches")?),
+                    sampler_migrations: count(row.value("sampler_migrations")?),
+                    worker_involuntary_switches: count(row.value("worker_involuntary_switches")?),
+                    worker_migrations: count(row.value("worker_migrations")?),
+                });
+            }
+            for row in sqlx::query(
+                "SELECT benchmark, pair_index, cpu, micros FROM cpu_speed_probes WHERE run_id = $1 ORDER BY benchmark, probe_index",
+            )
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            {
+                let pair: i64 = row.value("pair_index")?;
+                let cpu: i64 = row.value("cpu")?;
+                let i = at(&mut series, row.value("benchmark")?);
+                series[i].log.probes.push(SpeedProbe {
+                    pair: pair as usize,
+                    cpu: cpu as u32,
+                    micros: row.value("micros")?,
+                });
+            }
+            series
+        });
+        Ok(series)
     }
 
     /// Every table and its columns (in order), for comparing the two

@@ -3,8 +3,12 @@
 //! integration tests and the dashboard-scale benchmark use them; nothing in
 //! perfwarden does.
 
+use perfwarden::measure::batch_noise::{
+    BatchEnvironment, BatchLog, SamplingNoise, Side, SpeedProbe,
+};
+use perfwarden::measure::noise::{HOST_BENCHMARK, HostNoise};
 use perfwarden::measure::payload::{Payload, Variant, benchmark_id};
-use perfwarden::store::{Machine, Measurement, NewRun, RawSample, Tool};
+use perfwarden::store::{Machine, Measurement, NewRun, RawSample, SeriesEnvironment, Tool};
 
 /// Run `index` of a plausible history: sync times per payload near the
 /// contract machine's, async a little above, slow drift, and a step up in
@@ -78,6 +82,47 @@ pub fn run(index: usize, regression_from: Option<usize>) -> NewRun {
             }
         }
     }
+    // The OS's view of the medium payload's 20 pairs: CPU 1 probes up to
+    // 4% slower than CPU 0, the worker preempted now and then.
+    let mut log = BatchLog::default();
+    for pair in 0..20 {
+        for side in [Side::Baseline, Side::Candidate] {
+            log.batches.push(BatchEnvironment {
+                pair,
+                side,
+                sampler_cpu: Some((pair / 2 % 2) as u32),
+                worker_cpu: Some((pair / 2 % 2) as u32 ^ 1),
+                sampler_involuntary_switches: Some(0),
+                sampler_migrations: Some(0),
+                worker_involuntary_switches: Some(u64::from((pair + index).is_multiple_of(7))),
+                worker_migrations: Some(1),
+            });
+        }
+        for cpu in 0..2 {
+            log.probes.push(SpeedProbe {
+                pair,
+                cpu,
+                micros: 30.0 * (1.0 + 0.04 * f64::from(cpu) * ((pair + index) % 3) as f64 / 2.0),
+            });
+        }
+    }
+    let host = HostNoise {
+        seconds: 40.0,
+        foreign: 0.03,
+        steal: 0.002 * (index % 3) as f64,
+        load_per_cpu: 1.0,
+        involuntary_switches_per_second: 20.0,
+    };
+    let sampling = SamplingNoise::summarize([&log], host.steal).expect("batches were made");
+    for (metric, value, unit) in host.figures().into_iter().chain(sampling.figures()) {
+        measurements.push(Measurement {
+            tool: Tool::Paired,
+            benchmark: HOST_BENCHMARK.into(),
+            metric: metric.into(),
+            value: Some(value),
+            unit: unit.into(),
+        });
+    }
     let started_at_ms = 1_790_000_000_000 + index as i64 * 3_600_000;
     NewRun {
         commit: format!("{:040x}", 0xabc000 + index),
@@ -93,5 +138,9 @@ pub fn run(index: usize, regression_from: Option<usize>) -> NewRun {
         measurements,
         samples,
         profiles: Vec::new(),
+        environment: vec![SeriesEnvironment {
+            benchmark: benchmark_id(Payload::Medium, Variant::Async),
+            log,
+        }],
     }
 }
