@@ -1,6 +1,7 @@
 //! Judging: contract verdicts with confidence intervals, re-measuring what
 //! is inconclusive, and head-versus-base comparisons.
 
+pub mod builds;
 pub mod compare;
 pub mod contract;
 pub mod stats;

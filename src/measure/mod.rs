@@ -2,6 +2,8 @@
 //! (instruction counts) and the spec's own 10-iteration method.
 
 pub mod adversarial;
+pub mod batches;
+pub mod builds;
 pub mod callgrind;
 pub mod criterion;
 pub mod decompose;

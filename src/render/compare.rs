@@ -1,0 +1,150 @@
+//! `compare` and `bisect` for people: a table per comparison, the first bad
+//! commit with its evidence.
+
+use super::{count_text, duration_text, percent, short_commit};
+use crate::compare::{BisectStep, Bisection};
+use crate::judge::builds::{BenchmarkChange, BuildComparison, BuildMetric};
+
+fn figure(metric: BuildMetric, value: Option<f64>) -> String {
+    match (metric, value) {
+        (_, None) => "-".into(),
+        (BuildMetric::WallClock, Some(ns)) => duration_text(ns),
+        (BuildMetric::Instructions, Some(count)) => count_text(count),
+    }
+}
+
+fn interval(change: &BenchmarkChange) -> String {
+    match change.metric {
+        BuildMetric::Instructions => percent(change.change),
+        BuildMetric::WallClock => format!(
+            "{} [{}, {}]",
+            percent(change.change),
+            percent(change.low),
+            percent(change.high)
+        ),
+    }
+}
+
+/// `perfwarden compare`'s table: a row per benchmark, time per call with
+/// its interval and verdict, and the instruction counts beside it.
+pub fn comparison_table(comparison: &BuildComparison) -> String {
+    let mut out = format!(
+        "base {}  head {}  ({} mode; threshold ±{:.2}% on time per call, ±{:.2}% on instructions; {:.0}% confidence, {} of {} looks)\n",
+        short_commit(&comparison.base_commit),
+        short_commit(&comparison.head_commit),
+        if comparison.quick { "quick" } else { "full" },
+        comparison.threshold * 100.0,
+        crate::judge::compare::INSTRUCTION_THRESHOLD * 100.0,
+        comparison.confidence * 100.0,
+        comparison.looks.taken,
+        comparison.looks.max,
+    );
+    out.push_str(&format!(
+        "{:<13} {:>10} {:>10}  {:<32} {:<13} {:>9} {:>9} {:>8}  {}\n",
+        "benchmark",
+        "base",
+        "head",
+        "change [interval]",
+        "verdict",
+        "base ins",
+        "head ins",
+        "change",
+        "verdict"
+    ));
+    let mut notes = Vec::new();
+    for time in comparison.of(BuildMetric::WallClock) {
+        let counts = comparison
+            .of(BuildMetric::Instructions)
+            .find(|c| c.benchmark == time.benchmark);
+        let (base_ins, head_ins, ins_change, ins_verdict) = counts.map_or_else(
+            || ("-".into(), "-".into(), "-".into(), "-"),
+            |c| {
+                (
+                    figure(c.metric, c.base),
+                    figure(c.metric, c.head),
+                    interval(c),
+                    c.verdict.label(),
+                )
+            },
+        );
+        out.push_str(&format!(
+            "{:<13} {:>10} {:>10}  {:<32} {:<13} {:>9} {:>9} {:>8}  {}\n",
+            time.benchmark,
+            figure(time.metric, time.base),
+            figure(time.metric, time.head),
+            interval(time),
+            time.verdict.label(),
+            base_ins,
+            head_ins,
+            ins_change,
+            ins_verdict
+        ));
+        if let Some(note) = &time.note {
+            notes.push(format!("{}: {note}", time.benchmark));
+        }
+    }
+    for note in notes.iter().chain(&comparison.notes) {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    if let Some(host) = &comparison.host {
+        out.push_str(&format!("host: {host}\n"));
+    }
+    out.push_str(&format!(
+        "verdict: {}\n",
+        comparison.verdict.label().to_uppercase()
+    ));
+    out
+}
+
+fn step_line(step: &BisectStep) -> String {
+    format!(
+        "{}  {:<4}  {}  ({})\n",
+        short_commit(&step.commit),
+        match step.outcome {
+            crate::compare::StepOutcome::Good => "good",
+            crate::compare::StepOutcome::Bad => "bad",
+            crate::compare::StepOutcome::Skip => "skip",
+        },
+        step.subject,
+        step.reason
+    )
+}
+
+/// `perfwarden bisect`'s answer: the first bad commit and its evidence (its
+/// time per call against the good commit), then every commit tested.
+pub fn bisection_text(bisection: &Bisection) -> String {
+    let mut out = String::new();
+    match (&bisection.first_bad, &bisection.undecided) {
+        (Some(first), _) => {
+            out.push_str(&format!(
+                "first bad commit: {} {}\nagainst the good commit {}:\n",
+                first.commit,
+                first.subject,
+                short_commit(&bisection.good)
+            ));
+            for row in &first.evidence {
+                out.push_str(&format!(
+                    "  {:<13} {:>10} -> {:>10}  {} [{}, {}]  {}{}\n",
+                    row.benchmark,
+                    figure(BuildMetric::WallClock, row.base),
+                    figure(BuildMetric::WallClock, row.head),
+                    percent(row.change),
+                    percent(row.low),
+                    percent(row.high),
+                    row.verdict,
+                    row.note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        (None, Some(why)) => out.push_str(&format!("no first bad commit: {why}\n")),
+        (None, None) => out.push_str("no first bad commit\n"),
+    }
+    out.push_str("tested:\n");
+    for step in &bisection.steps {
+        out.push_str(&format!("  {}", step_line(step)));
+    }
+    out
+}
