@@ -460,6 +460,8 @@ pub fn bisect(
             "{good} is not an ancestor of {bad}: give the good commit first, then a later bad one"
         )));
     }
+    // The good commit must build: every step is compared with it.
+    builds.binary(good, progress)?;
     let state = builds.cache_dir().join(format!("bisect-{good}-{bad}"));
     let evidence_dir = state.join("evidence");
     let worktree = state.join("tree");

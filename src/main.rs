@@ -919,6 +919,8 @@ fn run_report(
             None
         };
         let mut loaded = None;
+        let mut status = StatusLine::new(quiet);
+        let mut build_comparison = None;
         if let ReportSource::Measure(options) = &mut source {
             let (model, path) = load_model(tokenizer)?;
             loaded = Some(model);
@@ -930,6 +932,21 @@ fn run_report(
             options.pr_number = judging
                 .pr
                 .or_else(|| github.as_ref().and_then(|g| g.pr_number));
+            if let Some(base) = options.base_commit.as_deref()
+                && github.as_ref().is_some_and(|g| g.pr_number.is_some())
+            {
+                match compare_with_base(options, base, &mut |event| status.show(event)) {
+                    Ok(comparison) => build_comparison = Some(comparison),
+                    Err(error) => {
+                        status.finish();
+                        let warning = format!(
+                            "head versus base was not measured side by side ({error:#}); it is compared with stored history instead"
+                        );
+                        eprintln!("perfwarden: WARNING: {warning}");
+                        warnings.push(warning);
+                    }
+                }
+            }
         }
         let options = ReportOptions {
             source,
@@ -940,8 +957,8 @@ fn run_report(
             dashboard_url: judging.dashboard_url,
             history: 1000,
             warnings,
+            build_comparison,
         };
-        let mut status = StatusLine::new(quiet);
         let outcome = perfwarden::report::report(&options, store, &runtime, loaded, &mut |event| {
             status.show(event)
         })?;
@@ -949,6 +966,15 @@ fn run_report(
         let data = &outcome.data;
         for verdict in data.verdicts() {
             println!("{}", perfwarden::render::report::verdict_text(verdict));
+        }
+        for change in data.build_regressions() {
+            println!(
+                "regression: {} {} {} (base and head measured side by side, threshold {:.1}%)",
+                change.benchmark,
+                change.metric.name(),
+                perfwarden::render::percent(change.change),
+                change.threshold * 100.0
+            );
         }
         for regression in data.regressions() {
             println!(
@@ -967,7 +993,7 @@ fn run_report(
             );
         }
         if let Some(github) = github {
-            let regressed = !data.regressions().is_empty();
+            let regressed = data.regressed();
             let publication = Publication {
                 body_markdown: perfwarden::render::report::summary_markdown(data),
                 contract: data
@@ -987,7 +1013,7 @@ fn run_report(
                 );
             }
         }
-        let regressed = !data.regressions().is_empty();
+        let regressed = data.regressed();
         Ok(match data.status() {
             Status::Pass if !regressed => ExitCode::SUCCESS,
             Status::Inconclusive
@@ -998,6 +1024,32 @@ fn run_report(
             _ => ExitCode::from(EXIT_INVALID),
         })
     })
+}
+
+/// `report --ci` on a pull request: the PR's base commit and the checkout's
+/// HEAD, built and measured side by side.
+fn compare_with_base(
+    options: &RunOptions,
+    base: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> anyhow::Result<perfwarden::judge::builds::BuildComparison> {
+    let builds = perfwarden::measure::builds::Builds::new(&options.checkout_dir);
+    let base = builds.resolve(base)?;
+    let head = builds.resolve("HEAD")?;
+    let compare_options = perfwarden::compare::CompareOptions {
+        quick: options.quick,
+        benchmarks: Vec::new(),
+        threshold: perfwarden::judge::builds::WALL_CLOCK_THRESHOLD,
+        instructions: true,
+        tokenizer_path: options.tokenizer_path.clone(),
+    };
+    Ok(perfwarden::compare::compare(
+        &builds,
+        &base,
+        &head,
+        &compare_options,
+        progress,
+    )?)
 }
 
 /// Progress while measuring: a live status line on a terminal, plain lines

@@ -3,7 +3,7 @@
 //! ratios with the sign test's interval, as the contracts' verdicts) and the
 //! change in instructions, each with a verdict against a threshold.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::stats;
 use crate::measure::noise::HostNoise;
@@ -12,7 +12,7 @@ use crate::measure::noise::HostNoise;
 pub const WALL_CLOCK_THRESHOLD: f64 = 0.05;
 
 /// What a change is, judged on its interval against a threshold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BuildVerdict {
     Unchanged,
@@ -49,7 +49,7 @@ pub fn classify(low: f64, high: f64, threshold: f64) -> BuildVerdict {
 }
 
 /// What was compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildMetric {
     /// Time per call, ns, from paired batches.
@@ -69,7 +69,7 @@ impl BuildMetric {
 }
 
 /// One benchmark's change from base to head in one metric.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchmarkChange {
     pub benchmark: String,
     pub metric: BuildMetric,
@@ -178,7 +178,7 @@ pub fn overall(changes: &[BenchmarkChange]) -> BuildVerdict {
 }
 
 /// Head against base, every benchmark and metric.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BuildComparison {
     pub base_commit: String,
     pub head_commit: String,

@@ -1,9 +1,9 @@
 //! `compare` and `bisect` for people: a table per comparison, the first bad
 //! commit with its evidence.
 
-use super::{count_text, duration_text, percent, short_commit};
+use super::{count_text, duration_text, escape, percent, short_commit};
 use crate::compare::{BisectStep, Bisection};
-use crate::judge::builds::{BenchmarkChange, BuildComparison, BuildMetric};
+use crate::judge::builds::{BenchmarkChange, BuildComparison, BuildMetric, BuildVerdict};
 
 fn figure(metric: BuildMetric, value: Option<f64>) -> String {
     match (metric, value) {
@@ -94,6 +94,55 @@ pub fn comparison_table(comparison: &BuildComparison) -> String {
         comparison.verdict.label().to_uppercase()
     ));
     out
+}
+
+/// The PR comment's head-versus-base section when both builds were measured
+/// side by side.
+pub fn comparison_markdown(comparison: &BuildComparison) -> String {
+    let mut md = format!(
+        "### Head versus base (base {}, head {}, built and measured side by side)\n\n",
+        escape::code(short_commit(&comparison.base_commit)),
+        escape::code(short_commit(&comparison.head_commit)),
+    );
+    md.push_str(&format!(
+        "Time per call from {} paired batches (base and head alternating), the change with its {:.0}% interval; a regression when the whole interval lies above +{:.1}%. Instructions per call under callgrind, threshold ±{:.1}%.\n\n",
+        if comparison.quick { "quick" } else { "full-mode" },
+        comparison.confidence * 100.0,
+        comparison.threshold * 100.0,
+        crate::judge::compare::INSTRUCTION_THRESHOLD * 100.0,
+    ));
+    md.push_str("| benchmark | figure | base | head | change | |\n|---|---|---:|---:|---:|---|\n");
+    let mut rows: Vec<&BenchmarkChange> = comparison.changes.iter().collect();
+    rows.sort_by_key(|c| std::cmp::Reverse(c.verdict));
+    for c in rows {
+        let mark = match c.verdict {
+            BuildVerdict::Regression => "🔺 regression",
+            BuildVerdict::Improvement => "🔻 improvement",
+            BuildVerdict::Inconclusive => "❔ inconclusive",
+            BuildVerdict::Unchanged => "",
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {mark} |\n",
+            escape::text(&c.benchmark),
+            match c.metric {
+                BuildMetric::WallClock => "wall clock",
+                BuildMetric::Instructions => "instructions",
+            },
+            figure(c.metric, c.base),
+            figure(c.metric, c.head),
+            interval(c)
+        ));
+    }
+    md.push('\n');
+    for note in comparison
+        .changes
+        .iter()
+        .filter_map(|c| c.note.as_ref().map(|n| format!("{}: {n}", c.benchmark)))
+        .chain(comparison.notes.iter().cloned())
+    {
+        md.push_str(&format!("> {}\n\n", escape::text(&note)));
+    }
+    md
 }
 
 fn step_line(step: &BisectStep) -> String {

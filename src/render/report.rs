@@ -8,6 +8,7 @@ use super::charts;
 use super::escape;
 use super::{count_text, duration_text, format_timestamp, percent, short_commit};
 use crate::diagnose::probes::{ProbeResult, ProbeStatus};
+use crate::judge::builds::{BenchmarkChange, BuildVerdict};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
@@ -52,6 +53,23 @@ impl ReportData {
             .map(|v| v.status)
             .max()
             .unwrap_or(Status::Inconclusive)
+    }
+
+    /// Whether anything regressed against the base: a stored-history
+    /// comparison, or the base and head builds measured side by side.
+    pub fn regressed(&self) -> bool {
+        !self.regressions().is_empty() || !self.build_regressions().is_empty()
+    }
+
+    /// The benchmarks and metrics of the side-by-side comparison that
+    /// regressed.
+    pub fn build_regressions(&self) -> Vec<&BenchmarkChange> {
+        self.judgement
+            .build_comparison
+            .iter()
+            .flat_map(|c| &c.changes)
+            .filter(|c| c.verdict == BuildVerdict::Regression)
+            .collect()
     }
 
     pub fn regressions(&self) -> Vec<&Comparison> {
@@ -340,7 +358,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
             escape::text(&flagged.join("; "))
         ));
     }
-    let regressions = data.regressions().len();
+    let regressions = data.regressions().len() + data.build_regressions().len();
     if regressions > 0 {
         md.push_str(&format!(
             "**{regressions} regression(s) against the base.**\n\n"
@@ -480,6 +498,9 @@ fn checklist_markdown(checklist: &[&ProbeResult]) -> String {
 }
 
 fn comparison_markdown(data: &ReportData) -> String {
+    if let Some(built) = &data.judgement.build_comparison {
+        return super::compare::comparison_markdown(built);
+    }
     let Some(base) = &data.base_run else {
         return "### Head versus base\n\nNo stored run of the base to compare with yet.\n\n".into();
     };
@@ -595,6 +616,7 @@ pub fn verdict_json(data: &ReportData) -> serde_json::Value {
         "verdict": (!data.verdicts().is_empty()).then(|| data.status()),
         "contracts": contracts,
         "checklist": checklist,
+        "build_comparison": data.judgement.build_comparison,
     })
 }
 

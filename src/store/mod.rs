@@ -26,6 +26,7 @@ use sqlx::sqlite::{
 use sqlx::{Decode, Postgres, QueryBuilder, Row, SqlStr, Sqlite, Type};
 
 use crate::diagnose::probes::{Check, ProbeResult, ProbeStatus};
+use crate::judge::builds::BuildComparison;
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
@@ -82,7 +83,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 6];
+type Migrations = [(i64, &'static str, &'static str); 7];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -111,6 +112,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         6,
         "checklist warn",
         include_str!("../../migrations/0006_checklist_warn.sql"),
+    ),
+    (
+        8,
+        "build comparisons",
+        include_str!("../../migrations/0008_build_comparisons.sql"),
     ),
 ];
 
@@ -145,6 +151,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         6,
         "checklist warn",
         include_str!("../../migrations/postgres/0006_checklist_warn.sql"),
+    ),
+    (
+        8,
+        "build comparisons",
+        include_str!("../../migrations/postgres/0008_build_comparisons.sql"),
     ),
 ];
 
@@ -311,6 +322,9 @@ pub struct Judgement {
     pub verdicts: Vec<ContractVerdict>,
     pub checklist: Vec<ProbeResult>,
     pub comparisons: Vec<Comparison>,
+    /// Head against base built and measured side by side; when present it
+    /// replaces `comparisons` (then empty).
+    pub build_comparison: Option<BuildComparison>,
 }
 
 /// One run's headline figures, for trend charts.
@@ -710,7 +724,7 @@ impl Store {
     }
 
     async fn check_schema(&self, url: &str) -> Result<(), StoreError> {
-        let expected = SQLITE_MIGRATIONS.len() as i64;
+        let expected = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.len() - 1].0;
         let found: Option<i64> = with_pool!(self, |pool| {
             let row =
                 sqlx::query("SELECT MAX(version) AS version FROM _sqlx_migrations WHERE success")
@@ -939,6 +953,19 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            if let Some(c) = &judgement.build_comparison {
+                sqlx::query(
+                    "INSERT INTO build_comparisons (run_id, base_commit, head_commit, verdict, comparison)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING",
+                )
+                .bind(run_id)
+                .bind(&c.base_commit)
+                .bind(&c.head_commit)
+                .bind(c.verdict.label())
+                .bind(serde_json::to_string(c).expect("a comparison serializes"))
+                .execute(&mut *tx)
+                .await?;
+            }
             insert_samples!(tx, run_id, new_samples);
         });
         Ok(())
@@ -1021,6 +1048,20 @@ impl Store {
             .iter()
             .map(comparison_from_row)
             .collect::<Result<_, _>>()?;
+            let built: Option<String> =
+                sqlx::query("SELECT comparison FROM build_comparisons WHERE run_id = $1")
+                    .bind(run_id)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|row| row.value::<String>("comparison"))
+                    .transpose()?;
+            judgement.build_comparison = built
+                .map(|text| {
+                    serde_json::from_str(&text).map_err(|e| {
+                        decode_error(format!("a stored build comparison does not parse: {e}"))
+                    })
+                })
+                .transpose()?;
             judgement
         });
         Ok(judgement)
