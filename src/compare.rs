@@ -547,8 +547,9 @@ fn bisect_in(
         .arg(good)
         .arg("--evidence")
         .arg(evidence_dir)
+        // The step's --threshold is in percent, as the user's.
         .arg("--threshold")
-        .arg(options.threshold.to_string())
+        .arg((options.threshold * 100.0).to_string())
         .env("PERFWARDEN_TOKENIZER", &options.tokenizer_path)
         .env("CARGO_TARGET_DIR", &builds.target_dir);
     if options.quick {
