@@ -63,7 +63,9 @@ pub struct CompareOptions {
     pub benchmarks: Vec<String>,
     /// The threshold on a change in time per call.
     pub threshold: f64,
-    /// Also count both builds' instructions under callgrind.
+    /// Measure time per call, paired.
+    pub wall_clock: bool,
+    /// Count both builds' instructions under callgrind.
     pub instructions: bool,
     /// The tokenizer model both builds load.
     pub tokenizer_path: PathBuf,
@@ -94,7 +96,7 @@ pub fn compare(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BuildComparison, CompareError> {
     let benchmarks = options.benchmarks()?;
-    let total = if options.instructions { 4 } else { 3 };
+    let total = 2 + usize::from(options.wall_clock) + usize::from(options.instructions);
     progress(Progress::Stage {
         index: 1,
         total,
@@ -108,27 +110,34 @@ pub fn compare(
     });
     let head_exe = builds.binary(head, progress)?;
     let _lock = MachineLock::acquire(progress)?;
-    progress(Progress::Stage {
-        index: 3,
-        total,
-        name: "wall clock: base and head batches alternating, paired",
-    });
-    let confidence = per_look_confidence(CONFIDENCE, MAX_LOOKS);
-    let (sampled, noise) = HostNoise::over(|| {
-        wall_clock(
-            &base_exe,
-            &head_exe,
-            &benchmarks,
-            options,
-            confidence,
-            progress,
-        )
-    });
-    let (samples, looks) = sampled?;
-    let mut changes: Vec<BenchmarkChange> = benchmarks
-        .iter()
-        .zip(&samples)
-        .map(|(benchmark, s)| {
+    let mut changes: Vec<BenchmarkChange> = Vec::new();
+    let mut notes = Vec::new();
+    let mut looks = Looks {
+        taken: 0,
+        max: MAX_LOOKS,
+    };
+    let mut noise = None;
+    if options.wall_clock {
+        progress(Progress::Stage {
+            index: 3,
+            total,
+            name: "wall clock: base and head batches alternating, paired",
+        });
+        let confidence = per_look_confidence(CONFIDENCE, MAX_LOOKS);
+        let (sampled, measured) = HostNoise::over(|| {
+            wall_clock(
+                &base_exe,
+                &head_exe,
+                &benchmarks,
+                options,
+                confidence,
+                progress,
+            )
+        });
+        noise = measured;
+        let samples;
+        (samples, looks) = sampled?;
+        changes.extend(benchmarks.iter().zip(&samples).map(|(benchmark, s)| {
             let mut change = wall_clock_change(
                 benchmark,
                 &s.baseline_ns,
@@ -138,24 +147,27 @@ pub fn compare(
             );
             apply_noise(&mut change, noise.as_ref());
             change
-        })
-        .collect();
-    let mut notes = Vec::new();
-    if let Some(reason) = noise.as_ref().and_then(HostNoise::too_noisy) {
-        let warning = format!(
-            "the host was too noisy while the builds were measured ({reason}): a change in time that would be decided is INCONCLUSIVE instead"
-        );
-        progress(Progress::Warning(&warning));
-        notes.push(warning);
+        }));
+        if let Some(reason) = noise.as_ref().and_then(HostNoise::too_noisy) {
+            let warning = format!(
+                "the host was too noisy while the builds were measured ({reason}): a change in time that would be decided is INCONCLUSIVE instead"
+            );
+            progress(Progress::Warning(&warning));
+            notes.push(warning);
+        }
     }
     if options.instructions {
         progress(Progress::Stage {
-            index: 4,
+            index: total,
             total,
             name: "instruction counts of both builds (callgrind)",
         });
         match instructions(&base_exe, &head_exe, &benchmarks, options, progress) {
             Ok(counted) => changes.extend(counted),
+            // Instructions alone: without them there is nothing to judge.
+            Err(note) if !options.wall_clock => {
+                return Err(MeasureError::Tool(note).into());
+            }
             Err(note) => {
                 progress(Progress::Warning(&note));
                 notes.push(note);
@@ -451,6 +463,7 @@ pub fn bisect(
     good: &str,
     bad: &str,
     exe: &Path,
+    metric: &str,
     options: &CompareOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Bisection, CompareError> {
@@ -479,9 +492,9 @@ pub fn bisect(
         builds,
         &worktree,
         &evidence_dir,
-        good,
-        bad,
+        (good, bad),
         exe,
+        metric,
         options,
         progress,
     );
@@ -500,9 +513,9 @@ fn bisect_in(
     builds: &Builds,
     worktree: &Path,
     evidence_dir: &Path,
-    good: &str,
-    bad: &str,
+    (good, bad): (&str, &str),
     exe: &Path,
+    metric: &str,
     options: &CompareOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Bisection, CompareError> {
@@ -547,6 +560,8 @@ fn bisect_in(
         .arg(good)
         .arg("--evidence")
         .arg(evidence_dir)
+        .arg("--metric")
+        .arg(metric)
         // The step's --threshold is in percent, as the user's.
         .arg("--threshold")
         .arg((options.threshold * 100.0).to_string())

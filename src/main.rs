@@ -183,6 +183,11 @@ enum Command {
         bad: String,
         #[command(flatten)]
         comparing: ComparingArgs,
+        /// What a commit is judged on: time per call (paired), or
+        /// instructions per call under callgrind (deterministic, so a noisy
+        /// host does not leave commits undecided; needs valgrind).
+        #[arg(long, value_enum, default_value = "wall-clock")]
+        metric: BisectMetric,
         /// Print the bisection as JSON.
         #[arg(long)]
         json: bool,
@@ -200,6 +205,8 @@ enum Command {
         /// Where each step's evidence is written.
         #[arg(long, value_name = "DIR")]
         evidence: PathBuf,
+        #[arg(long, value_enum, default_value = "wall-clock")]
+        metric: BisectMetric,
         #[command(flatten)]
         comparing: ComparingArgs,
     },
@@ -223,6 +230,22 @@ enum Command {
     },
 }
 
+/// What `bisect` judges each commit on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BisectMetric {
+    WallClock,
+    Instructions,
+}
+
+impl BisectMetric {
+    fn name(self) -> &'static str {
+        match self {
+            BisectMetric::WallClock => "wall-clock",
+            BisectMetric::Instructions => "instructions",
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct ComparingArgs {
     /// Only this benchmark (e.g. large/sync); repeat for several. Default:
@@ -244,6 +267,7 @@ impl ComparingArgs {
     fn options(
         &self,
         model: Option<PathBuf>,
+        wall_clock: bool,
         instructions: bool,
     ) -> anyhow::Result<perfwarden::compare::CompareOptions> {
         anyhow::ensure!(
@@ -255,6 +279,7 @@ impl ComparingArgs {
             quick: self.quick,
             benchmarks: self.benchmark.clone(),
             threshold: self.threshold / 100.0,
+            wall_clock,
             instructions,
             tokenizer_path: located.path,
         })
@@ -454,8 +479,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             good,
             bad,
             comparing,
+            metric,
             json,
-        } => bisect_command(model, &good, &bad, &comparing, json),
+        } => bisect_command(model, &good, &bad, &comparing, metric, json),
         Command::ServeBatches => {
             let (tokenizer, _) = load_model(model)?;
             perfwarden::measure::batches::serve(tokenizer, io::stdin().lock(), io::stdout().lock())
@@ -465,8 +491,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BisectStep {
             good,
             evidence,
+            metric,
             comparing,
-        } => Ok(bisect_step(model, &good, &evidence, &comparing)),
+        } => Ok(bisect_step(model, &good, &evidence, metric, &comparing)),
         Command::Calibrate {
             quick,
             verdicts,
@@ -776,7 +803,7 @@ fn compare_command(
             builds.resolve("HEAD")?
         }
     };
-    let options = comparing.options(model, instructions)?;
+    let options = comparing.options(model, true, instructions)?;
     let mut status = StatusLine::new(comparing.quiet);
     let comparison = perfwarden::compare::compare(&builds, &base, &head, &options, &mut |event| {
         status.show(event)
@@ -804,19 +831,29 @@ fn bisect_command(
     good: &str,
     bad: &str,
     comparing: &ComparingArgs,
+    metric: BisectMetric,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let checkout = checkout_root()?;
     let builds = perfwarden::measure::builds::Builds::new(&checkout);
     let good = builds.resolve(good)?;
     let bad = builds.resolve(bad)?;
-    let options = comparing.options(model, false)?;
+    let options = comparing.options(
+        model,
+        metric == BisectMetric::WallClock,
+        metric == BisectMetric::Instructions,
+    )?;
     let exe = std::env::current_exe().context("locating the perfwarden executable")?;
     let mut status = StatusLine::new(comparing.quiet);
-    let bisection =
-        perfwarden::compare::bisect(&builds, &good, &bad, &exe, &options, &mut |event| {
-            status.show(event)
-        })?;
+    let bisection = perfwarden::compare::bisect(
+        &builds,
+        &good,
+        &bad,
+        &exe,
+        metric.name(),
+        &options,
+        &mut |event| status.show(event),
+    )?;
     status.finish();
     let mut out = io::BufWriter::new(io::stdout().lock());
     if json {
@@ -840,11 +877,16 @@ fn bisect_step(
     model: Option<PathBuf>,
     good: &str,
     evidence: &std::path::Path,
+    metric: BisectMetric,
     comparing: &ComparingArgs,
 ) -> ExitCode {
     let step = (|| -> anyhow::Result<perfwarden::compare::BisectStep> {
         let builds = perfwarden::measure::builds::Builds::new(&checkout_root()?);
-        let options = comparing.options(model, false)?;
+        let options = comparing.options(
+            model,
+            metric == BisectMetric::WallClock,
+            metric == BisectMetric::Instructions,
+        )?;
         let mut status = StatusLine::new(comparing.quiet);
         let step =
             perfwarden::compare::bisect_step(&builds, good, evidence, &options, &mut |event| {
@@ -1040,6 +1082,7 @@ fn compare_with_base(
         quick: options.quick,
         benchmarks: Vec::new(),
         threshold: perfwarden::judge::builds::WALL_CLOCK_THRESHOLD,
+        wall_clock: true,
         instructions: true,
         tokenizer_path: options.tokenizer_path.clone(),
     };

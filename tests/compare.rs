@@ -324,39 +324,54 @@ fn a_slowdown_of_the_sync_function_is_a_regression_and_a_comment_is_not() {
 }
 
 #[test]
-#[ignore = "tier 2, timing and slow: builds up to four commits of a scratch repository (minutes the first time, cached by commit after) and bisects them on wall clock"]
+#[ignore = "tier 2, timing and slow: builds up to four commits of a scratch repository (minutes the first time, cached by commit after) and bisects them on instructions, then on wall clock"]
 fn bisect_finds_the_commit_that_slowed_the_sync_function() {
     let dir = tempfile::tempdir().unwrap();
     let commits = scratch_repository(dir.path());
-    let output = perfwarden(dir.path())
-        .args(["bisect", &commits[0], &commits[4], "--quick", "--json"])
-        .args(["--benchmark", "large/sync"])
-        .output()
-        .unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        matches!(output.status.code(), Some(0 | 3)),
-        "{}",
-        text(&output)
-    );
-    let bisection = json(&output);
-    eprintln!("{}", serde_json::to_string_pretty(&bisection).unwrap());
-    // The user's checkout is left as it was: no bisection under way.
-    let status = Command::new("git")
-        .current_dir(dir.path())
-        .args(["bisect", "log"])
-        .output()
-        .unwrap();
-    assert!(!status.status.success(), "a bisection was left running");
+    let bisect = |metric: &str| {
+        let output = perfwarden(dir.path())
+            .args(["bisect", &commits[0], &commits[4], "--quick", "--json"])
+            .args(["--benchmark", "large/sync", "--metric", metric])
+            .output()
+            .unwrap();
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            matches!(output.status.code(), Some(0 | 3)),
+            "{}",
+            text(&output)
+        );
+        // The user's checkout is left as it was: no bisection under way.
+        let log = Command::new("git")
+            .current_dir(dir.path())
+            .args(["bisect", "log"])
+            .output()
+            .unwrap();
+        assert!(!log.status.success(), "a bisection was left running");
+        let bisection = json(&output);
+        eprintln!("{}", serde_json::to_string_pretty(&bisection).unwrap());
+        (output.status.code(), bisection)
+    };
+    let found = |code: Option<i32>, bisection: &serde_json::Value| {
+        assert_eq!(code, Some(0), "{bisection}");
+        assert_eq!(bisection["first_bad"]["commit"], commits[2], "{bisection}");
+        assert_eq!(bisection["first_bad"]["outcome"], "bad");
+        let evidence = &bisection["first_bad"]["evidence"][0];
+        assert_eq!(evidence["benchmark"], "large/sync");
+        assert_eq!(evidence["verdict"], "regression");
+    };
+    // Instruction counts do not depend on the host: strict.
+    let (code, by_instructions) = bisect("instructions");
+    found(code, &by_instructions);
+    let tested: Vec<&str> = by_instructions["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["commit"].as_str().unwrap())
+        .collect();
+    assert!(tested.contains(&commits[1].as_str()), "{by_instructions}");
+    let (code, by_time) = bisect("wall-clock");
     noise::judged(
         "compare::bisect_finds_the_commit_that_slowed_the_sync_function",
-        || {
-            assert_eq!(output.status.code(), Some(0), "{bisection}");
-            assert_eq!(bisection["first_bad"]["commit"], commits[2], "{bisection}");
-            assert_eq!(bisection["first_bad"]["outcome"], "bad");
-            let evidence = &bisection["first_bad"]["evidence"][0];
-            assert_eq!(evidence["benchmark"], "large/sync");
-            assert_eq!(evidence["verdict"], "regression");
-        },
+        || found(code, &by_time),
     );
 }
