@@ -516,6 +516,7 @@ fn both_engines_have_the_same_tables_and_columns() {
         assert_eq!(
             tables,
             [
+                "build_comparisons",
                 "checklist",
                 "comparisons",
                 "contract_case_verdicts",
