@@ -197,3 +197,63 @@ pub fn bisection_text(bisection: &Bisection) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::builds::{BuildVerdict, instruction_change, wall_clock_change};
+    use crate::judge::verdict::Looks;
+
+    fn comparison() -> BuildComparison {
+        let base = vec![1000.0; 12];
+        let head = vec![1300.0; 12];
+        let changes = vec![
+            wall_clock_change("large/sync", &base, &head, 0.05, 0.9875),
+            wall_clock_change("large/async", &base, &base, 0.05, 0.9875),
+            instruction_change("large/sync", 1_000_000, 1_900_000, 0.01),
+        ];
+        BuildComparison {
+            base_commit: "a".repeat(40),
+            head_commit: "b".repeat(40),
+            quick: true,
+            threshold: 0.05,
+            confidence: 0.95,
+            looks: Looks { taken: 1, max: 4 },
+            host: None,
+            verdict: crate::judge::builds::overall(&changes),
+            changes,
+            notes: vec!["valgrind <b>missing</b>".into()],
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_benchmark_with_its_counts_beside_it() {
+        let table = comparison_table(&comparison());
+        let row = table.lines().find(|l| l.starts_with("large/sync")).unwrap();
+        assert!(row.contains("+30.00% [+30.00%, +30.00%]"), "{row}");
+        assert!(row.contains("1.00 M") && row.contains("1.90 M"), "{row}");
+        assert_eq!(row.matches("regression").count(), 2, "{row}");
+        let other = table
+            .lines()
+            .find(|l| l.starts_with("large/async"))
+            .unwrap();
+        assert!(
+            other.contains("unchanged") && other.ends_with("-"),
+            "{other}"
+        );
+        assert!(table.ends_with("verdict: REGRESSION\n"), "{table}");
+    }
+
+    #[test]
+    fn the_comment_section_puts_regressions_first_and_escapes_notes() {
+        let md = comparison_markdown(&comparison());
+        assert!(
+            md.starts_with("### Head versus base (base `aaaaaaaaaa`"),
+            "{md}"
+        );
+        let first_row = md.lines().find(|l| l.starts_with("| large")).unwrap();
+        assert!(first_row.contains("🔺 regression"), "{first_row}");
+        assert!(!md.contains("<b>"), "{md}");
+        assert_eq!(comparison().verdict, BuildVerdict::Regression);
+    }
+}
