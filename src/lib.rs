@@ -3,6 +3,7 @@
 
 pub mod affinity;
 pub mod chat;
+pub mod compare;
 pub mod diagnose;
 pub mod judge;
 pub mod measure;

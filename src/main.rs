@@ -187,6 +187,60 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Build BASE and HEAD (cached by commit under the cargo target
+    /// directory) and measure them side by side on this machine: per
+    /// benchmark the change in time per call with its interval and verdict,
+    /// and both builds' instruction counts.
+    Compare {
+        /// The base commit (any revision git knows: a hash, branch or tag).
+        base: String,
+        /// The head commit (default: the checkout's HEAD, as committed).
+        head: Option<String>,
+        #[command(flatten)]
+        comparing: ComparingArgs,
+        /// Do not count instructions under callgrind (faster).
+        #[arg(long)]
+        no_instructions: bool,
+        /// Print the comparison as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the first commit after GOOD that regresses against it, with
+    /// `git bisect run` and the paired comparison; BAD must regress.
+    Bisect {
+        /// A commit without the regression.
+        good: String,
+        /// A later commit with it.
+        bad: String,
+        #[command(flatten)]
+        comparing: ComparingArgs,
+        /// What a commit is judged on: time per call (paired), or
+        /// instructions per call under callgrind (deterministic, so a noisy
+        /// host does not leave commits undecided; needs valgrind).
+        #[arg(long, value_enum, default_value = "wall-clock")]
+        metric: BisectMetric,
+        /// Print the bisection as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve timed batches over standard input and output (the builds that
+    /// `compare` drives).
+    #[command(hide = true, name = "serve-batches")]
+    ServeBatches,
+    /// Judge the checked-out commit against GOOD for `git bisect run`: exit
+    /// 0 good, 1 bad, 125 skip, 255 stop.
+    #[command(hide = true, name = "bisect-step")]
+    BisectStep {
+        #[arg(long)]
+        good: String,
+        /// Where each step's evidence is written.
+        #[arg(long, value_name = "DIR")]
+        evidence: PathBuf,
+        #[arg(long, value_enum, default_value = "wall-clock")]
+        metric: BisectMetric,
+        #[command(flatten)]
+        comparing: ComparingArgs,
+    },
     /// Print how far one call raises this process's peak resident memory,
     /// in bytes, for the request on standard input (the peak-memory metric's
     /// child process).
@@ -205,6 +259,62 @@ enum Command {
         #[arg(long)]
         variant: String,
     },
+}
+
+/// What `bisect` judges each commit on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BisectMetric {
+    WallClock,
+    Instructions,
+}
+
+impl BisectMetric {
+    fn name(self) -> &'static str {
+        match self {
+            BisectMetric::WallClock => "wall-clock",
+            BisectMetric::Instructions => "instructions",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ComparingArgs {
+    /// Only this benchmark (e.g. large/sync); repeat for several. Default:
+    /// sync and async of the small, medium and large payloads.
+    #[arg(long, value_name = "NAME")]
+    benchmark: Vec<String>,
+    /// A change in time per call within ±PERCENT is unchanged.
+    #[arg(long, default_value_t = perfwarden::judge::builds::WALL_CLOCK_THRESHOLD * 100.0, value_name = "PERCENT")]
+    threshold: f64,
+    /// Few pairs: every stage quickly; real verdicts use the full mode.
+    #[arg(long)]
+    quick: bool,
+    /// Print only the result, not the builds' and tools' output.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl ComparingArgs {
+    fn options(
+        &self,
+        model: Option<PathBuf>,
+        wall_clock: bool,
+        instructions: bool,
+    ) -> anyhow::Result<perfwarden::compare::CompareOptions> {
+        anyhow::ensure!(
+            self.threshold.is_finite() && self.threshold >= 0.0,
+            "--threshold must be a percentage of at least 0, e.g. 5"
+        );
+        let located = ModelSearch::from_env(model).locate(&mut note)?;
+        Ok(perfwarden::compare::CompareOptions {
+            quick: self.quick,
+            benchmarks: self.benchmark.clone(),
+            threshold: self.threshold / 100.0,
+            wall_clock,
+            instructions,
+            tokenizer_path: located.path,
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -391,6 +501,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             database,
         } => profile_diff(&before, &after, benchmark.as_deref(), top, json, &database),
+        Command::Compare {
+            base,
+            head,
+            comparing,
+            no_instructions,
+            json,
+        } => compare_command(
+            model,
+            &base,
+            head.as_deref(),
+            &comparing,
+            !no_instructions,
+            json,
+        ),
+        Command::Bisect {
+            good,
+            bad,
+            comparing,
+            metric,
+            json,
+        } => bisect_command(model, &good, &bad, &comparing, metric, json),
+        Command::ServeBatches => {
+            let (tokenizer, _) = load_model(model)?;
+            perfwarden::measure::batches::serve(tokenizer, io::stdin().lock(), io::stdout().lock())
+                .context("serving batches")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BisectStep {
+            good,
+            evidence,
+            metric,
+            comparing,
+        } => Ok(bisect_step(model, &good, &evidence, metric, &comparing)),
         Command::Calibrate {
             quick,
             verdicts,
@@ -768,6 +911,144 @@ fn calibrate(
     })
 }
 
+/// `compare`: exits 0 when nothing regressed or stayed undecided, 1 on a
+/// regression, 3 when a change is undecided and nothing regressed.
+fn compare_command(
+    model: Option<PathBuf>,
+    base: &str,
+    head: Option<&str>,
+    comparing: &ComparingArgs,
+    instructions: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use perfwarden::judge::builds::BuildVerdict;
+    let checkout = checkout_root()?;
+    let builds = perfwarden::measure::builds::Builds::new(&checkout);
+    let base = builds.resolve(base)?;
+    let head = match head {
+        Some(head) => builds.resolve(head)?,
+        None => {
+            if perfwarden::measure::environment::checkout(&checkout).dirty {
+                eprintln!(
+                    "perfwarden: WARNING: the checkout has uncommitted changes; compare measures HEAD as committed (commit them to compare them)"
+                );
+            }
+            builds.resolve("HEAD")?
+        }
+    };
+    let options = comparing.options(model, true, instructions)?;
+    let mut status = StatusLine::new(comparing.quiet);
+    let comparison = perfwarden::compare::compare(&builds, &base, &head, &options, &mut |event| {
+        status.show(event)
+    })?;
+    status.finish();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &comparison)?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(perfwarden::render::compare::comparison_table(&comparison).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(match comparison.verdict {
+        BuildVerdict::Regression => ExitCode::from(EXIT_INVALID),
+        BuildVerdict::Inconclusive => ExitCode::from(EXIT_INCONCLUSIVE),
+        BuildVerdict::Unchanged | BuildVerdict::Improvement => ExitCode::SUCCESS,
+    })
+}
+
+/// `bisect`: exits 0 when it names the first bad commit, 3 when it cannot
+/// (the bad commit does not regress, or skipped commits hide it).
+fn bisect_command(
+    model: Option<PathBuf>,
+    good: &str,
+    bad: &str,
+    comparing: &ComparingArgs,
+    metric: BisectMetric,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let checkout = checkout_root()?;
+    let builds = perfwarden::measure::builds::Builds::new(&checkout);
+    let good = builds.resolve(good)?;
+    let bad = builds.resolve(bad)?;
+    let options = comparing.options(
+        model,
+        metric == BisectMetric::WallClock,
+        metric == BisectMetric::Instructions,
+    )?;
+    let exe = std::env::current_exe().context("locating the perfwarden executable")?;
+    let mut status = StatusLine::new(comparing.quiet);
+    let bisection = perfwarden::compare::bisect(
+        &builds,
+        &good,
+        &bad,
+        &exe,
+        metric.name(),
+        &options,
+        &mut |event| status.show(event),
+    )?;
+    status.finish();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &bisection)?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(perfwarden::render::compare::bisection_text(&bisection).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(if bisection.first_bad.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INCONCLUSIVE)
+    })
+}
+
+/// The hidden `bisect-step`: `git bisect run`'s verdict on the checked-out
+/// commit. Anything but a verdict (no tokenizer, no git) stops the
+/// bisection with 255 rather than reading as a bad commit.
+fn bisect_step(
+    model: Option<PathBuf>,
+    good: &str,
+    evidence: &std::path::Path,
+    metric: BisectMetric,
+    comparing: &ComparingArgs,
+) -> ExitCode {
+    let step = (|| -> anyhow::Result<perfwarden::compare::BisectStep> {
+        let builds = perfwarden::measure::builds::Builds::new(&checkout_root()?);
+        let options = comparing.options(
+            model,
+            metric == BisectMetric::WallClock,
+            metric == BisectMetric::Instructions,
+        )?;
+        let mut status = StatusLine::new(comparing.quiet);
+        let step =
+            perfwarden::compare::bisect_step(&builds, good, evidence, &options, &mut |event| {
+                status.show(event)
+            })?;
+        status.finish();
+        Ok(step)
+    })();
+    match step {
+        Ok(step) => {
+            eprintln!(
+                "perfwarden: bisect: {} is {}: {}",
+                step.commit,
+                match step.outcome {
+                    perfwarden::compare::StepOutcome::Good => "good",
+                    perfwarden::compare::StepOutcome::Bad => "bad",
+                    perfwarden::compare::StepOutcome::Skip => "skipped",
+                },
+                step.reason
+            );
+            ExitCode::from(step.outcome.exit_code())
+        }
+        Err(error) => {
+            eprintln!("perfwarden: error: {error:#}; stopping the bisection");
+            ExitCode::from(255)
+        }
+    }
+}
+
 /// The hidden `peak-memory`: one call on the request from standard input.
 fn peak_memory(model: Option<PathBuf>, variant: &str) -> anyhow::Result<ExitCode> {
     let variant = Variant::from_name(variant).context("unknown variant")?;
@@ -813,6 +1094,8 @@ fn run_report(
             None
         };
         let mut loaded = None;
+        let mut status = StatusLine::new(quiet);
+        let mut build_comparison = None;
         if let ReportSource::Measure(options) = &mut source {
             let (model, path) = load_model(tokenizer)?;
             loaded = Some(model);
@@ -824,6 +1107,21 @@ fn run_report(
             options.pr_number = judging
                 .pr
                 .or_else(|| github.as_ref().and_then(|g| g.pr_number));
+            if let Some(base) = options.base_commit.as_deref()
+                && github.as_ref().is_some_and(|g| g.pr_number.is_some())
+            {
+                match compare_with_base(options, base, &mut |event| status.show(event)) {
+                    Ok(comparison) => build_comparison = Some(comparison),
+                    Err(error) => {
+                        status.finish();
+                        let warning = format!(
+                            "head versus base was not measured side by side ({error:#}); it is compared with stored history instead"
+                        );
+                        eprintln!("perfwarden: WARNING: {warning}");
+                        warnings.push(warning);
+                    }
+                }
+            }
         }
         let options = ReportOptions {
             source,
@@ -834,8 +1132,8 @@ fn run_report(
             dashboard_url: judging.dashboard_url,
             history: 1000,
             warnings,
+            build_comparison,
         };
-        let mut status = StatusLine::new(quiet);
         let outcome = perfwarden::report::report(&options, store, &runtime, loaded, &mut |event| {
             status.show(event)
         })?;
@@ -843,6 +1141,15 @@ fn run_report(
         let data = &outcome.data;
         for verdict in data.verdicts() {
             println!("{}", perfwarden::render::report::verdict_text(verdict));
+        }
+        for change in data.build_regressions() {
+            println!(
+                "regression: {} {} {} (base and head measured side by side, threshold {:.1}%)",
+                change.benchmark,
+                change.metric.name(),
+                perfwarden::render::percent(change.change),
+                change.threshold * 100.0
+            );
         }
         for regression in data.regressions() {
             println!(
@@ -867,7 +1174,7 @@ fn run_report(
             );
         }
         if let Some(github) = github {
-            let regressed = !data.regressions().is_empty();
+            let regressed = data.regressed();
             let publication = Publication {
                 body_markdown: perfwarden::render::report::summary_markdown(data),
                 contract: data
@@ -887,7 +1194,7 @@ fn run_report(
                 );
             }
         }
-        let regressed = !data.regressions().is_empty();
+        let regressed = data.regressed();
         Ok(match data.status() {
             Status::Pass if !regressed => ExitCode::SUCCESS,
             Status::Inconclusive
@@ -898,6 +1205,33 @@ fn run_report(
             _ => ExitCode::from(EXIT_INVALID),
         })
     })
+}
+
+/// `report --ci` on a pull request: the PR's base commit and the checkout's
+/// HEAD, built and measured side by side.
+fn compare_with_base(
+    options: &RunOptions,
+    base: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> anyhow::Result<perfwarden::judge::builds::BuildComparison> {
+    let builds = perfwarden::measure::builds::Builds::new(&options.checkout_dir);
+    let base = builds.resolve(base)?;
+    let head = builds.resolve("HEAD")?;
+    let compare_options = perfwarden::compare::CompareOptions {
+        quick: options.quick,
+        benchmarks: Vec::new(),
+        threshold: perfwarden::judge::builds::WALL_CLOCK_THRESHOLD,
+        wall_clock: true,
+        instructions: true,
+        tokenizer_path: options.tokenizer_path.clone(),
+    };
+    Ok(perfwarden::compare::compare(
+        &builds,
+        &base,
+        &head,
+        &compare_options,
+        progress,
+    )?)
 }
 
 /// Progress while measuring: a live status line on a terminal, plain lines

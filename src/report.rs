@@ -9,6 +9,7 @@ use crate::chat::MistralTokenizer;
 use crate::diagnose::RealWrapper;
 use crate::diagnose::probes::{self, ProbeResult};
 use crate::diagnose::profile_diff::{self, WhereTimeWent};
+use crate::judge::builds::BuildComparison;
 use crate::judge::change_points;
 use crate::judge::compare::{self, RunFigures};
 use crate::judge::contract::{Case, Contract, Variants};
@@ -74,6 +75,10 @@ pub struct ReportOptions {
     /// Problems found before the run (e.g. a history that should exist and
     /// does not), shown at the top of the report.
     pub warnings: Vec<String>,
+    /// Head against base built and measured side by side (`report --ci` on
+    /// a pull request): stored with the run, in place of the comparison
+    /// with stored history.
+    pub build_comparison: Option<BuildComparison>,
 }
 
 pub struct ReportOutcome {
@@ -398,7 +403,11 @@ pub fn report(
     };
     // The spec's order, whether computed now or read back.
     checklist.sort_by_key(|c| c.check);
+    let build_comparison = stored
+        .build_comparison
+        .or_else(|| options.build_comparison.clone());
     let (comparisons, base_run) = match stored.comparisons.first() {
+        _ if build_comparison.is_some() => (Vec::new(), None),
         Some(c) => {
             let base_run = runtime.block_on(store.run(c.base_run_id))?;
             (stored.comparisons, Some(base_run))
@@ -446,6 +455,7 @@ pub fn report(
         verdicts,
         checklist,
         comparisons,
+        build_comparison,
     };
     runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples, &new_environment))?;
     // Derived from the stored history, so recomputed with every run judged:

@@ -316,6 +316,7 @@ fn a_failed_case_gets_where_the_time_went_in_the_summary() {
             verdicts,
             checklist: Vec::new(),
             comparisons: Vec::new(),
+            build_comparison: None,
         },
         base_run: None,
         distributions: Vec::new(),

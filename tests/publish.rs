@@ -483,6 +483,7 @@ async fn hostile_strings_reach_the_comment_as_text() {
                 figures: Default::default(),
             }],
             comparisons: Vec::new(),
+            build_comparison: None,
         },
         base_run: None,
         distributions: Vec::new(),

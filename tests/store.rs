@@ -478,10 +478,32 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             iterations: 1.0,
             total_ns: ns,
         };
+        let built = perfwarden::judge::builds::BuildComparison {
+            base_commit: "b".repeat(40),
+            head_commit: "h".repeat(40),
+            quick: false,
+            threshold: 0.05,
+            confidence: 0.95,
+            looks: Looks { taken: 2, max: 4 },
+            host: Some("over 30.0 s: quiet".into()),
+            changes: vec![
+                perfwarden::judge::builds::wall_clock_change(
+                    "large/sync",
+                    &[100.0; 12],
+                    &[130.0; 12],
+                    0.05,
+                    0.9875,
+                ),
+                perfwarden::judge::builds::instruction_change("large/sync", 1000, 1900, 0.01),
+            ],
+            notes: vec!["a note".into()],
+            verdict: perfwarden::judge::builds::BuildVerdict::Regression,
+        };
         let first = Judgement {
             verdicts: vec![verdict("hash-a", Status::Pass, 0.05), throughput_verdict()],
             checklist: vec![check("measured live")],
             comparisons: vec![comparison.clone()],
+            build_comparison: Some(built.clone()),
         };
         store
             .save_judgement(id, &first, &[paired(1.0), paired(2.0)], &[])
@@ -499,6 +521,10 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
                 status: Change::Unchanged,
                 ..comparison.clone()
             }],
+            build_comparison: Some(perfwarden::judge::builds::BuildComparison {
+                verdict: perfwarden::judge::builds::BuildVerdict::Unchanged,
+                ..built.clone()
+            }),
         };
         store
             .save_judgement(id, &second, &[paired(3.0)], &[environment(1)])
@@ -536,6 +562,10 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
         );
         assert_eq!(stored.checklist, first.checklist);
         assert_eq!(stored.comparisons, first.comparisons);
+        assert_eq!(
+            stored.build_comparison, first.build_comparison,
+            "the run's first build comparison, every field"
+        );
         // The extra samples are appended in order, numbered on.
         let samples = store
             .samples(id, Tool::Paired, "small/async")
@@ -661,6 +691,7 @@ fn both_engines_have_the_same_tables_and_columns() {
             tables,
             [
                 "batch_environment",
+                "build_comparisons",
                 "change_points",
                 "checklist",
                 "comparisons",

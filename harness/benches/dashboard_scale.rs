@@ -51,6 +51,7 @@ fn main() {
             dashboard_url: None,
             history: RUNS as u32,
             warnings: Vec::new(),
+            build_comparison: None,
         };
         let start = Instant::now();
         let outcome =

@@ -1,6 +1,7 @@
 //! Judging: contract verdicts with confidence intervals, re-measuring what
 //! is inconclusive, and head-versus-base comparisons.
 
+pub mod builds;
 pub mod change_points;
 pub mod compare;
 pub mod contract;

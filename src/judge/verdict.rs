@@ -155,7 +155,7 @@ pub fn overall(cases: &[CaseVerdict]) -> Status {
 }
 
 /// How many looks a verdict took, of how many its design allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Looks {
     pub taken: usize,
     pub max: usize,

@@ -3,6 +3,8 @@
 
 pub mod adversarial;
 pub mod batch_noise;
+pub mod batches;
+pub mod builds;
 pub mod callgrind;
 pub mod criterion;
 pub mod decompose;

@@ -54,7 +54,7 @@ pub struct RunOptions {
 }
 
 /// Runs `command`, forwarding its output lines; fails with its last lines.
-fn run_tool(
+pub(crate) fn run_tool(
     mut command: Command,
     what: &str,
     progress: &mut dyn FnMut(Progress),
@@ -108,7 +108,7 @@ fn cargo() -> String {
 /// them (ring's watches `CARGO_MANIFEST_DIR` and `CARGO_PKG_*`): every
 /// `cargo run -- report` rebuilt ring and all that depends on it twice, for
 /// the benchmarks and then for itself again, about two minutes a report.
-fn cargo_command() -> Command {
+pub(crate) fn cargo_command() -> Command {
     let mut command = Command::new(cargo());
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(set_by_cargo_run) {

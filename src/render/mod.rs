@@ -2,6 +2,7 @@
 //! return strings.
 
 pub mod charts;
+pub mod compare;
 pub mod dashboard;
 pub mod escape;
 pub mod report;

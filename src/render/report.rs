@@ -9,6 +9,7 @@ use super::escape;
 use super::{count_text, duration_text, format_timestamp, grouped_count, percent, short_commit};
 use crate::diagnose::probes::{ProbeResult, ProbeStatus};
 use crate::diagnose::profile_diff::{self, ProfileDiff, WhereTimeWent};
+use crate::judge::builds::{BenchmarkChange, BuildVerdict};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Status};
@@ -66,6 +67,23 @@ impl ReportData {
             .map(|v| v.status)
             .max()
             .unwrap_or(Status::Inconclusive)
+    }
+
+    /// Whether anything regressed against the base: a stored-history
+    /// comparison, or the base and head builds measured side by side.
+    pub fn regressed(&self) -> bool {
+        !self.regressions().is_empty() || !self.build_regressions().is_empty()
+    }
+
+    /// The benchmarks and metrics of the side-by-side comparison that
+    /// regressed.
+    pub fn build_regressions(&self) -> Vec<&BenchmarkChange> {
+        self.judgement
+            .build_comparison
+            .iter()
+            .flat_map(|c| &c.changes)
+            .filter(|c| c.verdict == BuildVerdict::Regression)
+            .collect()
     }
 
     pub fn regressions(&self) -> Vec<&Comparison> {
@@ -354,7 +372,7 @@ pub fn summary_markdown(data: &ReportData) -> String {
             escape::text(&flagged.join("; "))
         ));
     }
-    let regressions = data.regressions().len();
+    let regressions = data.regressions().len() + data.build_regressions().len();
     if regressions > 0 {
         md.push_str(&format!(
             "**{regressions} regression(s) against the base.**\n\n"
@@ -588,6 +606,9 @@ fn checklist_markdown(checklist: &[&ProbeResult]) -> String {
 }
 
 fn comparison_markdown(data: &ReportData) -> String {
+    if let Some(built) = &data.judgement.build_comparison {
+        return super::compare::comparison_markdown(built);
+    }
     let Some(base) = &data.base_run else {
         return "### Head versus base\n\nNo stored run of the base to compare with yet.\n\n".into();
     };
@@ -705,6 +726,7 @@ pub fn verdict_json(data: &ReportData) -> serde_json::Value {
         "contracts": contracts,
         "checklist": checklist,
         "where_time_went": data.where_time_went,
+        "build_comparison": data.judgement.build_comparison,
     })
 }
 

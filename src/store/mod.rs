@@ -26,6 +26,7 @@ use sqlx::sqlite::{
 use sqlx::{Decode, Postgres, QueryBuilder, Row, SqlStr, Sqlite, Type};
 
 use crate::diagnose::probes::{Check, ProbeResult, ProbeStatus};
+use crate::judge::builds::BuildComparison;
 use crate::judge::change_points::{ChangePoint, SeriesChangePoint, SeriesKey};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
@@ -85,7 +86,7 @@ pub enum Access {
 }
 
 /// The migrations of one engine: (version, description, SQL).
-type Migrations = [(i64, &'static str, &'static str); 9];
+type Migrations = [(i64, &'static str, &'static str); 10];
 
 /// SQLite's migrations (`migrations/`).
 pub const SQLITE_MIGRATIONS: Migrations = [
@@ -119,6 +120,11 @@ pub const SQLITE_MIGRATIONS: Migrations = [
         7,
         "change points",
         include_str!("../../migrations/0007_change_points.sql"),
+    ),
+    (
+        8,
+        "build comparisons",
+        include_str!("../../migrations/0008_build_comparisons.sql"),
     ),
     (
         9,
@@ -168,6 +174,11 @@ pub const POSTGRES_MIGRATIONS: Migrations = [
         7,
         "change points",
         include_str!("../../migrations/postgres/0007_change_points.sql"),
+    ),
+    (
+        8,
+        "build comparisons",
+        include_str!("../../migrations/postgres/0008_build_comparisons.sql"),
     ),
     (
         9,
@@ -364,6 +375,9 @@ pub struct Judgement {
     pub verdicts: Vec<ContractVerdict>,
     pub checklist: Vec<ProbeResult>,
     pub comparisons: Vec<Comparison>,
+    /// Head against base built and measured side by side; when present it
+    /// replaces `comparisons` (then empty).
+    pub build_comparison: Option<BuildComparison>,
 }
 
 /// One run's headline figures, for trend charts.
@@ -1114,6 +1128,19 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            if let Some(c) = &judgement.build_comparison {
+                sqlx::query(
+                    "INSERT INTO build_comparisons (run_id, base_commit, head_commit, verdict, comparison)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING",
+                )
+                .bind(run_id)
+                .bind(&c.base_commit)
+                .bind(&c.head_commit)
+                .bind(c.verdict.label())
+                .bind(serde_json::to_string(c).expect("a comparison serializes"))
+                .execute(&mut *tx)
+                .await?;
+            }
             insert_samples!(tx, run_id, new_samples);
             insert_environment!(tx, run_id, new_environment);
         });
@@ -1197,6 +1224,20 @@ impl Store {
             .iter()
             .map(comparison_from_row)
             .collect::<Result<_, _>>()?;
+            let built: Option<String> =
+                sqlx::query("SELECT comparison FROM build_comparisons WHERE run_id = $1")
+                    .bind(run_id)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|row| row.value::<String>("comparison"))
+                    .transpose()?;
+            judgement.build_comparison = built
+                .map(|text| {
+                    serde_json::from_str(&text).map_err(|e| {
+                        decode_error(format!("a stored build comparison does not parse: {e}"))
+                    })
+                })
+                .transpose()?;
             judgement
         });
         Ok(judgement)
