@@ -460,9 +460,10 @@ pub fn report(
     runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples, &new_environment))?;
     // Derived from the stored history, so recomputed with every run judged:
     // the base branch's change points, replaced.
+    let mut found = Vec::new();
     if let Some(branch) = &options.base_branch {
         let points = runtime.block_on(store.trend(options.history))?;
-        let found = change_points::detect_all(&points, branch, &change_points::PARAMETERS);
+        found = change_points::detect_all(&points, branch, &change_points::PARAMETERS);
         runtime.block_on(store.replace_change_points(branch, &found))?;
     }
     let mut where_time_went = Vec::new();
@@ -471,6 +472,7 @@ pub fn report(
         &judgement.verdicts,
         &judgement.comparisons,
         base_run.as_ref().map(|b| b.id),
+        &found,
     ) {
         let diff = runtime.block_on(profile_diff::diff_stored(
             store,

@@ -296,7 +296,7 @@ fn failed_verdict() -> ContractVerdict {
 #[test]
 fn a_failed_case_gets_where_the_time_went_in_the_summary() {
     let verdicts = vec![failed_verdict()];
-    let requests = profile_diff::requests(9, &verdicts, &[], None);
+    let requests = profile_diff::requests(9, &verdicts, &[], None, &[]);
     assert_eq!(requests.len(), 1, "only the failed case: {requests:?}");
     let request = &requests[0];
     assert_eq!(request.before, StoredSide::new(9, "medium/sync"));
@@ -399,7 +399,7 @@ fn a_passing_report_has_no_such_section() {
     for case in &mut verdict.cases {
         case.status = Status::Pass;
     }
-    assert!(profile_diff::requests(9, &[verdict], &[], Some(8)).is_empty());
+    assert!(profile_diff::requests(9, &[verdict], &[], Some(8), &[]).is_empty());
 }
 
 #[test]
@@ -426,7 +426,7 @@ fn regressions_and_one_sided_contracts_are_diffed_against_the_base() {
     ];
     let mut one_sided = failed_verdict();
     one_sided.other = Some("sync (reference)".into());
-    let requests = profile_diff::requests(9, &[one_sided], &comparisons, Some(4));
+    let requests = profile_diff::requests(9, &[one_sided], &comparisons, Some(4), &[]);
     let pairs: Vec<(String, String, &str)> = requests
         .iter()
         .map(|r| (r.before.argument(), r.after.argument(), r.reason.as_str()))
@@ -531,4 +531,42 @@ fn the_command_diffs_stored_runs() {
     let (code, _, stderr) = profile_diff(&["1:medium/sync", "7:medium/sync"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("run 7 does not exist"), "{stderr}");
+}
+
+#[test]
+fn a_change_point_at_this_run_is_diffed_against_the_run_before_the_shift() {
+    use perfwarden::judge::change_points::{ChangePoint, SeriesChangePoint, SeriesKey};
+    let point = |benchmark: &str, after_run_id| SeriesChangePoint {
+        series: SeriesKey {
+            source: "callgrind".into(),
+            benchmark: benchmark.into(),
+            metric: "instructions".into(),
+            machine_id: None,
+        },
+        change: ChangePoint {
+            index: 5,
+            before_run_id: 6,
+            before_commit: "a".repeat(40),
+            after_run_id,
+            after_commit: "b".repeat(40),
+            mean_before: 100.0,
+            mean_after: 110.0,
+            relative_change: 0.1,
+            p_value: 1e-4,
+        },
+    };
+    let found = [
+        point("medium/sync", 9),
+        // Found at an earlier run, or in a contract's series: not this run's.
+        point("large/sync", 7),
+        point("performance-001/medium", 9),
+    ];
+    let requests = profile_diff::requests(9, &[], &[], None, &found);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].before.argument(), "6:medium/sync");
+    assert_eq!(requests[0].after.argument(), "9:medium/sync");
+    assert_eq!(
+        requests[0].reason,
+        "change point in callgrind medium/sync instructions (+10.00%, p 1.0e-4) between run #6 and this run"
+    );
 }

@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use crate::judge::change_points::SeriesChangePoint;
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::verdict::{ContractVerdict, Status};
 use crate::measure::payload::{Payload, Variant, benchmark_id, parse_benchmark_id};
@@ -178,12 +179,15 @@ pub struct WhereTimeWent {
 /// What a report diffs, pure: for each FAILed case of a spec payload, its
 /// judged variant against the other in this run (or, for a contract on one
 /// variant, against the base run); for each benchmark regressed against the
-/// base, the base's profile against this run's. At most [`REPORT_SECTIONS`].
+/// base, the base's profile against this run's; for each change point found
+/// at this run in a benchmark's series, the run before the shift against
+/// this one. At most [`REPORT_SECTIONS`].
 pub fn requests(
     run_id: i64,
     verdicts: &[ContractVerdict],
     comparisons: &[Comparison],
     base_run_id: Option<i64>,
+    change_points: &[SeriesChangePoint],
 ) -> Vec<DiffRequest> {
     let mut out: Vec<DiffRequest> = Vec::new();
     let mut push = |request: DiffRequest| {
@@ -241,6 +245,23 @@ pub fn requests(
             ),
             before: StoredSide::new(c.base_run_id, &c.benchmark),
             after: StoredSide::new(run_id, &c.benchmark),
+        });
+    }
+    for c in change_points.iter().filter(|c| {
+        c.change.after_run_id == run_id && parse_benchmark_id(&c.series.benchmark).is_some()
+    }) {
+        push(DiffRequest {
+            reason: format!(
+                "change point in {} {} {} ({:+.2}%, p {:.1e}) between run #{} and this run",
+                c.series.source,
+                c.series.benchmark,
+                c.series.metric,
+                c.change.relative_change * 100.0,
+                c.change.p_value,
+                c.change.before_run_id
+            ),
+            before: StoredSide::new(c.change.before_run_id, &c.series.benchmark),
+            after: StoredSide::new(run_id, &c.series.benchmark),
         });
     }
     out
