@@ -1107,10 +1107,12 @@ fn run_report(
             options.pr_number = judging
                 .pr
                 .or_else(|| github.as_ref().and_then(|g| g.pr_number));
-            if let Some(base) = options.base_commit.as_deref()
-                && github.as_ref().is_some_and(|g| g.pr_number.is_some())
+            // A pull request (from --pr or the GitHub environment) with a
+            // known base: the base is built and measured beside the head.
+            if let Some(base) = options.base_commit.clone()
+                && options.pr_number.is_some()
             {
-                match compare_with_base(options, base, &mut |event| status.show(event)) {
+                match compare_with_base(options, &base, &mut |event| status.show(event)) {
                     Ok(comparison) => build_comparison = Some(comparison),
                     Err(error) => {
                         status.finish();
@@ -1207,8 +1209,8 @@ fn run_report(
     })
 }
 
-/// `report --ci` on a pull request: the PR's base commit and the checkout's
-/// HEAD, built and measured side by side.
+/// `report` on a pull request: the PR's base commit and the checkout's HEAD,
+/// built and measured side by side.
 fn compare_with_base(
     options: &RunOptions,
     base: &str,
