@@ -4,13 +4,11 @@
 //! changes how fast the same code runs (4K aliasing, cache-set conflicts),
 //! and that position is drawn once per process for the main thread and fixed
 //! per build for a spawned one (its stack starts at the same offset within a
-//! page every time). The worker's medium-payload jobs ran 0.5% to 4.8% slower
-//! than the sync calls depending only on how far down its stack started
-//! (eight offsets, each steady within its process), and two runs of one
-//! comparison of the small payload differed by up to 3% while each reported
-//! a 0.2%-wide interval. Moving the stack down by a fresh random multiple of
-//! 16 bytes (under 4 KiB) each time turns that fixed bias into noise that
-//! averages out.
+//! page every time), so one build can run its jobs measurably slower or
+//! faster than the caller's from the stack's position alone
+//! (docs/methodology.md has the measurement). Moving the stack down by a
+//! fresh random multiple of 16 bytes (under 4 KiB) each time turns that
+//! fixed bias into noise that averages out.
 
 /// Draws stack offsets: xorshift64, seeded from the clock.
 pub struct StackShift {
