@@ -318,6 +318,8 @@ fn main() {
     } else {
         Duration::from_secs(2)
     };
+    let small = Arc::new(ChatRequest::single_user_message(payloads[0].1.clone()));
+    println!("load, small: {}", throughput(tokenizer, &small, 8, span));
     println!("load, medium: {}", throughput(tokenizer, &medium, 8, span));
     let requests = if quick { 30 } else { 200 };
     println!(

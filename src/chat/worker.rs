@@ -337,18 +337,37 @@ fn take_run_token_for_worker() {
     }
 }
 
+/// How long a caller with a tiny job waits for another caller's inline run
+/// to end before it queues its job instead.
+const INLINE_WAIT: Duration = Duration::from_micros(20);
+
 /// The run token, taken by a caller that found the worker idle: it may run
 /// one job inline. Inline jobs hold the token, which excludes every other
 /// job, so they are not counted for concurrency.
 struct InlineClaim;
 
 impl InlineClaim {
-    /// The token, if no job is queued or running.
+    /// The token, if no job is queued or running. Held with nothing queued,
+    /// it is another caller's inline run, which is tiny: this caller waits
+    /// for it up to [`INLINE_WAIT`] rather than queue its own tiny job for
+    /// the worker, whose hand-off costs more than the job.
     fn take() -> Option<Self> {
-        if COUNTERS.queue_depth.load(Ordering::Acquire) != 0 || !try_take_run_token() {
-            return None;
+        let mut deadline = None;
+        loop {
+            if COUNTERS.queue_depth.load(Ordering::Acquire) != 0 {
+                return None;
+            }
+            if try_take_run_token() {
+                return Some(InlineClaim);
+            }
+            let give_up = *deadline.get_or_insert_with(|| Instant::now() + INLINE_WAIT);
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= give_up {
+                return None;
+            }
         }
-        Some(InlineClaim)
     }
 
     /// Runs `job` here, counts it and gives the token back.
