@@ -11,7 +11,7 @@ use crate::judge::contract::Variants;
 use crate::measure::paired;
 
 /// Time after each batch that is counted to it: a worker that polls its
-/// queue for a while after its last job (1 ms in the shipped wrapper) is
+/// queue for a while after its last job (`chat::worker::WORKER_SPIN`) is
 /// charged to the batch that left it running, not to the next one.
 const SETTLE: Duration = Duration::from_millis(3);
 
