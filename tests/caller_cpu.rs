@@ -13,18 +13,7 @@ use std::time::Duration;
 use perfwarden::chat::{
     ChatRequest, apply_mistral_chat_template, async_apply_mistral_chat_template,
 };
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut spec = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a live timespec.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut spec) };
-    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(spec.tv_sec as u64, spec.tv_nsec as u32)
-}
+use perfwarden::metric::cpu_time::thread_cpu_time;
 
 /// The calling thread's CPU time over `calls` awaited requests, on a
 /// current-thread runtime (the runtime runs on this thread).
@@ -35,7 +24,7 @@ fn caller_cpu(request: &ChatRequest, calls: usize) -> Duration {
         .enable_all()
         .build()
         .unwrap();
-    let before = thread_cpu();
+    let before = thread_cpu_time();
     runtime.block_on(async {
         for _ in 0..calls {
             async_apply_mistral_chat_template(tokenizer, request.clone())
@@ -43,15 +32,15 @@ fn caller_cpu(request: &ChatRequest, calls: usize) -> Duration {
                 .unwrap();
         }
     });
-    thread_cpu() - before
+    thread_cpu_time() - before
 }
 
 fn sync_cpu(request: &ChatRequest, calls: usize) -> Duration {
-    let before = thread_cpu();
+    let before = thread_cpu_time();
     for _ in 0..calls {
         apply_mistral_chat_template(common::tokenizer(), request).unwrap();
     }
-    thread_cpu() - before
+    thread_cpu_time() - before
 }
 
 #[test]

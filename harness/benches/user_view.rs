@@ -19,18 +19,7 @@ use perfwarden::judge::contract::Variants;
 use perfwarden::measure::payload::Variant;
 use perfwarden::measure::subject::ChatTemplate;
 use perfwarden::metric::MeasureContext;
-
-/// CPU time of the whole process, every thread.
-fn process_cpu() -> Duration {
-    let mut spec = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a live timespec.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut spec) };
-    assert_eq!(status, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
-    Duration::new(spec.tv_sec as u64, spec.tv_nsec as u32)
-}
+use perfwarden::metric::cpu_time::process_cpu_time;
 
 #[derive(Clone, Copy)]
 struct Cost {
@@ -40,11 +29,11 @@ struct Cost {
 
 /// Runs `calls` requests and returns the wall and process CPU time they took.
 fn measure(calls: usize, mut run: impl FnMut(usize)) -> Cost {
-    let (wall, cpu) = (Instant::now(), process_cpu());
+    let (wall, cpu) = (Instant::now(), process_cpu_time());
     run(calls);
     Cost {
         wall: wall.elapsed(),
-        cpu: process_cpu() - cpu,
+        cpu: process_cpu_time() - cpu,
     }
 }
 

@@ -582,15 +582,7 @@ pub fn measure(
         progress(Progress::Output(&format!(
             "environment while sampling: {sampling}"
         )));
-        for (metric, value, unit) in sampling.figures() {
-            run.measurements.push(measurement(
-                Tool::Paired,
-                HOST_BENCHMARK,
-                metric,
-                Some(value),
-                unit,
-            ));
-        }
+        push_host_figures(&mut run.measurements, sampling.figures());
     }
     if let Some(reason) = (RunNoise {
         host: noise,
@@ -603,15 +595,7 @@ pub fn measure(
         )));
     }
     if let Some(noise) = noise {
-        for (metric, value, unit) in noise.figures() {
-            run.measurements.push(measurement(
-                Tool::Paired,
-                HOST_BENCHMARK,
-                metric,
-                Some(value),
-                unit,
-            ));
-        }
+        push_host_figures(&mut run.measurements, noise.figures());
     }
 
     progress(Progress::Stage {
@@ -638,6 +622,22 @@ pub fn measure(
 
     run.finished_at_ms = environment::now_ms();
     Ok(run)
+}
+
+/// Stores figures about the host as paired measurements of [`HOST_BENCHMARK`].
+fn push_host_figures(
+    measurements: &mut Vec<Measurement>,
+    figures: impl IntoIterator<Item = (&'static str, f64, &'static str)>,
+) {
+    for (metric, value, unit) in figures {
+        measurements.push(measurement(
+            Tool::Paired,
+            HOST_BENCHMARK,
+            metric,
+            Some(value),
+            unit,
+        ));
+    }
 }
 
 #[cfg(test)]

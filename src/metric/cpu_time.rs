@@ -17,15 +17,24 @@ const SETTLE: Duration = Duration::from_millis(3);
 
 /// CPU time of every thread of this process (`CLOCK_PROCESS_CPUTIME_ID`).
 pub fn process_cpu_time() -> Duration {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_time() -> Duration {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `now` is a valid timespec to write; the clock id is a constant.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
     assert_eq!(
         status, 0,
-        "CLOCK_PROCESS_CPUTIME_ID is always available on Linux"
+        "the process and thread CPU clocks are always available on Linux"
     );
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
