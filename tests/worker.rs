@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use perfwarden::chat::worker::{self, Placement, Tracing};
+use perfwarden::chat::worker::{self, Tracing};
 use perfwarden::chat::{
     ChatRequest, ChatTemplateError, apply_mistral_chat_template, async_apply_mistral_chat_template,
 };
@@ -67,8 +67,10 @@ fn same_tokens_and_errors_as_sync_on_multi_thread_runtime() {
 #[test]
 fn one_executor_and_one_worker_thread_for_the_process() {
     let tokenizer = common::tokenizer();
+    // The large payload: predicted far over the inline budget, so every
+    // call goes to the worker.
     let request = Arc::new(ChatRequest::single_user_message(
-        "Test content ".repeat(5000),
+        "Large test content ".repeat(20000),
     ));
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -88,7 +90,7 @@ fn one_executor_and_one_worker_thread_for_the_process() {
                         .await
                         .unwrap();
                         let trace = trace.expect("traced");
-                        assert!(!trace.inline, "a 65 KB request must go to the worker");
+                        assert!(!trace.inline, "a 380 KB request must go to the worker");
                         threads.push(trace.thread);
                     }
                     threads
@@ -128,7 +130,7 @@ fn jobs_run_one_at_a_time_in_submission_order() {
                 tokio::spawn(async move {
                     worker::global()
                         .unwrap()
-                        .run(Placement::Worker, Tracing::On, move || {
+                        .run(Tracing::On, move || {
                             std::thread::sleep(Duration::from_micros(300));
                             order.lock().unwrap().push(i);
                         })
@@ -163,9 +165,7 @@ fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
     runtime.block_on(async {
         let executor = worker::global().unwrap();
         let error = executor
-            .run(Placement::Worker, Tracing::Off, || -> u32 {
-                panic!("boom in a job")
-            })
+            .run(Tracing::Off, || -> u32 { panic!("boom in a job") })
             .await
             .unwrap_err();
         assert_eq!(
@@ -173,10 +173,7 @@ fn a_panicking_job_is_an_error_and_the_worker_goes_on() {
             ChatTemplateError::JobPanicked("boom in a job".into())
         );
         assert!(error.to_string().contains("boom in a job"));
-        let (value, _) = executor
-            .run(Placement::Worker, Tracing::Off, || 7)
-            .await
-            .unwrap();
+        let (value, _) = executor.run(Tracing::Off, || 7).await.unwrap();
         assert_eq!(value, 7);
     });
     assert_eq!(worker::stats().worker_threads_started, 1);
@@ -195,7 +192,7 @@ fn the_worker_moves_its_stack_between_runs_of_jobs() {
         let mut depths = std::collections::BTreeSet::new();
         for _ in 0..400 {
             let (depth, _) = executor
-                .run(Placement::Worker, Tracing::Off, || {
+                .run(Tracing::Off, || {
                     let local = 0u8;
                     std::hint::black_box(&local) as *const u8 as usize
                 })
@@ -221,14 +218,14 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
         // the host: no guess at how long anything takes.
         let (started, has_started) = tokio::sync::oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
-        let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, move || {
+        let blocker = tokio::spawn(executor.run(Tracing::Off, move || {
             started.send(()).unwrap();
             released.recv().unwrap();
         }));
         has_started.await.unwrap();
         let ran = Arc::new(AtomicBool::new(false));
         let captured = ran.clone();
-        let cancelled = executor.run(Placement::Worker, Tracing::Off, move || {
+        let cancelled = executor.run(Tracing::Off, move || {
             captured.store(true, Ordering::SeqCst);
         });
         // Queued behind the held job, so it cannot finish: the timeout
@@ -241,10 +238,7 @@ fn a_dropped_caller_neither_wedges_nor_leaks() {
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
         // The worker skips the abandoned job and serves the next one.
-        let (after, _) = executor
-            .run(Placement::Worker, Tracing::Off, || "after")
-            .await
-            .unwrap();
+        let (after, _) = executor.run(Tracing::Off, || "after").await.unwrap();
         assert_eq!(after, "after");
         assert!(!ran.load(Ordering::SeqCst), "an abandoned job ran");
         assert_eq!(Arc::strong_count(&ran), 1, "the abandoned job leaked");
@@ -316,8 +310,12 @@ fn the_inline_decision_counts_every_byte_the_template_may_process() {
             request.work_bytes(),
             arguments.len()
         );
-        assert_eq!(Placement::for_request(&request), Placement::Worker);
+        assert!(!worker::fits_inline(&request, worker::INLINE_BUDGET));
     }
     let small = ChatRequest::single_user_message("Hello ".repeat(50));
-    assert_eq!(Placement::for_request(&small), Placement::InlineWhenIdle);
+    assert!(worker::fits_inline(&small, worker::INLINE_BUDGET));
+    assert!(
+        !worker::fits_inline(&small, Duration::ZERO),
+        "a budget of 0 sends everything to the worker"
+    );
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
 
-use perfwarden::chat::worker::{self, Placement, Tracing};
+use perfwarden::chat::worker::{self, Tracing};
 use perfwarden::chat::{ChatRequest, async_apply_mistral_chat_template};
 
 #[test]
@@ -57,11 +57,10 @@ fn racing_callers_are_each_counted_once() {
     assert_eq!(stats.jobs_submitted, total, "{stats:?}");
     assert_eq!(stats.jobs_completed, total, "{stats:?}");
     assert_eq!(stats.max_concurrent_jobs, 1, "{stats:?}");
-    // Which path each racing call took is the scheduler's choice (usually
-    // some of each); that a small call takes each path, and is counted once
-    // on it, is shown without a race: inline on an idle worker, queued
-    // behind a job that holds the worker.
-    eprintln!("{} of {total} racing calls ran inline", stats.jobs_inline);
+    // Which path each racing call took depends on what the wrapper had
+    // timed so far; that each path counts a call once is shown without a
+    // race: inline, inline beside a busy worker, and an inline run that
+    // stops before a long word and is finished by the worker.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -72,37 +71,58 @@ fn racing_callers_are_each_counted_once() {
     assert_eq!(after_inline.jobs_inline, stats.jobs_inline + 1);
     assert_eq!(after_inline.jobs_completed, total + 1);
 
+    // Over the tiny size, so it has a deadline; predicted far under the
+    // budget from the calls above, so it starts inline.
+    let long_word = ChatRequest::single_user_message(format!(
+        "{}{}",
+        "Hello ".repeat(500),
+        "x".repeat(perfwarden::chat::tokenizer::LONG_WORD_BYTES + 1)
+    ));
+    let expected = perfwarden::chat::apply_mistral_chat_template(tokenizer, &long_word).unwrap();
+    let tokens = runtime
+        .block_on(async_apply_mistral_chat_template(tokenizer, long_word))
+        .unwrap();
+    assert_eq!(tokens, expected);
+    while worker::stats().queue_depth != 0 {
+        std::thread::yield_now();
+    }
+    let continued = worker::stats();
+    assert_eq!(
+        continued.jobs_continued,
+        stats.jobs_continued + 1,
+        "{continued:?}"
+    );
+    assert_eq!(
+        continued.jobs_inline, after_inline.jobs_inline,
+        "{continued:?}"
+    );
+    assert_eq!(continued.jobs_submitted, total + 2, "{continued:?}");
+    assert_eq!(continued.jobs_completed, total + 2, "{continued:?}");
+
     let (started, has_started) = std::sync::mpsc::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(
-                worker::global()
-                    .unwrap()
-                    .run(Placement::Worker, Tracing::Off, move || {
-                        started.send(()).unwrap();
-                        released.recv().unwrap();
-                    }),
-            )
+            .block_on(worker::global().unwrap().run(Tracing::Off, move || {
+                started.send(()).unwrap();
+                released.recv().unwrap();
+            }))
             .unwrap();
     });
     has_started.recv().unwrap();
     runtime.block_on(async {
         let mut call = std::pin::pin!(async_apply_mistral_chat_template(tokenizer, small));
-        // One poll places it: the worker holds the token, so it is queued.
+        // A small call runs on its caller, as the sync function would, even
+        // while the worker is busy: one poll finishes it.
         let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-        assert!(
-            first.is_pending(),
-            "a small call ran while a job held the worker"
-        );
+        assert!(first.is_ready(), "a small call waited for the worker's job");
         release.send(()).unwrap();
-        call.await.unwrap();
     });
     holder.join().unwrap();
     let stats = worker::stats();
-    assert_eq!(stats.jobs_inline, after_inline.jobs_inline, "{stats:?}");
-    assert_eq!(stats.jobs_submitted, total + 3, "{stats:?}");
-    assert_eq!(stats.jobs_completed, total + 3, "{stats:?}");
+    assert_eq!(stats.jobs_inline, continued.jobs_inline + 1, "{stats:?}");
+    assert_eq!(stats.jobs_submitted, total + 4, "{stats:?}");
+    assert_eq!(stats.jobs_completed, total + 4, "{stats:?}");
 }

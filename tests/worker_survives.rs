@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use perfwarden::chat::worker::{self, Placement, Tracing};
+use perfwarden::chat::worker::{self, Tracing};
 use perfwarden::chat::{
     ChatRequest, ChatTemplateError, MistralTokenizer, apply_mistral_chat_template,
     async_apply_mistral_chat_template,
@@ -75,7 +75,7 @@ where
     // slow the host: no guess at how long anything takes.
     let (started, has_started) = tokio::sync::oneshot::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
-    let blocker = tokio::spawn(executor.run(Placement::Worker, Tracing::Off, move || {
+    let blocker = tokio::spawn(executor.run(Tracing::Off, move || {
         started.send(()).unwrap();
         released.recv().unwrap();
     }));
@@ -176,7 +176,7 @@ fn a_wrapper_call_from_inside_a_job_is_refused_not_deadlocked() {
         ChatRequest::single_user_message("Hello ".repeat(50)),
         large_request(),
     ] {
-        let placement = Placement::for_request(&request);
+        let inline = worker::fits_inline(&request, worker::INLINE_BUDGET);
         let inner = Arc::new(Mutex::new(Vec::new()));
         let expected = apply_mistral_chat_template(tokenizer, &request);
         let outer = runtime.block_on(async_apply_mistral_chat_template(
@@ -186,18 +186,18 @@ fn a_wrapper_call_from_inside_a_job_is_refused_not_deadlocked() {
                 inner: inner.clone(),
             },
         ));
-        assert_eq!(outer, expected, "{placement:?}");
+        assert_eq!(outer, expected, "inline {inline}");
         // `borrow` is also called outside the job (to place it), where the
         // inner call is an ordinary one; inside the job it is refused.
         let inner = inner.lock().unwrap();
         assert!(
             inner.contains(&Err(ChatTemplateError::CalledFromJob)),
-            "{placement:?}: {inner:?}"
+            "inline {inline}: {inner:?}"
         );
         for outcome in inner.iter() {
             assert!(
                 matches!(outcome, Ok(_) | Err(ChatTemplateError::CalledFromJob)),
-                "{placement:?}: {outcome:?}"
+                "inline {inline}: {outcome:?}"
             );
         }
     }

@@ -2,12 +2,14 @@
 //! (current-thread and multi-thread), no CPU pinning, no stack shifting.
 //! Prints, per payload, what the wrapper costs over the sync call in wall
 //! clock and in process CPU time (all threads), the longest an event-loop
-//! ticker waited while large requests ran (performance-003's measurement), and the throughput of concurrent
-//! callers against one thread calling the sync function back to back.
+//! ticker waited while medium and large requests ran (performance-003's
+//! measurement), and the throughput of concurrent callers against one
+//! thread calling the sync function back to back.
 //!
-//! `cargo bench --bench user_view [-- --quick]`. The caller's poll budget is
-//! the knob between wall clock and CPU: `PERFWARDEN_CALLER_POLL_US`
-//! (`docs/async-wrapper.md` has what it measured).
+//! `cargo bench --bench user_view [-- --quick]`. The inline budget is the
+//! knob between the event loop's stalls and the wrapper's wall clock and
+//! CPU: `PERFWARDEN_INLINE_BUDGET_US` (`docs/async-wrapper.md` has what it
+//! measured).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -266,9 +268,11 @@ fn main() {
         (30, Duration::from_millis(20))
     };
     println!(
-        "caller poll budget: {} µs (PERFWARDEN_CALLER_POLL_US)",
-        std::env::var("PERFWARDEN_CALLER_POLL_US")
-            .unwrap_or_else(|_| format!("{}", perfwarden::chat::worker::CALLER_POLL.as_micros()))
+        "inline budget: {} µs (PERFWARDEN_INLINE_BUDGET_US)",
+        perfwarden::chat::worker::global()
+            .expect("the worker starts")
+            .inline_budget()
+            .as_micros()
     );
     for (flavor, runtime) in [
         (
@@ -294,13 +298,14 @@ fn main() {
             );
         }
     }
-    let large: &'static ChatRequest = Box::leak(Box::new(ChatRequest::single_user_message(
-        payloads[2].1.clone(),
-    )));
-    let (stall, sync_stall) = event_loop_stall(tokenizer, large, quick);
-    println!(
-        "event loop, large (performance-003's measurement): ticker delay async {stall:.3} ms, sync {sync_stall:.3} ms (reference)"
-    );
+    for (name, content) in &payloads[1..] {
+        let request: &'static ChatRequest =
+            Box::leak(Box::new(ChatRequest::single_user_message(content.clone())));
+        let (stall, sync_stall) = event_loop_stall(tokenizer, request, quick);
+        println!(
+            "event loop, {name} (performance-003's measurement): ticker delay async {stall:.3} ms, sync {sync_stall:.3} ms (reference)"
+        );
+    }
     let medium = Arc::new(ChatRequest::single_user_message(payloads[1].1.clone()));
     let span = if quick {
         Duration::from_millis(500)

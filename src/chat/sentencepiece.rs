@@ -11,8 +11,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use rustc_hash::FxHashMap;
 use tokenizers::tokenizer::{
@@ -409,6 +409,45 @@ pub struct SentencePieceBpe {
     seen_hasher: RandomState,
 }
 
+/// Encodes words one after another with the word cache read-locked across
+/// a run of cache hits, not locked again for every word: taking a read lock
+/// writes to the lock, and threads encoding at the same time would pass
+/// that cache line between their CPUs on every word. The lock is let go
+/// before a word is encoded the slow way, so other threads can add words
+/// meanwhile, and a word is added only if the write lock is free: a
+/// contended or full cache is skipped, never waited on.
+pub struct WordEncoder<'m> {
+    model: &'m SentencePieceBpe,
+    cache: Option<RwLockReadGuard<'m, HashMap<String, Vec<u32>>>>,
+}
+
+impl WordEncoder<'_> {
+    /// Encodes one word (already normalized) into ids, appending to `out`.
+    pub fn encode_word(&mut self, word: &str, out: &mut Vec<u32>) {
+        let model = self.model;
+        let cacheable = word.len() <= CACHE_MAX_WORD_BYTES;
+        if cacheable {
+            if self.cache.is_none() {
+                self.cache = model.cache.read().ok();
+            }
+            if let Some(ids) = self.cache.as_ref().and_then(|cache| cache.get(word)) {
+                out.extend_from_slice(ids);
+                return;
+            }
+        }
+        self.cache = None;
+        let start = out.len();
+        model.encode_uncached(word, out);
+        if cacheable
+            && model.seen_before(word)
+            && let Ok(mut cache) = model.cache.try_write()
+            && cache.len() < CACHE_MAX_ENTRIES
+        {
+            cache.insert(word.to_owned(), out[start..].to_vec());
+        }
+    }
+}
+
 /// Words longer than this are not cached, so one huge unbroken word cannot
 /// pin memory.
 const CACHE_MAX_WORD_BYTES: usize = 256;
@@ -701,23 +740,14 @@ impl SentencePieceBpe {
 
     /// Encodes one word (already normalized) into ids, appending to `out`.
     pub fn encode_word(&self, word: &str, out: &mut Vec<u32>) {
-        let cacheable = word.len() <= CACHE_MAX_WORD_BYTES;
-        if cacheable
-            && let Ok(cache) = self.cache.read()
-            && let Some(ids) = cache.get(word)
-        {
-            out.extend_from_slice(ids);
-            return;
-        }
-        let start = out.len();
-        self.encode_uncached(word, out);
-        // A contended or full cache is skipped, never waited on.
-        if cacheable
-            && self.seen_before(word)
-            && let Ok(mut cache) = self.cache.try_write()
-            && cache.len() < CACHE_MAX_ENTRIES
-        {
-            cache.insert(word.to_owned(), out[start..].to_vec());
+        self.word_encoder().encode_word(word, out);
+    }
+
+    /// An encoder for a run of words, such as a text's.
+    pub fn word_encoder(&self) -> WordEncoder<'_> {
+        WordEncoder {
+            model: self,
+            cache: None,
         }
     }
 

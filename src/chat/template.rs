@@ -5,11 +5,12 @@
 //! consecutive messages, then encode.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use super::error::ChatTemplateError;
 use super::pyjson::{self, PyJsonError, PyValue};
 use super::schema;
-use super::tokenizer::MistralTokenizer;
+use super::tokenizer::{MistralTokenizer, TextCursor};
 
 /// A chat request in the OpenAI format: `{"messages": [...], "tools": [...]}`.
 ///
@@ -791,6 +792,43 @@ pub fn apply_mistral_chat_template(
     tokenizer: &MistralTokenizer,
     request: &ChatRequest,
 ) -> Result<Vec<u32>, ChatTemplateError> {
+    match apply_until(tokenizer, request, PartialEncoding::default(), None)? {
+        Applied::Done(tokens) => Ok(tokens),
+        Applied::Stopped(_) => unreachable!("an encoding with no deadline runs to the end"),
+    }
+}
+
+/// What [`apply_until`] got to.
+#[derive(Debug)]
+pub enum Applied {
+    /// The request's tokens.
+    Done(Vec<u32>),
+    /// The deadline passed first: the encoding so far, to go on from.
+    Stopped(PartialEncoding),
+}
+
+/// An encoding of a request stopped part way: the tokens so far and where
+/// the next ones start. Only the request it was made from can go on from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartialEncoding {
+    tokens: Vec<u32>,
+    /// The template's next step, and where in that step's text.
+    step: usize,
+    cursor: Option<TextCursor>,
+}
+
+/// [`apply_mistral_chat_template`] from `from` on (the default: the
+/// start), stopping at a word boundary once `deadline` has passed (see
+/// [`MistralTokenizer::encode_until`]). The request is checked and its
+/// texts laid out again on every call, which costs little against encoding
+/// them; so a stop on one thread and the rest on another give exactly the
+/// tokens of one call.
+pub fn apply_until(
+    tokenizer: &MistralTokenizer,
+    request: &ChatRequest,
+    from: PartialEncoding,
+    deadline: Option<Instant>,
+) -> Result<Applied, ChatTemplateError> {
     if request.too_deep {
         return Err(malformed(format!(
             "the request is nested deeper than {} levels",
@@ -821,6 +859,46 @@ pub fn apply_mistral_chat_template(
 
     let system_prompt = system_prompt(&messages);
     let turns = merge_turns(&messages);
+    let steps = template_steps(tokenizer, request, &turns, &tools, system_prompt.as_deref())?;
+    let PartialEncoding {
+        mut tokens,
+        step: first,
+        cursor,
+    } = from;
+    let mut cursor = cursor.unwrap_or(TextCursor::START);
+    for (index, step) in steps.iter().enumerate().skip(first) {
+        match step {
+            Step::Token(id) => tokens.push(*id),
+            Step::Text(text) => {
+                if !tokenizer.encode_until(text, &mut cursor, &mut tokens, deadline) {
+                    return Ok(Applied::Stopped(PartialEncoding {
+                        tokens,
+                        step: index,
+                        cursor: Some(cursor),
+                    }));
+                }
+                cursor = TextCursor::START;
+            }
+        }
+    }
+    Ok(Applied::Done(tokens))
+}
+
+/// One step of the template: a control token, or a text to encode.
+enum Step<'a> {
+    Token(u32),
+    Text(Cow<'a, str>),
+}
+
+/// The template's steps for a checked request, in order; a request the
+/// template rejects part way is rejected here with the same error.
+fn template_steps<'a>(
+    tokenizer: &MistralTokenizer,
+    request: &ChatRequest,
+    turns: &'a [Turn<'a>],
+    tools: &[ToolDef<'_>],
+    system_prompt: Option<&str>,
+) -> Result<Vec<Step<'a>>, ChatTemplateError> {
     let last_user = turns
         .iter()
         .rposition(|t| matches!(t, Turn::User(_)))
@@ -829,32 +907,31 @@ pub fn apply_mistral_chat_template(
     // Python fails only when a lone surrogate reaches the tokenizer, so
     // every text is checked for the stand-ins there and nowhere else.
     let mut stand_ins: Vec<char> = request.lone_surrogate.into_iter().collect();
-    let encode = |text: &str, stand_ins: &[char], tokens: &mut Vec<u32>| {
+    let text = |text: Cow<'a, str>, stand_ins: &[char]| {
         if stand_ins.iter().any(|c| text.contains(*c)) {
             return Err(ChatTemplateError::LoneSurrogate);
         }
-        tokenizer.encode(text, tokens);
-        Ok(())
+        Ok(Step::Text(text))
     };
     let control = tokenizer.control();
-    let mut tokens = vec![control.bos];
+    let mut steps = vec![Step::Token(control.bos)];
     for (index, turn) in turns.iter().enumerate() {
         match turn {
             Turn::User(content) => {
                 let is_last = index == last_user;
                 if is_last && !tools.is_empty() {
-                    tokens.push(control.begin_available_tools);
-                    encode(&tools_json(&tools), &stand_ins, &mut tokens)?;
-                    tokens.push(control.end_available_tools);
+                    steps.push(Step::Token(control.begin_available_tools));
+                    steps.push(text(tools_json(tools).into(), &stand_ins)?);
+                    steps.push(Step::Token(control.end_available_tools));
                 }
-                tokens.push(control.begin_inst);
-                match system_prompt.as_deref() {
+                steps.push(Step::Token(control.begin_inst));
+                match system_prompt {
                     Some(prompt) if is_last && !prompt.is_empty() => {
-                        encode(&format!("{prompt}\n\n{content}"), &stand_ins, &mut tokens)?
+                        steps.push(text(format!("{prompt}\n\n{content}").into(), &stand_ins)?)
                     }
-                    _ => encode(content, &stand_ins, &mut tokens)?,
+                    _ => steps.push(text(Cow::Borrowed(content), &stand_ins)?),
                 }
-                tokens.push(control.end_inst);
+                steps.push(Step::Token(control.end_inst));
             }
             Turn::Assistant {
                 content,
@@ -864,25 +941,28 @@ pub fn apply_mistral_chat_template(
                     return Err(ChatTemplateError::AssistantContentAndToolCalls);
                 }
                 if !tool_calls.is_empty() {
-                    tokens.push(control.tool_calls);
-                    let text = tool_calls_json(tool_calls, &mut stand_ins)?;
-                    encode(&text, &stand_ins, &mut tokens)?;
+                    steps.push(Step::Token(control.tool_calls));
+                    let json = tool_calls_json(tool_calls, &mut stand_ins)?;
+                    steps.push(text(json.into(), &stand_ins)?);
                 } else if !content.is_empty() {
-                    encode(content.trim_end_matches(' '), &stand_ins, &mut tokens)?;
+                    steps.push(text(
+                        Cow::Borrowed(content.trim_end_matches(' ')),
+                        &stand_ins,
+                    )?);
                 } else {
                     return Err(malformed("an assistant message has only empty text".into()));
                 }
-                tokens.push(control.eos);
+                steps.push(Step::Token(control.eos));
             }
             Turn::Tool(message) => {
-                tokens.push(control.begin_tool_results);
-                let text = tool_result_json(message, &mut stand_ins)?;
-                encode(&text, &stand_ins, &mut tokens)?;
-                tokens.push(control.end_tool_results);
+                steps.push(Step::Token(control.begin_tool_results));
+                let json = tool_result_json(message, &mut stand_ins)?;
+                steps.push(text(json.into(), &stand_ins)?);
+                steps.push(Step::Token(control.end_tool_results));
             }
         }
     }
-    Ok(tokens)
+    Ok(steps)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The Mistral v3 tokenizer: the SentencePiece model wrapped in a `tokenizers`
 //! pipeline (prepend the dummy prefix, escape spaces, split into words, encode).
 
+use std::time::Instant;
+
 use tokenizers::normalizers::{Prepend, Replace, Sequence};
 use tokenizers::{DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, TokenizerImpl};
 
@@ -96,10 +98,31 @@ impl MistralTokenizer {
     /// bookkeeping, which costs many times the encoding itself on the
     /// contract's payloads (docs/subject.md). Tests check both routes give the same ids.
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) {
+        let mut cursor = TextCursor::START;
+        self.encode_until(text, &mut cursor, out, None);
+    }
+
+    /// [`Self::encode`] from `cursor` on, stopping at a word boundary once
+    /// `deadline` has passed: then `cursor` says where to go on from and
+    /// the result is false. The ids of a text encoded in several stretches
+    /// are those of one [`Self::encode`].
+    ///
+    /// With a deadline, the clock is read once per [`CHECK_BYTES`] of text,
+    /// and a word longer than [`LONG_WORD_BYTES`] stops the encoding before
+    /// it, deadline or not: how long such a word takes is not bounded by
+    /// its length alone (docs/tokenizer-cliffs.md), so it is left to a
+    /// thread that may take its time.
+    pub fn encode_until(
+        &self,
+        text: &str,
+        cursor: &mut TextCursor,
+        out: &mut Vec<u32>,
+        deadline: Option<Instant>,
+    ) -> bool {
         if text.is_empty() {
-            return;
+            return true;
         }
-        let model = self.pipeline.get_model();
+        let mut words = self.pipeline.get_model().word_encoder();
         let bytes = text.as_bytes();
         // Normalized one word at a time (the words of `word_ranges`: a run
         // of spaces, then everything up to the next space) into a buffer
@@ -107,17 +130,37 @@ impl MistralTokenizer {
         // beside it, where each space grows to a 3-byte `▁`.
         let mut word = String::new();
         // The dummy prefix opens the first word's run of spaces.
-        let mut spaces = 1;
-        let mut start = 0;
+        let TextCursor {
+            at: mut start,
+            mut spaces,
+        } = *cursor;
+        let mut checked = start;
         while start < text.len() {
+            // Where the search for this word's end gives up.
+            let search_end = match deadline {
+                Some(deadline) => {
+                    if start - checked >= CHECK_BYTES {
+                        checked = start;
+                        if Instant::now() >= deadline {
+                            *cursor = TextCursor { at: start, spaces };
+                            return false;
+                        }
+                    }
+                    bytes.len().min(start + LONG_WORD_BYTES)
+                }
+                None => bytes.len(),
+            };
             let mut end = start;
-            while let Some(len) = space_at(bytes, end) {
-                spaces += 1;
+            let mut word_spaces = spaces;
+            while end < search_end
+                && let Some(len) = space_at(bytes, end)
+            {
+                word_spaces += 1;
                 end += len;
             }
             let body = end;
-            while end < bytes.len() {
-                match bytes[end..]
+            while end < search_end {
+                match bytes[end..search_end]
                     .iter()
                     .position(|b| *b == b' ' || *b == SPACE_LEAD_BYTE)
                 {
@@ -126,19 +169,30 @@ impl MistralTokenizer {
                         break;
                     }
                     Some(offset) => end += offset + 1,
-                    None => end = bytes.len(),
+                    None => end = search_end,
                 }
             }
+            if end >= search_end && search_end < bytes.len() {
+                // A long word (or run of spaces), or a word's end not found
+                // within the search.
+                *cursor = TextCursor { at: start, spaces };
+                return false;
+            }
             word.clear();
-            word.reserve(spaces * SPACE_SYMBOL.len_utf8() + (end - body));
-            for _ in 0..spaces {
+            word.reserve(word_spaces * SPACE_SYMBOL.len_utf8() + (end - body));
+            for _ in 0..word_spaces {
                 word.push_str(SPACE_SYMBOL_STR);
             }
             word.push_str(&text[body..end]);
-            model.encode_word(&word, out);
+            words.encode_word(&word, out);
             spaces = 0;
             start = end;
         }
+        *cursor = TextCursor {
+            at: text.len(),
+            spaces: 0,
+        };
+        true
     }
 
     /// Encodes through the full `tokenizers` pipeline.
@@ -177,6 +231,34 @@ const SPACE_SYMBOL_STR: &str = match std::str::from_utf8(&SPACE_SYMBOL_UTF8) {
 };
 /// With `' '`, the only byte a space starts with.
 const SPACE_LEAD_BYTE: u8 = SPACE_SYMBOL_UTF8[0];
+
+/// With a deadline, how much text [`MistralTokenizer::encode_until`]
+/// encodes between two reads of the clock: a few microseconds of ordinary
+/// text, so the clock costs next to nothing and the deadline is overrun by
+/// little.
+pub const CHECK_BYTES: usize = 2 * 1024;
+/// With a deadline, the longest word [`MistralTokenizer::encode_until`]
+/// encodes; it stops before a longer one.
+pub const LONG_WORD_BYTES: usize = 1024;
+
+/// Where the encoding of a text stands: the next word starts at byte `at`,
+/// with `spaces` spaces already counted into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextCursor {
+    at: usize,
+    spaces: usize,
+}
+
+impl TextCursor {
+    /// The start of a text: the dummy prefix opens the first word's run of
+    /// spaces.
+    pub const START: Self = Self { at: 0, spaces: 1 };
+
+    /// The byte the next word starts at.
+    pub fn at(&self) -> usize {
+        self.at
+    }
+}
 
 /// The length of the space at `at` (`' '`, or `▁` already in the text), if
 /// one starts there.

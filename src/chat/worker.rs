@@ -1,88 +1,81 @@
-//! `async_apply_mistral_chat_template`: the chat template run off the caller's
-//! event loop, on one process-wide background worker thread.
+//! `async_apply_mistral_chat_template`: the chat template run without
+//! holding up the caller's event loop for longer than it can afford.
 //!
 //! # Design
 //!
-//! One worker thread, started when the first job needs it (an inline run
-//! does not), runs jobs one at a time in submission order. How a caller
-//! waits for its job decides what the wrapper costs: a caller that polls
-//! for the whole job keeps a second CPU busy and competes with the worker
-//! for it on a loaded machine, and a caller that sleeps until the worker
-//! wakes it pays the wake-up, which on a virtual machine whose CPU has
-//! halted takes tens of microseconds (docs/async-wrapper.md has the
-//! figures). So:
+//! What the wrapper costs depends on how a job changes threads. A caller
+//! that polls for its answer while a worker runs the job keeps a second
+//! CPU busy for the whole job; a caller that sleeps until the worker wakes
+//! it pays the wake-up, which on a virtual machine whose CPU has halted
+//! takes tens of microseconds: next to nothing for a job of milliseconds,
+//! several percent of one of a few hundred microseconds. A job that never
+//! changes threads pays neither. So:
 //!
-//! - **A caller sleeps through a long job and polls for a short one.** A
-//!   caller that polls for its answer keeps a second CPU busy for the whole
-//!   job and, on a loaded machine, competes with the worker for it. A caller
-//!   that sleeps pays the wake-up instead, which on a virtual machine whose
-//!   CPU has halted is tens of microseconds: next to nothing for a job of
-//!   milliseconds, several percent of one of a few hundred microseconds. So
-//!   the worker keeps an average of its time per byte of estimated work
-//!   ([`ChatRequest::work_bytes`]), and a caller whose job goes straight to
-//!   an idle worker and is predicted to take at most [`CALLER_POLL`] polls
-//!   cooperatively (each poll checks for at most [`POLL_SPIN`], then gives
-//!   the event loop back) until a little past the predicted end, then
-//!   sleeps. Every other caller sleeps until answered. `PERFWARDEN_CALLER_POLL_US`
-//!   moves the threshold: higher buys wall clock with CPU, 0 never polls.
-//!   Waking a sleeping caller shortly before the predicted end, from an
-//!   alarm thread or from a timer on its own event loop, was measured to
-//!   cost more than it saved (docs/async-wrapper.md).
-//! - **The worker polls briefly after a job** ([`WORKER_SPIN`]) before it
-//!   parks, so the next request of a caller that sends them back to back
-//!   starts without a wake-up.
-//! - **Tiny requests run inline when the worker is idle.** A request of at
-//!   most [`INLINE_MAX_BYTES`] of estimated work blocks the event loop for
-//!   well under the event-loop contract's 1 ms, less than the hand-off
-//!   would cost. It runs on the caller only when no job is queued or
-//!   running, and takes the same run token as the worker, so jobs never
-//!   overlap and keep their order. Inline runs are counted in
-//!   [`WorkerStats::jobs_inline`].
+//! - **A request that fits the inline budget runs on its caller.** The
+//!   event-loop contract lets a request hold the loop for up to 1 ms; a
+//!   request predicted to take at most [`INLINE_BUDGET`] (half of that)
+//!   runs on the caller's thread, as the sync function would, with no
+//!   hand-off at all. The prediction is an average of recent requests' time
+//!   per byte of estimated work ([`ChatRequest::work_bytes`]: every string,
+//!   number and bracket the template may process); before there is one,
+//!   only a request of at most [`INLINE_MAX_BYTES`] runs inline.
+//! - **An inline run that outgrows its budget goes on on the worker.** A
+//!   prediction can be wrong (text that costs ten times the usual per byte,
+//!   docs/tokenizer-cliffs.md), so an inline run has a deadline: the
+//!   encoding stops at the first word boundary past it, and before any
+//!   long word, and the worker takes it up from there
+//!   ([`crate::chat::template::apply_until`]). The tokens are exactly one
+//!   call's.
+//! - **Every other request goes to one background worker** and its caller
+//!   sleeps until answered: the job is longer than the budget, so the
+//!   wake-up is a small share of it. The worker runs jobs one at a time in
+//!   submission order, and polls briefly after a job ([`WORKER_SPIN`])
+//!   before it parks, so a caller that sends requests back to back does not
+//!   wait for it to wake.
+//! - **`PERFWARDEN_INLINE_BUDGET_US` moves the budget**: higher keeps more
+//!   requests off the worker (less wall clock and CPU per request) and lets
+//!   each hold its event loop longer; 0 sends everything to the worker.
+//!   docs/async-wrapper.md has the measured trade-off.
 //! - **Nothing waits forever and nothing is left held.** The worker runs a
 //!   job inside `catch_unwind` together with the drop of everything it
-//!   captured (a cancelled job's request whose `Drop` panics), and gives the
-//!   run token and queue depth back on every path. A wrapper call made from
-//!   inside a job (say, from a `Borrow` implementation) would wait for
-//!   itself; it is refused with [`ChatTemplateError::CalledFromJob`]. Every
-//!   poll loop has a deadline.
+//!   captured (a cancelled job's request whose `Drop` panics), and gives
+//!   the queue depth back on every path. A wrapper call made from inside a
+//!   job (say, from a `Borrow` implementation) would wait for itself; it is
+//!   refused with [`ChatTemplateError::CalledFromJob`].
 //!
+//! Inline runs of different callers may overlap each other and the
+//! worker's job, as calls of the sync function on those threads would; the
+//! worker's own jobs never overlap ([`WorkerStats::max_concurrent_jobs`]).
 //! What each choice measured, against the designs tried before it, is in
 //! docs/async-wrapper.md.
 
 use std::borrow::Borrow;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::error::ChatTemplateError;
-use super::template::{ChatRequest, apply_mistral_chat_template};
+use super::template::{Applied, ChatRequest, PartialEncoding, apply_until};
 use super::tokenizer::MistralTokenizer;
 use crate::affinity::current_cpu;
 use crate::stack_shift::StackShift;
 
 /// How long the worker polls for the next job after one before it parks.
 pub const WORKER_SPIN: Duration = Duration::from_micros(50);
-/// A waiting caller whose job is predicted to take at most this long polls
-/// for its answer instead of sleeping. `PERFWARDEN_CALLER_POLL_US`
-/// overrides it (read once, when the worker starts; 0: never poll).
-pub const CALLER_POLL: Duration = Duration::from_micros(500);
-/// How long past its job's predicted end a polling caller goes on polling
-/// before it sleeps: a bound on what a wrong prediction costs.
-const POLL_OVERRUN: Duration = Duration::from_micros(200);
-/// How long one poll of a waiting caller checks for the answer before it
-/// gives the event loop back (well under the 1 ms it may block the loop).
-pub const POLL_SPIN: Duration = Duration::from_micros(20);
-/// Requests with at most this much estimated work
-/// ([`ChatRequest::work_bytes`]: every string, number and bracket the
-/// template may process) may run inline on an idle worker. The slowest text
-/// per byte (docs/tokenizer-cliffs.md) keeps such a run far under the
+/// The longest a request is predicted to take for it to run on its caller,
+/// and the deadline of such a run (half of the event-loop contract's 1 ms,
+/// for a run that overshoots a little and a host that is slower).
+/// `PERFWARDEN_INLINE_BUDGET_US` overrides it (read once, when the worker
+/// starts; 0: nothing runs inline).
+pub const INLINE_BUDGET: Duration = Duration::from_micros(500);
+/// Before any request has been timed, requests with at most this much
+/// estimated work ([`ChatRequest::work_bytes`]) run inline. The slowest
+/// text per byte (docs/tokenizer-cliffs.md) keeps such a run far under the
 /// event-loop contract's 1 ms.
 pub const INLINE_MAX_BYTES: usize = 2 * 1024;
 
@@ -95,6 +88,9 @@ pub struct WorkerStats {
     /// Jobs that finished without panicking, inline ones included.
     pub jobs_completed: u64,
     pub jobs_inline: u64,
+    /// Inline runs that outgrew their deadline and were finished by the
+    /// worker (counted once, as submitted to the worker).
+    pub jobs_continued: u64,
     pub jobs_cancelled: u64,
     pub jobs_panicked: u64,
     /// The most jobs ever seen running at the same time.
@@ -110,6 +106,7 @@ struct Counters {
     jobs_submitted: AtomicU64,
     jobs_completed: AtomicU64,
     jobs_inline: AtomicU64,
+    jobs_continued: AtomicU64,
     jobs_cancelled: AtomicU64,
     jobs_panicked: AtomicU64,
     running_now: AtomicU64,
@@ -123,6 +120,7 @@ static COUNTERS: Counters = Counters {
     jobs_submitted: AtomicU64::new(0),
     jobs_completed: AtomicU64::new(0),
     jobs_inline: AtomicU64::new(0),
+    jobs_continued: AtomicU64::new(0),
     jobs_cancelled: AtomicU64::new(0),
     jobs_panicked: AtomicU64::new(0),
     running_now: AtomicU64::new(0),
@@ -142,6 +140,7 @@ pub fn stats() -> WorkerStats {
         jobs_submitted: load(&c.jobs_submitted) + inline,
         jobs_completed: load(&c.jobs_completed) + inline,
         jobs_inline: inline,
+        jobs_continued: load(&c.jobs_continued),
         jobs_cancelled: load(&c.jobs_cancelled),
         jobs_panicked: load(&c.jobs_panicked),
         max_concurrent_jobs: load(&c.max_concurrent_jobs),
@@ -222,26 +221,19 @@ pub enum Tracing {
     On,
 }
 
-/// Whether a job may run on the caller when the worker is idle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Placement {
-    Worker,
-    InlineWhenIdle,
+/// Whether `request` is predicted to fit the inline `budget`, see
+/// [`INLINE_BUDGET`].
+pub fn fits_inline(request: &ChatRequest, budget: Duration) -> bool {
+    let work = request.work_bytes();
+    let fits = match predicted_duration(work) {
+        Some(predicted) => predicted <= budget,
+        None => work <= INLINE_MAX_BYTES,
+    };
+    fits && !budget.is_zero()
 }
 
 /// A job as the worker receives it.
 pub type Job = Box<dyn FnOnce() + Send>;
-
-impl Placement {
-    /// Tiny requests may run inline; the rest always go to the worker.
-    pub fn for_request(request: &ChatRequest) -> Self {
-        if request.work_bytes() <= INLINE_MAX_BYTES {
-            Placement::InlineWhenIdle
-        } else {
-            Placement::Worker
-        }
-    }
-}
 
 enum Message {
     Job(Job),
@@ -251,7 +243,7 @@ enum Message {
 /// A single background worker thread and its queue.
 pub struct Executor {
     sender: mpsc::Sender<Message>,
-    caller_poll: Duration,
+    inline_budget: Duration,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -314,75 +306,6 @@ impl Drop for JobScope {
     }
 }
 
-/// Held by whoever runs a job, the worker or an inline caller, so that jobs
-/// never overlap.
-static RUN_TOKEN: AtomicBool = AtomicBool::new(false);
-
-fn try_take_run_token() -> bool {
-    RUN_TOKEN
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok()
-}
-
-fn release_run_token() {
-    RUN_TOKEN.store(false, Ordering::Release);
-}
-
-/// The worker waits out an inline run in progress, which is tiny (at most
-/// [`INLINE_MAX_BYTES`] of work); yielding lets a preempted inline caller
-/// finish on this CPU.
-fn take_run_token_for_worker() {
-    while !try_take_run_token() {
-        std::thread::yield_now();
-    }
-}
-
-/// How long a caller with a tiny job waits for another caller's inline run
-/// to end before it queues its job instead.
-const INLINE_WAIT: Duration = Duration::from_micros(20);
-
-/// The run token, taken by a caller that found the worker idle: it may run
-/// one job inline. Inline jobs hold the token, which excludes every other
-/// job, so they are not counted for concurrency.
-struct InlineClaim;
-
-impl InlineClaim {
-    /// The token, if no job is queued or running. Held with nothing queued,
-    /// it is another caller's inline run, which is tiny: this caller waits
-    /// for it up to [`INLINE_WAIT`] rather than queue its own tiny job for
-    /// the worker, whose hand-off costs more than the job.
-    fn take() -> Option<Self> {
-        let mut deadline = None;
-        loop {
-            if COUNTERS.queue_depth.load(Ordering::Acquire) != 0 {
-                return None;
-            }
-            if try_take_run_token() {
-                return Some(InlineClaim);
-            }
-            let give_up = *deadline.get_or_insert_with(|| Instant::now() + INLINE_WAIT);
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-            if Instant::now() >= give_up {
-                return None;
-            }
-        }
-    }
-
-    /// Runs `job` here, counts it and gives the token back.
-    fn run<T>(self, job: impl FnOnce() -> T) -> Result<T, ChatTemplateError> {
-        let scope = JobScope::enter();
-        let outcome = catch_unwind(AssertUnwindSafe(job));
-        drop(scope);
-        if outcome.is_ok() {
-            COUNTERS.jobs_inline.fetch_add(1, Ordering::Relaxed);
-        }
-        release_run_token();
-        outcome.map_err(|panic| panicked(panic.as_ref()))
-    }
-}
-
 /// Every job the worker runs goes through here: the instruction-count
 /// benchmark turns callgrind's collection on at this function's entry.
 #[inline(never)]
@@ -390,8 +313,9 @@ pub fn run_job(job: Job) {
     job()
 }
 
-/// The worker's recent cost of a job, in picoseconds per byte of estimated
-/// work (0 until a job has been timed). Only the worker writes it.
+/// The recent cost of a request, in picoseconds per byte of estimated work
+/// (0 until one has been timed). Inline runs and the worker both write it,
+/// without a lock: a lost update only makes the average a little older.
 static PS_PER_WORK_BYTE: AtomicU64 = AtomicU64::new(0);
 
 /// How long a job of `work` bytes should take on the worker, once known.
@@ -469,14 +393,12 @@ fn serve(receiver: &mpsc::Receiver<Message>, jobs: usize, after_job: &mut bool) 
     for _ in 0..jobs {
         match next_message(receiver, *after_job) {
             Some(Message::Job(job)) => {
-                take_run_token_for_worker();
                 let scope = JobScope::enter();
                 // The job catches its own panics; this catches the rest, such
                 // as a captured request whose `Drop` panics when the job is
                 // skipped, so that nothing stays held and the worker goes on.
                 let outcome = catch_unwind(AssertUnwindSafe(|| run_job(job)));
                 drop(scope);
-                release_run_token();
                 COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 if let Err(panic) = outcome {
                     panicked(panic.as_ref());
@@ -527,48 +449,28 @@ impl Executor {
                 worker_loop(receiver);
             })?;
         COUNTERS.executors_created.fetch_add(1, Ordering::Relaxed);
-        let caller_poll = std::env::var("PERFWARDEN_CALLER_POLL_US")
+        let inline_budget = std::env::var("PERFWARDEN_INLINE_BUDGET_US")
             .ok()
             .and_then(|v| v.parse().ok())
-            .map_or(CALLER_POLL, Duration::from_micros);
+            .map_or(INLINE_BUDGET, Duration::from_micros);
         Ok(Self {
             sender,
-            caller_poll,
+            inline_budget,
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    /// The longest predicted job a waiting caller polls for.
-    pub fn caller_poll(&self) -> Duration {
-        self.caller_poll
+    /// The longest a request may run on its caller's thread.
+    pub fn inline_budget(&self) -> Duration {
+        self.inline_budget
     }
 
-    /// Runs `job` on the worker (or inline, see [`Placement`]) and returns its
-    /// value with a trace of where it ran. A panic comes back as
-    /// [`ChatTemplateError::JobPanicked`]; dropping the future cancels a job
-    /// that has not started. Its caller sleeps until answered: a job of
-    /// unknown size has no prediction.
+    /// Runs `job` on the worker and returns its value with a trace of where
+    /// it ran. A panic comes back as [`ChatTemplateError::JobPanicked`];
+    /// dropping the future cancels a job that has not started.
     pub async fn run<T, F>(
         &self,
-        placement: Placement,
         tracing: Tracing,
-        job: F,
-    ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        self.run_sized(placement, tracing, None, job).await
-    }
-
-    /// [`Executor::run`] for a job of `work` bytes of estimated work: its
-    /// caller polls if the job is predicted to be short (see
-    /// [`CALLER_POLL`]), and the job's duration refines the prediction.
-    async fn run_sized<T, F>(
-        &self,
-        placement: Placement,
-        tracing: Tracing,
-        work: Option<usize>,
         job: F,
     ) -> Result<(T, Option<JobTrace>), ChatTemplateError>
     where
@@ -576,25 +478,15 @@ impl Executor {
         F: FnOnce() -> T + Send + 'static,
     {
         admit()?;
-        if placement == Placement::InlineWhenIdle
-            && let Some(claim) = InlineClaim::take()
-        {
-            return claim.run(move || {
-                let started = trace_start(tracing);
-                let value = job();
-                (value, trace_end(started, true))
-            });
-        }
-        self.submit(tracing, work, job)?.await
+        answer(self.submit(tracing, job)?).await
     }
 
     /// Queues `job` for the worker; the reply carries its outcome.
     fn submit<T, F>(
         &self,
         tracing: Tracing,
-        work: Option<usize>,
         job: F,
-    ) -> Result<Reply<(T, Option<JobTrace>)>, ChatTemplateError>
+    ) -> Result<Answer<(T, Option<JobTrace>)>, ChatTemplateError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -606,29 +498,16 @@ impl Executor {
                 COUNTERS.jobs_cancelled.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let started = Instant::now();
-            let outcome = execute(job, tracing);
-            if let (Some(work), Ok(_)) = (work, &outcome) {
-                learn_duration(work, started.elapsed());
-            }
-            let _ = reply.send(outcome);
+            let _ = reply.send(execute(job, tracing));
         });
-        let ahead = COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
-        let now = Instant::now();
-        // Only a job that goes straight to an idle worker has an end this
-        // caller can predict.
-        let poll_until = work
-            .filter(|_| ahead == 0)
-            .and_then(predicted_duration)
-            .filter(|&predicted| predicted <= self.caller_poll)
-            .map_or(now, |predicted| now + predicted + POLL_OVERRUN);
+        COUNTERS.queue_depth.fetch_add(1, Ordering::AcqRel);
         if self.sender.send(Message::Job(task)).is_err() {
             COUNTERS.queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(ChatTemplateError::WorkerUnavailable(
                 "the worker thread has stopped".into(),
             ));
         }
-        Ok(Reply { answer, poll_until })
+        Ok(answer)
     }
 
     /// Stops accepting jobs, lets the queued ones finish and joins the worker.
@@ -643,58 +522,13 @@ impl Executor {
     }
 }
 
-/// The answer of a queued job: re-polled cooperatively until `poll_until`
-/// (a short job's predicted end and some, see [`CALLER_POLL`]), slept on
-/// after.
-struct Reply<T> {
-    answer: oneshot::Receiver<Result<T, ChatTemplateError>>,
-    poll_until: Instant,
+/// The answer of a queued job; the caller sleeps until it comes.
+async fn answer<T>(reply: Answer<T>) -> Result<T, ChatTemplateError> {
+    reply.await.unwrap_or_else(|_| Err(worker_stopped()))
 }
 
-impl<T> std::future::Future for Reply<T> {
-    type Output = Result<T, ChatTemplateError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(outcome) = self.try_answer() {
-            return Poll::Ready(outcome);
-        }
-        let now = Instant::now();
-        if now < self.poll_until {
-            // Check here a little with the CPU's pause hint: going round the
-            // event loop on every check costs a yield and the runtime's own
-            // I/O poll, and picks the answer up later.
-            let give_up = now + POLL_SPIN;
-            while Instant::now() < give_up {
-                for _ in 0..8 {
-                    std::hint::spin_loop();
-                }
-                if let Some(outcome) = self.try_answer() {
-                    return Poll::Ready(outcome);
-                }
-            }
-            // Let the worker run if the scheduler put it on this CPU.
-            std::thread::yield_now();
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        match Pin::new(&mut self.answer).poll(cx) {
-            Poll::Ready(Ok(result)) => Poll::Ready(result),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(worker_stopped())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T> Reply<T> {
-    /// The job's outcome, if it has come (or the worker is gone).
-    fn try_answer(&mut self) -> Option<Result<T, ChatTemplateError>> {
-        match self.answer.try_recv() {
-            Ok(result) => Some(result),
-            Err(oneshot::error::TryRecvError::Closed) => Some(Err(worker_stopped())),
-            Err(oneshot::error::TryRecvError::Empty) => None,
-        }
-    }
-}
+/// Where a queued job's outcome comes back.
+type Answer<T> = oneshot::Receiver<Result<T, ChatTemplateError>>;
 
 #[cold]
 fn worker_stopped() -> ChatTemplateError {
@@ -712,8 +546,8 @@ pub fn global() -> Result<&'static Executor, ChatTemplateError> {
     }
 }
 
-/// [`apply_mistral_chat_template`] on the background worker: the same tokens
-/// and the same errors, without blocking the caller's event loop. Takes the
+/// [`crate::chat::apply_mistral_chat_template`] without blocking the caller's
+/// event loop: the same tokens and the same errors. Takes the
 /// tokenizer and request owned or shared (`Arc`, `&'static`); neither is
 /// copied.
 pub async fn async_apply_mistral_chat_template<Tk, Rq>(
@@ -730,7 +564,8 @@ where
 }
 
 /// [`async_apply_mistral_chat_template`], also telling where and when the
-/// job ran if `tracing` is on.
+/// job ran if `tracing` is on (for a run the worker finished, the worker's
+/// part).
 pub async fn async_apply_mistral_chat_template_traced<Tk, Rq>(
     tokenizer: Tk,
     request: Rq,
@@ -740,14 +575,70 @@ where
     Tk: Borrow<MistralTokenizer> + Send + 'static,
     Rq: Borrow<ChatRequest> + Send + 'static,
 {
-    let placement = Placement::for_request(request.borrow());
+    admit()?;
+    let executor = global()?;
     let work = request.borrow().work_bytes();
-    let (result, trace) = global()?
-        .run_sized(placement, tracing, Some(work), move || {
-            apply_mistral_chat_template(tokenizer.borrow(), request.borrow())
-        })
-        .await?;
-    result.map(|tokens| (tokens, trace))
+    let budget = executor.inline_budget();
+    let mut from = PartialEncoding::default();
+    let mut spent_inline = Duration::ZERO;
+    if fits_inline(request.borrow(), budget) {
+        // A tiny request is neither timed nor given a deadline: at the
+        // slowest text per byte it stays far under the budget, and two
+        // reads of the clock would be a few percent of its cost.
+        let tiny = work <= INLINE_MAX_BYTES;
+        let started = (!tiny || tracing == Tracing::On).then(Instant::now);
+        let cpu = (tracing == Tracing::On).then(current_cpu).flatten();
+        let scope = JobScope::enter();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            apply_until(
+                tokenizer.borrow(),
+                request.borrow(),
+                PartialEncoding::default(),
+                started.filter(|_| !tiny).map(|started| started + budget),
+            )
+        }));
+        drop(scope);
+        if let Some(started) = started {
+            spent_inline = started.elapsed();
+        }
+        match outcome.map_err(|panic| panicked(panic.as_ref()))? {
+            Ok(Applied::Done(tokens)) => {
+                COUNTERS.jobs_inline.fetch_add(1, Ordering::Relaxed);
+                let trace = started.and_then(|started| {
+                    if !tiny {
+                        learn_duration(work, spent_inline);
+                    }
+                    (tracing == Tracing::On).then(|| JobTrace {
+                        thread: thread_tag(),
+                        inline: true,
+                        span: (started, started + spent_inline),
+                        os_thread: os_thread_id(),
+                        cpu,
+                    })
+                });
+                return Ok((tokens, trace));
+            }
+            Ok(Applied::Stopped(partial)) => {
+                COUNTERS.jobs_continued.fetch_add(1, Ordering::Relaxed);
+                from = partial;
+            }
+            Err(error) => {
+                COUNTERS.jobs_inline.fetch_add(1, Ordering::Relaxed);
+                return Err(error);
+            }
+        }
+    }
+    let (result, trace) = answer(executor.submit(tracing, move || {
+        let started = Instant::now();
+        let result = apply_until(tokenizer.borrow(), request.borrow(), from, None);
+        learn_duration(work, spent_inline + started.elapsed());
+        result
+    })?)
+    .await?;
+    match result? {
+        Applied::Done(tokens) => Ok((tokens, trace)),
+        Applied::Stopped(_) => unreachable!("an encoding with no deadline runs to the end"),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{AsyncWrapper, BoxFuture, TracedResult};
-use crate::chat::worker::{self, JobTrace, Placement, Tracing, observe, thread_tag};
+use crate::chat::worker::{self, JobTrace, Tracing, observe, thread_tag};
 use crate::chat::{ChatRequest, ChatTemplateError, MistralTokenizer, apply_mistral_chat_template};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -227,8 +227,8 @@ impl AsyncWrapper for PerByteWork {
     }
 }
 
-/// A calibrated slowdown: the real wrapper plus `fraction` of the job's own
-/// time spent spinning on the async path.
+/// A calibrated slowdown: the real wrapper, then its caller spins for
+/// `fraction` of the call's own time.
 pub struct Slowdown {
     pub fraction: f64,
 }
@@ -249,21 +249,15 @@ impl AsyncWrapper for Slowdown {
         tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
         let fraction = self.fraction;
-        let placement = Placement::for_request(request);
         Box::pin(async move {
-            let executor = worker::global()?;
-            let (result, trace) = executor
-                .run(placement, tracing, move || {
-                    let start = Instant::now();
-                    let result = apply_mistral_chat_template(tokenizer, request);
-                    let until = start + start.elapsed().mul_f64(1.0 + fraction);
-                    while Instant::now() < until {
-                        std::hint::spin_loop();
-                    }
-                    result
-                })
-                .await?;
-            result.map(|tokens| (tokens, trace))
+            let start = Instant::now();
+            let outcome =
+                worker::async_apply_mistral_chat_template_traced(tokenizer, request, tracing).await;
+            let until = start + start.elapsed().mul_f64(1.0 + fraction);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            outcome
         })
     }
 }

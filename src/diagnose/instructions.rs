@@ -89,10 +89,8 @@ pub fn count_instructions(
             variant.name(),
         ])
         .env("PERFWARDEN_TOKENIZER", tokenizer_path)
-        // As in the instruction benchmark: one heap for all threads, and no
-        // cooperative polling whose count would measure callgrind's scheduler.
-        .env("GLIBC_TUNABLES", "glibc.malloc.arena_max=1")
-        .env("PERFWARDEN_CALLER_POLL_US", "0");
+        // As in the instruction benchmark: one heap for all threads.
+        .env("GLIBC_TUNABLES", "glibc.malloc.arena_max=1");
     let output = command.output().map_err(|e| {
         DiagnoseError::Probe(format!("cannot run {valgrind}: {e}; install valgrind"))
     })?;
