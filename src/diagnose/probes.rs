@@ -136,10 +136,11 @@ fn live_threads() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |e| e.count())
 }
 
-/// A request that always goes to the worker (larger than the inline limit).
+/// A request that goes to the worker: the large payload, predicted far
+/// over the inline budget (the medium one runs on its caller).
 pub fn worker_bound_request() -> &'static ChatRequest {
     static REQUEST: std::sync::OnceLock<ChatRequest> = std::sync::OnceLock::new();
-    REQUEST.get_or_init(|| Payload::Medium.request())
+    REQUEST.get_or_init(|| Payload::Large.request())
 }
 
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
@@ -412,6 +413,12 @@ pub fn cite_decomposition(
     let cited: Vec<String> = cases
         .iter()
         .map(|(payload, end_to_end, parts)| {
+            if parts.inline == parts.calls {
+                return format!(
+                    "{payload} {:+.1}% = every traced call ran inline on the caller, no hand-off",
+                    end_to_end * 100.0
+                );
+            }
             let (hand_off, execution) = parts.split();
             probe
                 .figures
@@ -466,6 +473,18 @@ mod tests {
         );
         assert!((cited.figures["execution_medium"] - 0.033).abs() < 1e-12);
         assert_eq!(cite_decomposition(probe.clone(), &[]), probe);
+        let inline = Decomposition {
+            inline: 100,
+            ..parts
+        };
+        let cited = cite_decomposition(probe.clone(), &[("small".into(), 0.031, inline)]);
+        assert!(
+            cited
+                .evidence
+                .ends_with("small +3.1% = every traced call ran inline on the caller, no hand-off"),
+            "{}",
+            cited.evidence
+        );
     }
 
     #[test]
