@@ -227,19 +227,35 @@ impl AsyncWrapper for PerByteWork {
     }
 }
 
-/// A calibrated slowdown: the real wrapper, then its caller spins for
-/// `fraction` of the call's own time.
+/// A calibrated slowdown: a call, then its caller spins for `fraction` of
+/// the call's own time.
 pub struct Slowdown {
     pub fraction: f64,
+    pub of: SlowedDown,
+}
+
+/// The call a [`Slowdown`] slows down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowedDown {
+    /// The real wrapper (`slowdown-N`): what a regression of N% would look
+    /// like, for the self-test.
+    RealWrapper,
+    /// The sync function (`sync-slowdown-N`): a candidate whose overhead
+    /// over sync is exactly N%, for `calibrate`.
+    Sync,
 }
 
 impl AsyncWrapper for Slowdown {
     fn name(&self) -> String {
-        format!("slowdown-{}", (self.fraction * 100.0).round())
+        let percent = (self.fraction * 100.0).round();
+        match self.of {
+            SlowedDown::RealWrapper => format!("slowdown-{percent}"),
+            SlowedDown::Sync => format!("sync-slowdown-{percent}"),
+        }
     }
 
     fn started(&self) -> bool {
-        worker::stats().worker_threads_started > 0
+        self.of == SlowedDown::Sync || worker::stats().worker_threads_started > 0
     }
 
     fn call(
@@ -248,11 +264,18 @@ impl AsyncWrapper for Slowdown {
         request: &'static ChatRequest,
         tracing: Tracing,
     ) -> BoxFuture<TracedResult> {
-        let fraction = self.fraction;
+        let (fraction, of) = (self.fraction, self.of);
         Box::pin(async move {
             let start = Instant::now();
-            let outcome =
-                worker::async_apply_mistral_chat_template_traced(tokenizer, request, tracing).await;
+            let outcome = match of {
+                SlowedDown::RealWrapper => {
+                    worker::async_apply_mistral_chat_template_traced(tokenizer, request, tracing)
+                        .await
+                }
+                SlowedDown::Sync => {
+                    apply_mistral_chat_template(tokenizer, request).map(|tokens| (tokens, None))
+                }
+            };
             let until = start + start.elapsed().mul_f64(1.0 + fraction);
             while Instant::now() < until {
                 std::hint::spin_loop();
@@ -310,12 +333,17 @@ pub fn fixture(name: &str) -> Option<Box<dyn AsyncWrapper>> {
         "per-byte-work" => Box::new(PerByteWork),
         "sync" => Box::new(SyncAsCandidate),
         other => {
-            let percent: f64 = other.strip_prefix("slowdown-")?.parse().ok()?;
+            let (of, percent) = match other.strip_prefix("sync-slowdown-") {
+                Some(percent) => (SlowedDown::Sync, percent),
+                None => (SlowedDown::RealWrapper, other.strip_prefix("slowdown-")?),
+            };
+            let percent: f64 = percent.parse().ok()?;
             if !(0.0..=1000.0).contains(&percent) {
                 return None;
             }
             Box::new(Slowdown {
                 fraction: percent / 100.0,
+                of,
             })
         }
     })
