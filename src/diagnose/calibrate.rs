@@ -2,7 +2,9 @@
 //! many verdicts of wrappers whose overhead is known — the sync function
 //! against itself (A/A), the real wrapper, and the real wrapper slowed down
 //! to just under, just over and well over the limit — with and without a
-//! noisy neighbour, and counts PASS, FAIL and INCONCLUSIVE for each.
+//! noisy neighbour, and counts PASS, FAIL and INCONCLUSIVE for each, every
+//! verdict judged as `report` judges it: under the noise rule
+//! ([`ContractVerdict::under_noise`]) over the host and all its looks' batches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
