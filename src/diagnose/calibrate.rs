@@ -241,8 +241,11 @@ pub fn run(
             let status = result.count(measured, &noise);
             scores.extend(noise.score());
             done += 1;
+            let reason = noise
+                .too_noisy_for(contract.metric, contract.bound)
+                .filter(|_| status == Status::Inconclusive);
             progress(&format!(
-                "[{done}/{total}] {}{}: {}{}",
+                "[{done}/{total}] {}{}: {}{}{}",
                 result.scenario.name,
                 if result.scenario.noisy_neighbour {
                     " (noisy neighbour)"
@@ -253,7 +256,8 @@ pub fn run(
                 noise.score().map_or(String::new(), |s| format!(
                     " (noise score {:.1}%)",
                     s * 100.0
-                ))
+                )),
+                reason.map_or(String::new(), |r| format!("; too noisy to decide: {r}"))
             ));
         }
         result.median_noise_score = stats::median(&scores);
