@@ -16,9 +16,10 @@ use crate::judge::contract::{Case, Contract, Variants};
 use crate::judge::judge_with_remeasure;
 use crate::judge::verdict::{CaseEvidence, ContractVerdict};
 use crate::measure::MeasureError;
-use crate::measure::batch_noise::{RunNoise, noise_threshold};
+use crate::measure::batch_noise::RunNoise;
 use crate::measure::decompose::Decomposition;
 use crate::measure::machine_lock::MachineLock;
+use crate::measure::noise::{HostNoise, Snapshot};
 use crate::measure::payload::{Payload, Variant, benchmark_id};
 use crate::measure::run::{self as measure_run, Progress, RunOptions};
 use crate::measure::subject::ChatTemplate;
@@ -291,10 +292,14 @@ pub fn report(
     let context = live.map(|(tokenizer, run_options)| {
         measure_run::measure_context(ChatTemplate::new(tokenizer), run_options)
     });
-    let noise = RunNoise::from_measurements(&measurements);
+    let stored_noise = RunNoise::from_measurements(&measurements);
+    // Re-measuring is watched like the first measurement.
+    let remeasuring = live.map(|_| Snapshot::take());
     let mut new_samples = Vec::new();
     let mut new_environment = Vec::new();
-    let mut verdicts = Vec::with_capacity(contracts.len());
+    // Each verdict, and whether it was judged now (and so is still to be
+    // judged under the noise of every look).
+    let mut judged = Vec::with_capacity(contracts.len());
     for contract in contracts {
         // Nothing stored is replaced: a verdict is reused for the same
         // contract content (hash) and judged anew for any other.
@@ -304,7 +309,7 @@ pub fn report(
             .find(|v| v.contract_hash == contract.hash)
             .filter(|_| live.is_none());
         if let Some(verdict) = reused {
-            verdicts.push(verdict.clone());
+            judged.push((verdict.clone(), false));
             continue;
         }
         let mut evidence = Vec::with_capacity(contract.cases.len());
@@ -346,13 +351,35 @@ pub fn report(
                 Duration::ZERO,
             ),
         };
-        verdicts.push(
-            match noise.too_noisy_at(noise_threshold(contract.metric, contract.bound)) {
-                Some(reason) => verdict.on_noisy_host(&reason),
-                None => verdict,
-            },
-        );
+        judged.push((verdict, true));
     }
+    // The score is over every batch the verdicts used: the first
+    // measurement's and every re-measured look's.
+    let noise = match remeasuring {
+        Some(before) if !new_environment.is_empty() => {
+            let remeasured = HostNoise::between(&before, &Snapshot::take());
+            let host = match (stored_noise.host, remeasured) {
+                (Some(first), Some(later)) => Some(first.then(&later)),
+                (first, later) => first.or(later),
+            };
+            let first_look = runtime.block_on(store.environment(run_id))?;
+            RunNoise::over_looks(
+                host,
+                first_look.iter().chain(&new_environment).map(|s| &s.log),
+            )
+        }
+        _ => stored_noise,
+    };
+    let verdicts: Vec<ContractVerdict> = judged
+        .into_iter()
+        .map(|(verdict, now)| {
+            if now {
+                verdict.under_noise(&noise)
+            } else {
+                verdict
+            }
+        })
+        .collect();
     let live = live.map(|(tokenizer, run_options)| (tokenizer, run_options.quick));
     let decomposition: Vec<(String, Decomposition)> = Payload::ALL
         .into_iter()
@@ -457,7 +484,14 @@ pub fn report(
         comparisons,
         build_comparison,
     };
-    runtime.block_on(store.save_judgement(run_id, &judgement, &new_samples, &new_environment))?;
+    let noise_over_every_look = (!new_environment.is_empty()).then_some(&noise);
+    runtime.block_on(store.save_judgement(
+        run_id,
+        &judgement,
+        &new_samples,
+        &new_environment,
+        noise_over_every_look,
+    ))?;
     // Derived from the stored history, so recomputed with every run judged:
     // the base branch's change points, replaced.
     let mut found = Vec::new();

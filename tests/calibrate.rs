@@ -1,5 +1,6 @@
 //! `perfwarden calibrate` end to end: real verdicts of every scenario, with
-//! and without the noisy neighbour, counted in its JSON.
+//! and without the noisy neighbour, counted in its JSON under the noise
+//! rule, with the reason counts and noise scores.
 
 mod common;
 
@@ -36,6 +37,8 @@ fn calibrate_counts_every_scenarios_verdicts() {
             "pass",
             "fail",
             "inconclusive",
+            "inconclusive_for_noise",
+            "median_noise_score",
         ] {
             assert!(scenario.get(key).is_some(), "{key} missing: {scenario}");
         }
@@ -46,7 +49,20 @@ fn calibrate_counts_every_scenarios_verdicts() {
             5,
             "{scenario}"
         );
+        // The noise rule only withholds a FAIL: those are among the
+        // INCONCLUSIVE ones.
+        assert!(
+            count("inconclusive_for_noise") <= count("inconclusive"),
+            "{scenario}"
+        );
+        // Every verdict's batches and speed probes were observed.
+        let score = scenario["median_noise_score"].as_f64();
+        assert!(score.is_some_and(|s| s >= 0.0), "{scenario}");
     }
+    assert!(
+        stderr.contains("(noise score "),
+        "each verdict's noise score is shown: {stderr}"
+    );
     assert_eq!(scenarios[0]["name"], "A/A");
     assert_eq!(scenarios[0]["true_overhead"], 0.0);
     assert!(

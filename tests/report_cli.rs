@@ -287,6 +287,36 @@ fn a_quick_report_from_nothing_writes_every_output() {
     }
     assert!(out.join(format!("dashboard/runs/{run_id}.html")).is_file());
 
+    // The noise score is over every batch the verdicts used, re-measured
+    // looks included: the stored figures count every stored batch, and
+    // `history --json` gives the score `verdict.json` gives.
+    let history = perfwarden(&database)
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    assert!(history.status.success(), "{}", stderr(&history));
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&history.stdout).unwrap();
+    let stored_run = runs.iter().find(|r| r["id"] == run_id).unwrap();
+    assert_eq!(stored_run["noise_score"], verdict["noise_score"]);
+    let batches_figure = stored_run["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["benchmark"] == "host" && m["metric"] == "batches")
+        .and_then(|m| m["value"].as_f64());
+    let stored_batches = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = Store::open(database.to_str().unwrap(), Access::ReadOnly)
+            .await
+            .unwrap();
+        let environment = store.environment(run_id).await.unwrap();
+        store.close().await.unwrap();
+        environment
+            .iter()
+            .map(|s| s.log.batches.len())
+            .sum::<usize>()
+    });
+    assert_eq!(batches_figure, Some(stored_batches as f64));
+
     // Rendering the stored run again gives the same report, without measuring.
     let again = dir.path().join("again");
     let output = perfwarden(&database)

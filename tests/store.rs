@@ -18,7 +18,8 @@ use perfwarden::judge::change_points::{self, PARAMETERS};
 use perfwarden::judge::compare::{Change, Comparison};
 use perfwarden::judge::contract::Bound;
 use perfwarden::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
-use perfwarden::measure::batch_noise::{BatchEnvironment, BatchLog, Side, SpeedProbe};
+use perfwarden::measure::batch_noise::{BatchEnvironment, BatchLog, RunNoise, Side, SpeedProbe};
+use perfwarden::measure::noise::HostNoise;
 use perfwarden::metric::Metric;
 use perfwarden::store::{
     Access, Judgement, Machine, Measurement, NewRun, RawSample, SQLITE_MIGRATIONS,
@@ -453,7 +454,18 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
     runtime().block_on(async {
         let store = Store::open(&url, Access::Create).await.unwrap();
         let base = store.insert_run(&new_run("base", 0)).await.unwrap();
-        let id = store.insert_run(&new_run("head", 0)).await.unwrap();
+        // The head run's noise as first measured: its two pairs.
+        let host = HostNoise {
+            seconds: 20.0,
+            foreign: 0.05,
+            steal: 0.01,
+            load_per_cpu: 1.5,
+            involuntary_switches_per_second: 30.0,
+        };
+        let first_look = RunNoise::over_looks(Some(host), [&environment(2).log]);
+        let mut head = new_run("head", 0);
+        head.measurements.extend(first_look.measurements());
+        let id = store.insert_run(&head).await.unwrap();
         let check = |evidence: &str| ProbeResult {
             check: Check::WarmUp,
             status: ProbeStatus::Pass,
@@ -506,7 +518,7 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             build_comparison: Some(built.clone()),
         };
         store
-            .save_judgement(id, &first, &[paired(1.0), paired(2.0)], &[])
+            .save_judgement(id, &first, &[paired(1.0), paired(2.0)], &[], None)
             .await
             .unwrap();
         // Another contract (another hash), judged later: added beside it; the
@@ -526,8 +538,23 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
                 ..built.clone()
             }),
         };
+        // Re-measured: one more pair, watched for 10 s with steal 7%.
+        let every_look = RunNoise::over_looks(
+            Some(host.then(&HostNoise {
+                seconds: 10.0,
+                steal: 0.07,
+                ..host
+            })),
+            [&environment(2).log, &environment(1).log],
+        );
         store
-            .save_judgement(id, &second, &[paired(3.0)], &[environment(1)])
+            .save_judgement(
+                id,
+                &second,
+                &[paired(3.0)],
+                &[environment(1)],
+                Some(&every_look),
+            )
             .await
             .unwrap();
         // The first contract again, with another outcome: the stored verdict stays.
@@ -535,7 +562,10 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             verdicts: vec![verdict("hash-a", Status::Inconclusive, 0.05)],
             ..Judgement::default()
         };
-        store.save_judgement(id, &again, &[], &[]).await.unwrap();
+        store
+            .save_judgement(id, &again, &[], &[], None)
+            .await
+            .unwrap();
 
         let stored = store.judgement(id).await.unwrap();
         let statuses: Vec<(&str, Status)> = stored
@@ -579,6 +609,22 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
         expected.log.extend(environment(1).log, 2);
         assert_eq!(stored, vec![expected]);
         assert_eq!(stored[0].log.batches[4].pair, 2);
+        // The run's noise figures now cover every look; its other figures
+        // stay as measured.
+        let measurements = store.measurements(id).await.unwrap();
+        assert_ne!(first_look, every_look);
+        assert_eq!(RunNoise::from_measurements(&measurements), every_look);
+        assert_eq!(
+            measurements.len(),
+            new_run("head", 0).measurements.len() + every_look.measurements().len()
+        );
+        assert!(measurements.contains(&new_run("head", 0).measurements[0]));
+        let noise_score = |figures: &[(Tool, String, String, f64)]| {
+            figures
+                .iter()
+                .find(|(_, benchmark, metric, _)| benchmark == "host" && metric == "noise_score")
+                .map(|f| f.3)
+        };
         // Other runs are untouched.
         assert_eq!(store.judgement(base).await.unwrap(), Judgement::default());
         let trend = store.trend(10).await.unwrap();
@@ -606,6 +652,8 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             }
         );
         assert_eq!(trend[1].regressions, ["callgrind:small/async"]);
+        assert_eq!(noise_score(&trend[1].figures), every_look.score());
+        assert_eq!(noise_score(&trend[0].figures), None);
         store.close().await.unwrap();
     });
 }

@@ -2,7 +2,9 @@
 //! many verdicts of wrappers whose overhead is known — the sync function
 //! against itself (A/A), the real wrapper, and the real wrapper slowed down
 //! to just under, just over and well over the limit — with and without a
-//! noisy neighbour, and counts PASS, FAIL and INCONCLUSIVE for each.
+//! noisy neighbour, and counts PASS, FAIL and INCONCLUSIVE for each, every
+//! verdict judged as `report` judges it: under the noise rule
+//! ([`ContractVerdict::under_noise`]) over the host and all its looks' batches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,9 @@ use super::selftest::verdict_for;
 use super::wrapper;
 use crate::chat::MistralTokenizer;
 use crate::judge::contract::Contract;
-use crate::judge::verdict::Status;
+use crate::judge::stats;
+use crate::judge::verdict::{ContractVerdict, Status};
+use crate::measure::batch_noise::RunNoise;
 use crate::measure::paired::SamplingPlan;
 use crate::splitmix::SplitMix64;
 
@@ -67,9 +71,44 @@ pub struct ScenarioResult {
     pub pass: usize,
     pub fail: usize,
     pub inconclusive: usize,
+    /// Of the INCONCLUSIVE ones, those the noise rule made so: measured as
+    /// a FAIL on a machine too noisy to decide at the limit.
+    pub inconclusive_for_noise: usize,
+    /// The median of the verdicts' noise scores (`None` when no verdict's
+    /// batches were observed).
+    pub median_noise_score: Option<f64>,
 }
 
 impl ScenarioResult {
+    fn new(scenario: Scenario) -> Self {
+        Self {
+            scenario,
+            verdicts: 0,
+            pass: 0,
+            fail: 0,
+            inconclusive: 0,
+            inconclusive_for_noise: 0,
+            median_noise_score: None,
+        }
+    }
+
+    /// Counts one verdict, `measured` judged under `noise` as `report`
+    /// would judge it; returns what it came to.
+    pub fn count(&mut self, measured: ContractVerdict, noise: &RunNoise) -> Status {
+        let measured_status = measured.status;
+        let status = measured.under_noise(noise).status;
+        self.verdicts += 1;
+        match status {
+            Status::Pass => self.pass += 1,
+            Status::Fail => self.fail += 1,
+            Status::Inconclusive => self.inconclusive += 1,
+        }
+        if measured_status == Status::Fail && status == Status::Inconclusive {
+            self.inconclusive_for_noise += 1;
+        }
+        status
+    }
+
     fn share(&self, count: usize) -> f64 {
         count as f64 / self.verdicts.max(1) as f64
     }
@@ -196,32 +235,34 @@ pub fn run(
         let _neighbour = scenario
             .noisy_neighbour
             .then(|| NoisyNeighbour::start(index as u64 + 1));
-        let mut result = ScenarioResult {
-            scenario,
-            verdicts,
-            pass: 0,
-            fail: 0,
-            inconclusive: 0,
-        };
+        let mut result = ScenarioResult::new(scenario);
+        let mut scores = Vec::with_capacity(verdicts);
         for _ in 0..verdicts {
-            let verdict = verdict_for(candidate.as_ref(), tokenizer, contract, plan, budget);
-            match verdict.status {
-                Status::Pass => result.pass += 1,
-                Status::Fail => result.fail += 1,
-                Status::Inconclusive => result.inconclusive += 1,
-            }
+            let (measured, noise) =
+                verdict_for(candidate.as_ref(), tokenizer, contract, plan, budget);
+            let status = result.count(measured, &noise);
+            scores.extend(noise.score());
             done += 1;
+            let reason = noise
+                .too_noisy_for(contract.metric, contract.bound)
+                .filter(|_| status == Status::Inconclusive);
             progress(&format!(
-                "[{done}/{total}] {}{}: {}",
+                "[{done}/{total}] {}{}: {}{}{}",
                 result.scenario.name,
                 if result.scenario.noisy_neighbour {
                     " (noisy neighbour)"
                 } else {
                     ""
                 },
-                verdict.status.label()
+                status.label(),
+                noise.score().map_or(String::new(), |s| format!(
+                    " (noise score {:.1}%)",
+                    s * 100.0
+                )),
+                reason.map_or(String::new(), |r| format!("; too noisy to decide: {r}"))
             ));
         }
+        result.median_noise_score = stats::median(&scores);
         results.push(result);
     }
     results
@@ -233,12 +274,87 @@ mod tests {
 
     fn result(scenario: &Scenario, pass: usize, fail: usize) -> ScenarioResult {
         ScenarioResult {
-            scenario: scenario.clone(),
             verdicts: 20,
             pass,
             fail,
             inconclusive: 20 - pass - fail,
+            ..ScenarioResult::new(scenario.clone())
         }
+    }
+
+    /// The shipped contract's measured verdict on 20 pairs per case, each
+    /// `overhead` slower on the candidate side: one look.
+    fn measured(overhead: f64) -> ContractVerdict {
+        use crate::judge::verdict::CaseEvidence;
+        use crate::metric::CaseSamples;
+        let contract = Contract::parse(
+            include_str!("../../harness/contracts/performance-001.toml"),
+            "performance-001.toml",
+            std::path::Path::new("harness/contracts"),
+        )
+        .unwrap();
+        let evidence = contract
+            .cases
+            .iter()
+            .map(|_| CaseEvidence {
+                samples: CaseSamples {
+                    judged: (0..20)
+                        .map(|i| (1000 + i) as f64 * (1.0 + overhead))
+                        .collect(),
+                    other: (0..20).map(|i| (1000 + i) as f64).collect(),
+                    ..CaseSamples::default()
+                },
+                ..CaseEvidence::default()
+            })
+            .collect();
+        crate::judge::judge_with_remeasure(
+            &contract,
+            evidence,
+            &mut |_| CaseSamples::default(),
+            Duration::ZERO,
+        )
+    }
+
+    /// Two looks of speed probes in which CPU 1 ran `slower` than CPU 0.
+    fn noise(slower: f64) -> RunNoise {
+        use crate::measure::batch_noise::{BatchLog, SpeedProbe};
+        let look = BatchLog {
+            batches: Vec::new(),
+            probes: (0..10)
+                .flat_map(|pair| {
+                    [(0, 40.0), (1, 40.0 * (1.0 + slower))].map(|(cpu, micros)| SpeedProbe {
+                        pair,
+                        cpu,
+                        micros,
+                    })
+                })
+                .collect(),
+        };
+        RunNoise::over_looks(None, [&look, &look])
+    }
+
+    #[test]
+    fn each_verdict_is_counted_under_the_noise_rule() {
+        let mut result = ScenarioResult::new(scenarios(0.05).remove(4));
+        assert_eq!(measured(0.10).status, Status::Fail);
+        assert_eq!(result.count(measured(0.10), &noise(0.01)), Status::Fail);
+        // The same FAIL measured while a CPU ran 8% slower: withheld.
+        assert_eq!(
+            result.count(measured(0.10), &noise(0.08)),
+            Status::Inconclusive
+        );
+        // A PASS stays a PASS on any noise.
+        assert_eq!(result.count(measured(0.0), &noise(0.08)), Status::Pass);
+        assert_eq!(
+            (
+                result.verdicts,
+                result.pass,
+                result.fail,
+                result.inconclusive,
+                result.inconclusive_for_noise
+            ),
+            (3, 1, 1, 1, 1)
+        );
     }
 
     #[test]

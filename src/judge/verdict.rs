@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::contract::{Bound, Case, Contract, Variants};
 use super::stats;
+use crate::measure::batch_noise::RunNoise;
 use crate::metric::{CaseSamples, Judged, Metric};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -228,6 +229,17 @@ impl ContractVerdict {
         self.status = overall(&self.cases);
         self
     }
+
+    /// The noise rule, the one every verdict is judged under (`report`,
+    /// `calibrate`, `selftest`): when `noise` says the machine could not
+    /// decide at this contract's limit, [`Self::on_noisy_host`] with that
+    /// reason; otherwise the verdict as it is.
+    pub fn under_noise(self, noise: &RunNoise) -> Self {
+        match noise.too_noisy_for(self.metric, self.bound) {
+            Some(reason) => self.on_noisy_host(&reason),
+            None => self,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +319,86 @@ mod tests {
                 .status,
             Status::Fail
         );
+    }
+
+    #[test]
+    fn the_noise_rule_withholds_a_fail_only_when_the_noise_reaches_the_limit() {
+        use crate::measure::batch_noise::{BatchEnvironment, BatchLog, Side, SpeedProbe};
+        let case = |status, high| CaseVerdict {
+            case: "medium".into(),
+            payload: "medium".into(),
+            payload_bytes: 4_000,
+            baseline: Some(1.0),
+            candidate: Some(1.1),
+            estimate: Some(high - 0.02),
+            low: Some(high - 0.04),
+            high: Some(high),
+            bound: Bound::AtMost(0.05),
+            status,
+            samples: 20,
+            note: None,
+            literal_overhead: None,
+            instructions_baseline: None,
+            instructions_candidate: None,
+            instruction_overhead: None,
+        };
+        let verdict = |bound, cases: Vec<CaseVerdict>| ContractVerdict {
+            contract: "c".into(),
+            title: "c".into(),
+            contract_hash: "h".into(),
+            metric: Metric::WallClock,
+            judged: "async".into(),
+            other: Some("sync".into()),
+            bound,
+            confidence: 0.95,
+            status: overall(&cases),
+            cases,
+            looks: None,
+        };
+        // Two looks of ten pairs each; CPU 1's probes `slower` than CPU 0's.
+        let looks = |slower: f64| {
+            let mut look = BatchLog::default();
+            for pair in 0..10 {
+                for side in [Side::Baseline, Side::Candidate] {
+                    look.batches.push(BatchEnvironment {
+                        pair,
+                        side,
+                        sampler_cpu: Some(0),
+                        worker_cpu: Some(1),
+                        sampler_involuntary_switches: Some(0),
+                        sampler_migrations: None,
+                        worker_involuntary_switches: Some(0),
+                        worker_migrations: None,
+                    });
+                }
+                for (cpu, micros) in [(0, 40.0), (1, 40.0 * (1.0 + slower))] {
+                    look.probes.push(SpeedProbe { pair, cpu, micros });
+                }
+            }
+            RunNoise::over_looks(None, [&look, &look])
+        };
+        let failing = || {
+            verdict(
+                Bound::AtMost(0.05),
+                vec![case(Status::Pass, 0.04), case(Status::Fail, 0.09)],
+            )
+        };
+
+        // Quiet: a FAIL stands.
+        assert_eq!(failing().under_noise(&looks(0.01)), failing());
+        // A CPU 6% slower at a 5% limit: the FAIL is withheld, with the reason.
+        let withheld = failing().under_noise(&looks(0.06));
+        assert_eq!(withheld.status, Status::Inconclusive);
+        assert_eq!(withheld.cases[0], failing().cases[0], "a PASS stays");
+        assert_eq!(
+            withheld.cases[1].note.as_deref(),
+            Some("too noisy to decide: CPU 1 ran 6% slower during sampling")
+        );
+        // The same noise under a 10% limit does not reach it.
+        let looser = || verdict(Bound::AtMost(0.10), vec![case(Status::Fail, 0.2)]);
+        assert_eq!(looser().under_noise(&looks(0.06)), looser());
+        // No measured noise, no change.
+        assert_eq!(failing().under_noise(&RunNoise::default()), failing());
     }
 
     #[test]

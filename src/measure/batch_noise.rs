@@ -391,6 +391,34 @@ impl RunNoise {
         }
     }
 
+    /// The noise of a verdict's every look: `host` over the time they took,
+    /// and the batches and probes of each look's `logs`, summed up as one.
+    pub fn over_looks<'a>(
+        host: Option<HostNoise>,
+        logs: impl IntoIterator<Item = &'a BatchLog>,
+    ) -> Self {
+        Self {
+            host,
+            sampling: SamplingNoise::summarize(logs, host.map_or(0.0, |h| h.steal)),
+        }
+    }
+
+    /// As stored with a run, `paired` measurements of [`HOST_BENCHMARK`]:
+    /// the host's figures, then the batches'. [`Self::from_measurements`]
+    /// reads them back.
+    pub fn measurements(&self) -> Vec<Measurement> {
+        let host = self.host.iter().flat_map(|h| h.figures());
+        host.chain(self.sampling.iter().flat_map(|s| s.figures()))
+            .map(|(metric, value, unit)| Measurement {
+                tool: Tool::Paired,
+                benchmark: HOST_BENCHMARK.into(),
+                metric: metric.into(),
+                value: Some(value),
+                unit: unit.into(),
+            })
+            .collect()
+    }
+
     /// The run's noise score, when its batches were observed.
     pub fn score(&self) -> Option<f64> {
         self.sampling.map(|s| s.score)
@@ -424,6 +452,12 @@ impl RunNoise {
             ));
         }
         Some(line)
+    }
+
+    /// Why a contract on `metric` bounded by `bound` cannot be decided on
+    /// this noise: [`Self::too_noisy_at`] its [`noise_threshold`].
+    pub fn too_noisy_for(&self, metric: Metric, bound: Bound) -> Option<String> {
+        self.too_noisy_at(noise_threshold(metric, bound))
     }
 }
 
@@ -551,6 +585,60 @@ mod tests {
         );
         assert_eq!(only_cpu.too_noisy_at(0.10), None);
         assert_eq!(RunNoise::default().too_noisy_at(0.05), None);
+    }
+
+    #[test]
+    fn the_score_covers_every_looks_batches() {
+        let host = HostNoise {
+            seconds: 30.0,
+            foreign: 0.02,
+            steal: 0.002,
+            load_per_cpu: 1.0,
+            involuntary_switches_per_second: 5.0,
+        };
+        // A quiet first look, then a re-measured look whose CPU 1 ran 30%
+        // slower with its worker preempted in 4 of 20 pairs.
+        let first = log(101.0, 0);
+        let remeasured = log(130.0, 4);
+        let first_only = RunNoise::over_looks(Some(host), [&first]);
+        assert_eq!(first_only.sampling.map(|s| s.batches), Some(40));
+        assert_eq!(
+            first_only.too_noisy_for(Metric::WallClock, Bound::AtMost(0.05)),
+            None
+        );
+
+        let every_look = RunNoise::over_looks(Some(host), [&first, &remeasured]);
+        let sampling = every_look.sampling.unwrap();
+        assert_eq!(sampling.batches, 80);
+        assert!(
+            (sampling.preempted_share - 0.05).abs() < 1e-12,
+            "{sampling:?}"
+        );
+        // Half of CPU 1's probes are 30% slower: its median lies between.
+        assert!(
+            (sampling.slowest_cpu_slowdown - 0.155).abs() < 1e-12,
+            "{sampling:?}"
+        );
+        assert_eq!(every_look.score(), Some(sampling.slowest_cpu_slowdown));
+        assert_eq!(
+            every_look
+                .too_noisy_for(Metric::WallClock, Bound::AtMost(0.05))
+                .as_deref(),
+            Some(
+                "CPU 1 ran 16% slower during sampling (a measured thread was preempted in 5% of 80 batches)"
+            )
+        );
+        // Stored and read back whole.
+        let stored = every_look.measurements();
+        assert_eq!(
+            stored.len(),
+            host.figures().len() + sampling.figures().len()
+        );
+        assert_eq!(RunNoise::from_measurements(&stored), every_look);
+        assert_eq!(
+            RunNoise::over_looks(None, [&BatchLog::default()]),
+            RunNoise::default()
+        );
     }
 
     #[test]

@@ -187,6 +187,29 @@ impl HostNoise {
         (out, Self::between(&before, &Snapshot::take()))
     }
 
+    /// Over this window and a `later` one: shares and rates weighted by
+    /// each window's length, the load average at the later one's end.
+    pub fn then(&self, later: &Self) -> Self {
+        let seconds = self.seconds + later.seconds;
+        let weighted = |a: f64, b: f64| {
+            if seconds > 0.0 {
+                (a * self.seconds + b * later.seconds) / seconds
+            } else {
+                b
+            }
+        };
+        Self {
+            seconds,
+            foreign: weighted(self.foreign, later.foreign),
+            steal: weighted(self.steal, later.steal),
+            load_per_cpu: later.load_per_cpu,
+            involuntary_switches_per_second: weighted(
+                self.involuntary_switches_per_second,
+                later.involuntary_switches_per_second,
+            ),
+        }
+    }
+
     /// The measured reason the host was too noisy to decide, if it was.
     pub fn too_noisy(&self) -> Option<String> {
         let mut reasons = Vec::new();
@@ -310,6 +333,30 @@ btime 1795990931
         let stat = "4242 (perf (warden) x) S 4100 4242 4100 0 -1 4194304 1000 0 0 0 150 30 7 3 20 0 5 0 1000 0 0";
         assert_eq!(parse_process_stat(stat), Some((4100, 150 + 30 + 7 + 3)));
         assert_eq!(parse_process_stat("garbage"), None);
+    }
+
+    #[test]
+    fn two_windows_weigh_by_their_length() {
+        let first = HostNoise {
+            seconds: 30.0,
+            foreign: 0.1,
+            steal: 0.0,
+            load_per_cpu: 1.0,
+            involuntary_switches_per_second: 10.0,
+        };
+        let later = HostNoise {
+            seconds: 10.0,
+            foreign: 0.5,
+            steal: 0.08,
+            load_per_cpu: 3.0,
+            involuntary_switches_per_second: 50.0,
+        };
+        let both = first.then(&later);
+        assert_eq!(both.seconds, 40.0);
+        assert!((both.foreign - 0.2).abs() < 1e-12, "{both:?}");
+        assert!((both.steal - 0.02).abs() < 1e-12, "{both:?}");
+        assert_eq!(both.load_per_cpu, 3.0);
+        assert!((both.involuntary_switches_per_second - 20.0).abs() < 1e-12);
     }
 
     #[test]

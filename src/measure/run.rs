@@ -7,13 +7,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::MeasureError;
-use super::batch_noise::{RunNoise, SamplingNoise};
+use super::batch_noise::RunNoise;
 use super::callgrind::{self, InstructionCounts};
 use super::criterion::{self, WallClock};
 use super::decompose;
 use super::environment;
 use super::machine_lock::MachineLock;
-use super::noise::{HOST_BENCHMARK, HostNoise, STEAL_MAX};
+use super::noise::{HostNoise, STEAL_MAX};
 use super::payload::{Payload, Variant, benchmark_id};
 use super::spec_method::{self, SPEC_ITERATIONS};
 use super::subject::ChatTemplate;
@@ -573,30 +573,19 @@ pub fn measure(
     let (measured, noise) = HostNoise::over(|| measure_contracts(&context, contracts, progress));
     let (samples, environment) = measured?;
     run.samples.extend(samples);
-    let sampling = SamplingNoise::summarize(
-        environment.iter().map(|s| &s.log),
-        noise.map_or(0.0, |n| n.steal),
-    );
+    let noise = RunNoise::over_looks(noise, environment.iter().map(|s| &s.log));
     run.environment = environment;
-    if let Some(sampling) = sampling {
+    if let Some(sampling) = noise.sampling {
         progress(Progress::Output(&format!(
             "environment while sampling: {sampling}"
         )));
-        push_host_figures(&mut run.measurements, sampling.figures());
     }
-    if let Some(reason) = (RunNoise {
-        host: noise,
-        sampling,
-    })
-    .too_noisy_at(STEAL_MAX)
-    {
+    if let Some(reason) = noise.too_noisy_at(STEAL_MAX) {
         progress(Progress::Warning(&format!(
             "the host was too noisy while the contracts were measured ({reason}): a timing contract that would fail is INCONCLUSIVE instead"
         )));
     }
-    if let Some(noise) = noise {
-        push_host_figures(&mut run.measurements, noise.figures());
-    }
+    run.measurements.extend(noise.measurements());
 
     progress(Progress::Stage {
         index: 5,
@@ -622,22 +611,6 @@ pub fn measure(
 
     run.finished_at_ms = environment::now_ms();
     Ok(run)
-}
-
-/// Stores figures about the host as paired measurements of [`HOST_BENCHMARK`].
-fn push_host_figures(
-    measurements: &mut Vec<Measurement>,
-    figures: impl IntoIterator<Item = (&'static str, f64, &'static str)>,
-) {
-    for (metric, value, unit) in figures {
-        measurements.push(measurement(
-            Tool::Paired,
-            HOST_BENCHMARK,
-            metric,
-            Some(value),
-            unit,
-        ));
-    }
 }
 
 #[cfg(test)]

@@ -103,15 +103,21 @@ pub fn selftest_matrix(reports: &[WrapperReport]) -> String {
         }
         for case in &report.verdict.cases {
             out.push_str(&format!(
-                "  {} / verdict {}: overhead {} [{}, {}] over {} pairs: {}\n",
+                "  {} / verdict {}: overhead {} [{}, {}] over {} pairs: {}{}\n",
                 report.wrapper,
                 case.case,
                 percent(case.estimate),
                 percent(case.low),
                 percent(case.high),
                 case.samples,
-                case.status.label()
+                case.status.label(),
+                case.note
+                    .as_deref()
+                    .map_or(String::new(), |note| format!(" ({note})"))
             ));
+        }
+        if let Some(sampling) = &report.noise.sampling {
+            out.push_str(&format!("  {} / verdict: {sampling}\n", report.wrapper));
         }
     }
     out
@@ -167,12 +173,20 @@ pub fn profile_diff_table(diff: &crate::diagnose::profile_diff::ProfileDiff) -> 
 /// `perfwarden calibrate`'s table: a row per scenario.
 pub fn calibration_table(results: &[crate::diagnose::calibrate::ScenarioResult]) -> String {
     let mut out = format!(
-        "{:<22} {:>13} {:>9} {:>8} {:>6} {:>6} {:>13}\n",
-        "scenario", "true overhead", "neighbour", "verdicts", "PASS", "FAIL", "INCONCLUSIVE"
+        "{:<22} {:>13} {:>9} {:>8} {:>6} {:>6} {:>13} {:>10} {:>12}\n",
+        "scenario",
+        "true overhead",
+        "neighbour",
+        "verdicts",
+        "PASS",
+        "FAIL",
+        "INCONCLUSIVE",
+        "for noise",
+        "noise score"
     );
     for r in results {
         out.push_str(&format!(
-            "{:<22} {:>13} {:>9} {:>8} {:>6} {:>6} {:>13}\n",
+            "{:<22} {:>13} {:>9} {:>8} {:>6} {:>6} {:>13} {:>10} {:>12}\n",
             r.scenario.name,
             r.scenario
                 .true_overhead
@@ -185,9 +199,13 @@ pub fn calibration_table(results: &[crate::diagnose::calibrate::ScenarioResult])
             r.verdicts,
             r.pass,
             r.fail,
-            r.inconclusive
+            r.inconclusive,
+            r.inconclusive_for_noise,
+            r.median_noise_score
+                .map_or("-".into(), |s| format!("{:.1}%", s * 100.0))
         ));
     }
+    out.push_str("for noise: INCONCLUSIVE because the machine was measured too noisy to decide a FAIL at the limit; noise score: the verdicts' median\n");
     out
 }
 

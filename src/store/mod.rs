@@ -31,7 +31,8 @@ use crate::judge::change_points::{ChangePoint, SeriesChangePoint, SeriesKey};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
 use crate::judge::verdict::{CaseVerdict, ContractVerdict, Looks, Status};
-use crate::measure::batch_noise::{BatchEnvironment, BatchLog, Side, SpeedProbe};
+use crate::measure::batch_noise::{BatchEnvironment, BatchLog, RunNoise, Side, SpeedProbe};
+use crate::measure::noise::HOST_BENCHMARK;
 use crate::measure::profile::{FunctionCost, Profile};
 use crate::metric::Metric;
 
@@ -697,6 +698,27 @@ macro_rules! insert_samples {
     }};
 }
 
+/// Adds `$measurements` (a slice of [`Measurement`]) to run `$run_id`
+/// inside `$tx`.
+macro_rules! insert_measurements {
+    ($tx:ident, $run_id:expr, $measurements:expr) => {{
+        let run_id: i64 = $run_id;
+        for m in $measurements {
+            sqlx::query(
+                "INSERT INTO measurements (run_id, tool, benchmark, metric, value, unit) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(run_id)
+            .bind(m.tool.name())
+            .bind(&m.benchmark)
+            .bind(&m.metric)
+            .bind(m.value)
+            .bind(&m.unit)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
 /// Rows per multi-row INSERT of batch records: eleven parameters each.
 const BATCHES_PER_INSERT: usize = 500;
 
@@ -940,19 +962,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .value("id")?;
-            for m in &run.measurements {
-                sqlx::query(
-                    "INSERT INTO measurements (run_id, tool, benchmark, metric, value, unit) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(id)
-                .bind(m.tool.name())
-                .bind(&m.benchmark)
-                .bind(&m.metric)
-                .bind(m.value)
-                .bind(&m.unit)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_measurements!(tx, id, &run.measurements);
             insert_samples!(tx, id, &run.samples);
             for p in &run.profiles {
                 sqlx::query(
@@ -1032,13 +1042,17 @@ impl Store {
     /// replaces nothing: a verdict already stored for the same run and
     /// contract hash, a check or a comparison already stored for the run stay
     /// as they are. `new_samples` and `new_environment` (taken while
-    /// re-measuring) are appended to the run's samples and batch records.
+    /// re-measuring) are appended to the run's samples and batch records, and
+    /// `noise_over_every_look`, the noise summed up over them and the first
+    /// measurement's, replaces the run's noise figures: derived from those
+    /// records, not measured, they follow what the verdicts used.
     pub async fn save_judgement(
         &self,
         run_id: i64,
         judgement: &Judgement,
         new_samples: &[RawSample],
         new_environment: &[SeriesEnvironment],
+        noise_over_every_look: Option<&RunNoise>,
     ) -> Result<(), StoreError> {
         // One judgement, one time: its verdicts sort by contract hash.
         let judged_at_ms = crate::measure::environment::now_ms();
@@ -1143,6 +1157,17 @@ impl Store {
             }
             insert_samples!(tx, run_id, new_samples);
             insert_environment!(tx, run_id, new_environment);
+            if let Some(noise) = noise_over_every_look {
+                sqlx::query(
+                    "DELETE FROM measurements WHERE run_id = $1 AND tool = $2 AND benchmark = $3",
+                )
+                .bind(run_id)
+                .bind(Tool::Paired.name())
+                .bind(HOST_BENCHMARK)
+                .execute(&mut *tx)
+                .await?;
+                insert_measurements!(tx, run_id, &noise.measurements());
+            }
         });
         Ok(())
     }
