@@ -110,3 +110,80 @@ fn event_loop_stays_free() {
         "the sync call took {sync_time:?} but the event loop stalled only {stall:?}"
     );
 }
+
+/// About `bytes` of words of random lowercase letters, new for each `seed`:
+/// every word misses the tokenizer's cache, so the text costs several times
+/// the spec's payloads per byte.
+fn novel_words(bytes: usize, seed: u64) -> ChatRequest {
+    let mut rng = perfwarden::splitmix::SplitMix64::new(seed);
+    let mut text = String::with_capacity(bytes + 16);
+    while text.len() < bytes {
+        text.push(' ');
+        for _ in 0..=4 + rng.below(6) {
+            text.push(char::from(b'a' + rng.below(26) as u8));
+        }
+    }
+    ChatRequest::single_user_message(text)
+}
+
+#[test]
+#[ignore = "tier 2, timing: asserts on millisecond stalls of the event loop"]
+fn an_inline_run_the_prediction_got_wrong_hands_over_at_its_deadline() {
+    noise::judged(
+        "event_loop::an_inline_run_the_prediction_got_wrong_hands_over_at_its_deadline",
+        inline_run_hands_over,
+    );
+}
+
+fn inline_run_hands_over() {
+    let tokenizer = common::tokenizer();
+    // The medium payload, timed until the wrapper predicts it fits the
+    // inline budget; then novel words of the same size, predicted alike but
+    // several times as costly, start inline too.
+    let medium = Arc::new(ChatRequest::single_user_message(
+        "Test content ".repeat(5000),
+    ));
+    let bytes = "Test content ".len() * 5000;
+    let sync_time = {
+        let request = novel_words(bytes, 1);
+        let started = Instant::now();
+        apply_mistral_chat_template(tokenizer, &request).unwrap();
+        started.elapsed()
+    };
+    let stats = perfwarden::chat::worker::stats;
+    let (continued_before, mut medium_inline) = (stats().jobs_continued, true);
+    let attempts: Vec<Duration> = (2..5)
+        .map(|seed| {
+            // Each attempt starts from a prediction made on the medium payload.
+            let inline_before = stats().jobs_inline;
+            async_stall(tokenizer, medium.clone());
+            async_stall(tokenizer, medium.clone());
+            medium_inline &= stats().jobs_inline >= inline_before + 5;
+            let request = Arc::new(novel_words(bytes, seed));
+            let expected =
+                apply_mistral_chat_template(tokenizer, &novel_words(bytes, seed)).unwrap();
+            longest_stall(|| async move {
+                let tokens = async_apply_mistral_chat_template(tokenizer, request)
+                    .await
+                    .unwrap();
+                assert_eq!(tokens, expected);
+            })
+        })
+        .collect();
+    let continued = stats().jobs_continued - continued_before;
+    eprintln!(
+        "novel words: sync call {sync_time:?}; async stalls {attempts:?}, {continued} of 3 continued on the worker"
+    );
+    let best = *attempts.iter().min().unwrap();
+    assert!(
+        best < Duration::from_millis(1),
+        "the event loop stalled {attempts:?} on requests whose sync call takes {sync_time:?}"
+    );
+    // Where the medium payload runs inline, so did these, until the deadline.
+    if medium_inline {
+        assert_eq!(
+            continued, 3,
+            "novel words started inline and were handed over"
+        );
+    }
+}

@@ -283,6 +283,33 @@ impl AsyncWrapper for Slowdown {
             outcome
         })
     }
+
+    /// The sync function's slowdown is applied to the batch as a whole: its
+    /// calls, then `fraction` of their time spinning, so the candidate's
+    /// overhead is exactly `fraction` (a clock read per call would itself
+    /// add several percent to the small payload's call).
+    fn batch(
+        &self,
+        tokenizer: &'static MistralTokenizer,
+        request: &'static ChatRequest,
+        runtime: &tokio::runtime::Runtime,
+        iterations: usize,
+    ) -> Duration {
+        match self.of {
+            SlowedDown::RealWrapper => {
+                super::calls_back_to_back(self, tokenizer, request, runtime, iterations)
+            }
+            SlowedDown::Sync => {
+                let start = Instant::now();
+                let took = crate::measure::run::sync_batch(tokenizer, request)(iterations);
+                let until = start + took.mul_f64(1.0 + self.fraction);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                start.elapsed()
+            }
+        }
+    }
 }
 
 /// The sync function dressed as a candidate: an A/A comparison, whose true

@@ -60,14 +60,26 @@ pub trait AsyncWrapper: Send + Sync {
         runtime: &tokio::runtime::Runtime,
         iterations: usize,
     ) -> Duration {
-        runtime.block_on(async {
-            let start = Instant::now();
-            for _ in 0..iterations {
-                std::hint::black_box(self.call(tokenizer, request, Tracing::Off).await.ok());
-            }
-            start.elapsed()
-        })
+        calls_back_to_back(self, tokenizer, request, runtime, iterations)
     }
+}
+
+/// [`AsyncWrapper::batch`]'s default: `iterations` untraced calls of
+/// `wrapper` back to back on `runtime`, timed together.
+pub fn calls_back_to_back(
+    wrapper: &(impl AsyncWrapper + ?Sized),
+    tokenizer: &'static MistralTokenizer,
+    request: &'static ChatRequest,
+    runtime: &tokio::runtime::Runtime,
+    iterations: usize,
+) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            std::hint::black_box(wrapper.call(tokenizer, request, Tracing::Off).await.ok());
+        }
+        start.elapsed()
+    })
 }
 
 /// The real `async_apply_mistral_chat_template`.
