@@ -9,6 +9,10 @@
 //! design (at most [`crate::judge::MAX_LOOKS`] looks, each at its share of
 //! the confidence), and on a host measured as too noisy a decided change is
 //! INCONCLUSIVE instead.
+//!
+//! The callgrind run that counts a build's instructions leaves its profile
+//! too: a benchmark that regressed (or every one, asked for) gets the
+//! base's profile diffed against the head's.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -166,7 +170,7 @@ pub fn compare(
         progress(Progress::Stage {
             index: total,
             total,
-            name: "instruction counts of both builds (callgrind)",
+            name: "instruction counts and profiles of both builds (callgrind)",
         });
         match instructions(&base_exe, &head_exe, &benchmarks, options, progress) {
             Ok(counted) => {

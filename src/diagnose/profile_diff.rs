@@ -1,5 +1,6 @@
 //! Where the time went: two callgrind profiles (async against sync in one
-//! run, or one benchmark in two runs) compared function by function.
+//! run, one benchmark in two runs, or one benchmark in two builds measured
+//! side by side) compared function by function.
 //!
 //! The change is in self instructions, so the functions' changes add up to
 //! the change of the total: each function's share of it is meaningful. What
@@ -158,10 +159,7 @@ pub fn build_reason(benchmark: &str, changes: &[BenchmarkChange], every: bool) -
         .iter()
         .filter_map(|c| {
             let change = c.change?;
-            let what = match c.metric {
-                BuildMetric::WallClock => "wall clock",
-                BuildMetric::Instructions => "instructions",
-            };
+            let what = c.metric.label();
             Some(match (c.metric, c.low, c.high) {
                 (BuildMetric::WallClock, Some(low), Some(high)) => format!(
                     "{what} {:+.2}% [{:+.2}%, {:+.2}%] {}",

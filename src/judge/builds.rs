@@ -66,6 +66,14 @@ impl BuildMetric {
             BuildMetric::Instructions => "instructions",
         }
     }
+
+    /// As a reader calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            BuildMetric::WallClock => "wall clock",
+            BuildMetric::Instructions => "instructions",
+        }
+    }
 }
 
 /// One benchmark's change from base to head in one metric.

@@ -132,10 +132,7 @@ pub fn comparison_markdown(comparison: &BuildComparison) -> String {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {mark} |\n",
             escape::text(&c.benchmark),
-            match c.metric {
-                BuildMetric::WallClock => "wall clock",
-                BuildMetric::Instructions => "instructions",
-            },
+            c.metric.label(),
             figure(c.metric, c.base),
             figure(c.metric, c.head),
             interval(c)
