@@ -9,6 +9,10 @@
 //! design (at most [`crate::judge::MAX_LOOKS`] looks, each at its share of
 //! the confidence), and on a host measured as too noisy a decided change is
 //! INCONCLUSIVE instead.
+//!
+//! The callgrind run that counts a build's instructions leaves its profile
+//! too: a benchmark that regressed (or every one, asked for) gets the
+//! base's profile diffed against the head's.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -16,7 +20,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnose::instructions::count_instructions;
+use crate::diagnose::instructions::profile_call;
+use crate::diagnose::profile_diff::{self, BuildDiff};
 use crate::judge::builds::{
     self, BenchmarkChange, BuildComparison, BuildVerdict, apply_noise, instruction_change,
     wall_clock_change,
@@ -32,6 +37,7 @@ use crate::measure::machine_lock::MachineLock;
 use crate::measure::noise::HostNoise;
 use crate::measure::paired::{self, PairedSamples, SamplingPlan};
 use crate::measure::payload::parse_benchmark_id;
+use crate::measure::profile::Profile;
 use crate::measure::run::Progress;
 
 /// The confidence of a comparison's verdicts, over all its looks.
@@ -67,6 +73,9 @@ pub struct CompareOptions {
     pub wall_clock: bool,
     /// Count both builds' instructions under callgrind.
     pub instructions: bool,
+    /// Diff the two builds' callgrind profiles of every benchmark, not only
+    /// of those that regressed.
+    pub profile: bool,
     /// The tokenizer model both builds load.
     pub tokenizer_path: PathBuf,
 }
@@ -117,6 +126,7 @@ pub fn compare(
         max: MAX_LOOKS,
     };
     let mut noise = None;
+    let mut profiles = Vec::new();
     if options.wall_clock {
         progress(Progress::Stage {
             index: 3,
@@ -160,10 +170,15 @@ pub fn compare(
         progress(Progress::Stage {
             index: total,
             total,
-            name: "instruction counts of both builds (callgrind)",
+            name: "instruction counts and profiles of both builds (callgrind)",
         });
         match instructions(&base_exe, &head_exe, &benchmarks, options, progress) {
-            Ok(counted) => changes.extend(counted),
+            Ok(counted) => {
+                for c in counted {
+                    profiles.push((c.change.benchmark.clone(), c.base, c.head));
+                    changes.push(c.change);
+                }
+            }
             // Instructions alone: without them there is nothing to judge.
             Err(note) if !options.wall_clock => {
                 return Err(MeasureError::Tool(note).into());
@@ -174,6 +189,20 @@ pub fn compare(
             }
         }
     }
+    // Where the instructions went, from the profiles of the very callgrind
+    // runs that counted them.
+    let profile_diffs = profiles
+        .iter()
+        .filter_map(|(benchmark, base_profile, head_profile)| {
+            Some(BuildDiff {
+                reason: profile_diff::build_reason(benchmark, &changes, options.profile)?,
+                benchmark: benchmark.clone(),
+                base_commit: base.to_owned(),
+                head_commit: head.to_owned(),
+                diff: profile_diff::diff(base_profile, head_profile, profile_diff::REPORT_TOP),
+            })
+        })
+        .collect();
     Ok(BuildComparison {
         base_commit: base.to_owned(),
         head_commit: head.to_owned(),
@@ -185,6 +214,7 @@ pub fn compare(
         verdict: builds::overall(&changes),
         changes,
         notes,
+        profile_diffs,
     })
 }
 
@@ -280,6 +310,14 @@ fn wall_clock(
     ))
 }
 
+/// One benchmark's instructions in both builds, with the profiles they
+/// were read from.
+struct Counted {
+    change: BenchmarkChange,
+    base: Profile,
+    head: Profile,
+}
+
 /// Both builds' instructions per benchmark, or why they were not counted.
 fn instructions(
     base_exe: &Path,
@@ -287,7 +325,7 @@ fn instructions(
     benchmarks: &[String],
     options: &CompareOptions,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<BenchmarkChange>, String> {
+) -> Result<Vec<Counted>, String> {
     if environment::valgrind_version().is_none() {
         return Err("valgrind is not installed: instruction counts were NOT compared. Install valgrind (e.g. `apt-get install valgrind`) and run again.".to_owned());
     }
@@ -299,7 +337,7 @@ fn instructions(
             progress(Progress::Output(&format!(
                 "callgrind: {benchmark} of the {which}"
             )));
-            count_instructions(
+            profile_call(
                 exe,
                 &valgrind,
                 &options.tokenizer_path,
@@ -311,12 +349,16 @@ fn instructions(
         };
         let base = count(base_exe, "base")?;
         let head = count(head_exe, "head")?;
-        changes.push(instruction_change(
-            benchmark,
+        changes.push(Counted {
+            change: instruction_change(
+                benchmark,
+                base.total_ir,
+                head.total_ir,
+                INSTRUCTION_THRESHOLD,
+            ),
             base,
             head,
-            INSTRUCTION_THRESHOLD,
-        ));
+        });
     }
     Ok(changes)
 }
@@ -362,6 +404,10 @@ pub struct BisectStep {
     /// The comparison against the good commit, when it was measured.
     #[serde(default)]
     pub evidence: Vec<EvidenceRow>,
+    /// Where the instructions went in each benchmark that regressed (when
+    /// instructions were counted).
+    #[serde(default)]
+    pub profile_diffs: Vec<BuildDiff>,
 }
 
 /// A change as the bisection keeps it.
@@ -415,6 +461,7 @@ pub fn bisect_step(
                 crate::render::short_commit(good)
             ),
             evidence: comparison.changes.iter().map(EvidenceRow::from).collect(),
+            profile_diffs: comparison.profile_diffs,
             commit,
             subject,
         },
@@ -424,6 +471,7 @@ pub fn bisect_step(
             outcome: StepOutcome::Skip,
             reason: error.to_string(),
             evidence: Vec::new(),
+            profile_diffs: Vec::new(),
             commit,
             subject,
         },

@@ -201,6 +201,11 @@ enum Command {
         /// Do not count instructions under callgrind (faster).
         #[arg(long)]
         no_instructions: bool,
+        /// Diff both builds' callgrind profiles function by function for
+        /// every benchmark; without it, only a benchmark that regressed gets
+        /// its diff.
+        #[arg(long, conflicts_with = "no_instructions")]
+        profile: bool,
         /// Print the comparison as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -312,6 +317,7 @@ impl ComparingArgs {
             threshold: self.threshold / 100.0,
             wall_clock,
             instructions,
+            profile: false,
             tokenizer_path: located.path,
         })
     }
@@ -506,13 +512,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             head,
             comparing,
             no_instructions,
+            profile,
             json,
         } => compare_command(
             model,
             &base,
             head.as_deref(),
             &comparing,
-            !no_instructions,
+            (!no_instructions, profile),
             json,
         ),
         Command::Bisect {
@@ -913,12 +920,14 @@ fn calibrate(
 
 /// `compare`: exits 0 when nothing regressed or stayed undecided, 1 on a
 /// regression, 3 when a change is undecided and nothing regressed.
+/// `(instructions, profile)`: count instructions, and diff every
+/// benchmark's profiles.
 fn compare_command(
     model: Option<PathBuf>,
     base: &str,
     head: Option<&str>,
     comparing: &ComparingArgs,
-    instructions: bool,
+    (instructions, profile): (bool, bool),
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     use perfwarden::judge::builds::BuildVerdict;
@@ -936,7 +945,10 @@ fn compare_command(
             builds.resolve("HEAD")?
         }
     };
-    let options = comparing.options(model, true, instructions)?;
+    let options = perfwarden::compare::CompareOptions {
+        profile,
+        ..comparing.options(model, true, instructions)?
+    };
     let mut status = StatusLine::new(comparing.quiet);
     let comparison = perfwarden::compare::compare(&builds, &base, &head, &options, &mut |event| {
         status.show(event)
@@ -1168,6 +1180,14 @@ fn run_report(
                 perfwarden::render::report::where_time_went_text(section)
             );
         }
+        for build in data
+            .judgement
+            .build_comparison
+            .iter()
+            .flat_map(|c| &c.profile_diffs)
+        {
+            println!("{}", perfwarden::render::report::build_diff_text(build));
+        }
         if !quiet {
             eprintln!(
                 "perfwarden: report of run {} in {}",
@@ -1225,6 +1245,7 @@ fn compare_with_base(
         threshold: perfwarden::judge::builds::WALL_CLOCK_THRESHOLD,
         wall_clock: true,
         instructions: true,
+        profile: false,
         tokenizer_path: options.tokenizer_path.clone(),
     };
     Ok(perfwarden::compare::compare(

@@ -107,6 +107,17 @@ fn a_base_that_predates_the_protocol_is_refused_before_building() {
     );
 
     let output = perfwarden(repo)
+        .args(["compare", "HEAD", "--profile", "--no-instructions"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot be used with"),
+        "{}",
+        text(&output)
+    );
+
+    let output = perfwarden(repo)
         .args(["compare", "HEAD", "--benchmark", "huge/sync"])
         .output()
         .unwrap();
@@ -141,19 +152,34 @@ fn comment(text: &'static str) -> Edit {
     }
 }
 
-/// Real work: the sync function renders the request twice.
+/// The function the slowdown adds its work to, as callgrind names it.
+const SYNC_FUNCTION: &str = "perfwarden::chat::template::apply_mistral_chat_template";
+
+/// Real work in the sync function's own code: a checksum of the token ids,
+/// 40 times over (about half again the instructions of a call). Not
+/// inlined, so that callgrind counts the work in the sync function itself.
+/// `harness/testdata/callgrind/compare.*.medium.sync.out` are this commit's
+/// and its parent's profiles.
 const SLOWDOWN: Edit = Edit {
     path: TEMPLATE,
     find: SYNC_SIGNATURE,
-    replace: "pub fn apply_mistral_chat_template(
+    replace: "#[inline(never)]
+pub fn apply_mistral_chat_template(
     tokenizer: &MistralTokenizer,
     request: &ChatRequest,
 ) -> Result<Vec<u32>, ChatTemplateError> {
-    std::hint::black_box(apply_mistral_chat_template_once(tokenizer, request).ok());
-    apply_mistral_chat_template_once(tokenizer, request)
+    let tokens = render_and_encode(tokenizer, request)?;
+    let mut checksum = 0u32;
+    for _ in 0..40 {
+        for &id in &tokens {
+            checksum = std::hint::black_box(checksum.rotate_left(5) ^ id);
+        }
+    }
+    std::hint::black_box(checksum);
+    Ok(tokens)
 }
 
-fn apply_mistral_chat_template_once(
+fn render_and_encode(
     tokenizer: &MistralTokenizer,
     request: &ChatRequest,
 ) -> Result<Vec<u32>, ChatTemplateError> {
@@ -174,7 +200,7 @@ fn history() -> Vec<(&'static str, Option<Edit>)> {
 ",
             )),
         ),
-        ("the sync function does its work twice", Some(SLOWDOWN)),
+        ("the sync function checksums its tokens 40 times", Some(SLOWDOWN)),
         (
             "another comment",
             Some(Edit {
@@ -274,9 +300,10 @@ fn verdicts(comparison: &serde_json::Value, metric: &str) -> Vec<(String, String
 fn a_slowdown_of_the_sync_function_is_a_regression_and_a_comment_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let commits = scratch_repository(dir.path());
-    let compare = |base: &str, head: &str| {
+    let compare = |base: &str, head: &str, more: &[&str]| {
         let output = perfwarden(dir.path())
             .args(["compare", base, head, "--quick", "--json"])
+            .args(more)
             .args(["--benchmark", "medium/sync", "--benchmark", "medium/async"])
             .args(["--benchmark", "large/sync"])
             .output()
@@ -289,22 +316,46 @@ fn a_slowdown_of_the_sync_function_is_a_regression_and_a_comment_is_not() {
         );
         (output.status.code(), json(&output))
     };
-    let (_, comment) = compare(&commits[0], &commits[1]);
-    let (code, slowdown) = compare(&commits[1], &commits[2]);
+    let (_, comment) = compare(&commits[0], &commits[1], &["--profile"]);
+    let (code, slowdown) = compare(&commits[1], &commits[2], &[]);
     eprintln!(
         "{}\n{}",
         serde_json::to_string_pretty(&comment).unwrap(),
         serde_json::to_string_pretty(&slowdown).unwrap()
     );
     // Instruction counts do not depend on the host: the comment changes
-    // none, doing the work twice nearly doubles the sync function's.
+    // none, the checksum adds half again to the sync function's.
     for (benchmark, verdict) in verdicts(&comment, "instructions") {
         assert_eq!(verdict, "unchanged", "comment only, {benchmark}");
     }
     let counted = verdicts(&slowdown, "instructions");
     assert_eq!(counted.len(), 3, "{slowdown}");
-    for (benchmark, verdict) in counted {
+    for (benchmark, verdict) in &counted {
         assert_eq!(verdict, "regression", "slowdown, {benchmark}");
+    }
+    // Where the time went: asked for with --profile, every benchmark of
+    // the comment is diffed; unasked, each benchmark the slowdown regressed,
+    // with the sync function, which gained the work, at the top with nearly
+    // all of the change.
+    let asked: Vec<&str> = comment["profile_diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["benchmark"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked, ["medium/sync", "medium/async", "large/sync"]);
+    let diffs = slowdown["profile_diffs"].as_array().unwrap();
+    let diffed: Vec<&str> = diffs
+        .iter()
+        .map(|d| d["benchmark"].as_str().unwrap())
+        .collect();
+    assert_eq!(diffed, ["medium/sync", "medium/async", "large/sync"]);
+    for d in diffs {
+        let top = &d["diff"]["functions"][0];
+        assert_eq!(top["function"], SYNC_FUNCTION, "{d}");
+        assert!(top["share"].as_f64().unwrap() > 0.95, "{d}");
+        assert_eq!(d["head_commit"], commits[2].as_str());
+        assert!(d["reason"].as_str().unwrap().contains("regressed"), "{d}");
     }
     noise::judged(
         "compare::a_slowdown_of_the_sync_function_is_a_regression_and_a_comment_is_not",

@@ -7,7 +7,11 @@
 //! `valgrind --tool=callgrind` with its toggles; names compressed, callgrind's
 //! default), and `gungraun/<function>.medium/` from `cargo bench --bench
 //! instructions` (one file per thread, names written out, and gungraun's
-//! `summary.json` beside them).
+//! `summary.json` beside them); and `compare.{base,head}.medium.sync.out`,
+//! the probe's profiles of two builds: this repository (base) and the
+//! slowdown commit of the scratch repository in `tests/compare.rs` (head,
+//! which adds a checksum loop to the sync function), each built and run as
+//! `perfwarden compare` runs them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -568,5 +572,262 @@ fn a_change_point_at_this_run_is_diffed_against_the_run_before_the_shift() {
     assert_eq!(
         requests[0].reason,
         "change point in callgrind medium/sync instructions (+10.00%, p 1.0e-4) between run #6 and this run"
+    );
+}
+
+const SYNC_FUNCTION: &str = "perfwarden::chat::template::apply_mistral_chat_template";
+
+/// A side-by-side comparison of medium/sync whose head regressed, with its
+/// profiles diffed as `compare` diffs them.
+fn build_comparison() -> perfwarden::judge::builds::BuildComparison {
+    use perfwarden::diagnose::profile_diff::BuildDiff;
+    use perfwarden::judge::builds::{self, BuildComparison};
+    let base = parse_profile(&read("compare.base.medium.sync.out")).unwrap();
+    let head = parse_profile(&read("compare.head.medium.sync.out")).unwrap();
+    let changes = vec![
+        builds::wall_clock_change("medium/sync", &[100.0; 12], &[150.0; 12], 0.05, 0.9875),
+        builds::wall_clock_change("small/sync", &[100.0; 12], &[100.0; 12], 0.05, 0.9875),
+        builds::instruction_change(
+            "medium/sync",
+            base.total_ir,
+            head.total_ir,
+            perfwarden::judge::compare::INSTRUCTION_THRESHOLD,
+        ),
+    ];
+    let profile_diffs = vec![BuildDiff {
+        reason: profile_diff::build_reason("medium/sync", &changes, false).unwrap(),
+        benchmark: "medium/sync".into(),
+        base_commit: "a".repeat(40),
+        head_commit: "b".repeat(40),
+        diff: profile_diff::diff(&base, &head, profile_diff::REPORT_TOP),
+    }];
+    BuildComparison {
+        base_commit: "a".repeat(40),
+        head_commit: "b".repeat(40),
+        quick: false,
+        threshold: 0.05,
+        confidence: 0.95,
+        looks: perfwarden::judge::verdict::Looks { taken: 1, max: 4 },
+        host: None,
+        verdict: builds::overall(&changes),
+        changes,
+        notes: Vec::new(),
+        profile_diffs,
+    }
+}
+
+#[test]
+fn head_against_base_from_two_builds_names_the_function_that_gained_the_work() {
+    let base = parse_profile(&read("compare.base.medium.sync.out")).unwrap();
+    let head = parse_profile(&read("compare.head.medium.sync.out")).unwrap();
+    let diff = profile_diff::diff(&base, &head, profile_diff::REPORT_TOP);
+    assert_eq!(diff.change, head.total_ir as i64 - base.total_ir as i64);
+    assert!(diff.change > 0);
+    // The checksum runs in the sync function's own code: it holds nearly
+    // all of the change, and the rows still add up to the total's.
+    let top = &diff.functions[0];
+    assert_eq!(top.function, SYNC_FUNCTION, "{diff:#?}");
+    assert!(top.share.unwrap() > 0.99, "{top:?}");
+    let listed: i64 = diff.functions.iter().map(|f| f.change).sum();
+    assert_eq!(listed + diff.rest, diff.change);
+    // The tokenizer does the same work in both builds.
+    assert_eq!(
+        base.function(ENCODE).unwrap().self_ir,
+        head.function(ENCODE).unwrap().self_ir
+    );
+    assert!(diff.functions.iter().all(|f| f.function != ENCODE));
+}
+
+#[test]
+fn a_regressed_benchmark_is_diffed_and_an_unchanged_one_only_when_asked() {
+    let comparison = build_comparison();
+    let instructions = (comparison.changes[2].change.unwrap()) * 100.0;
+    assert_eq!(
+        comparison.profile_diffs[0].reason,
+        format!(
+            "medium/sync regressed against the base: wall clock +50.00% [+50.00%, +50.00%] regression, instructions {instructions:+.2}% regression"
+        )
+    );
+    assert_eq!(
+        profile_diff::build_reason("small/sync", &comparison.changes, false),
+        None
+    );
+    assert_eq!(
+        profile_diff::build_reason("small/sync", &comparison.changes, true).as_deref(),
+        Some(
+            "small/sync against the base (asked for with --profile): wall clock +0.00% [+0.00%, +0.00%] unchanged"
+        )
+    );
+    assert_eq!(
+        comparison.profile_diffs[0].command(),
+        "perfwarden compare aaaaaaaaaa bbbbbbbbbb --benchmark medium/sync --profile --quick"
+    );
+}
+
+#[test]
+fn compare_shows_where_the_time_went_after_its_table() {
+    let comparison = build_comparison();
+    let build = &comparison.profile_diffs[0];
+    let table = perfwarden::render::compare::comparison_table(&comparison);
+    let section = &table[table
+        .find("\nwhere the time went (medium/sync regressed against the base:")
+        .unwrap_or_else(|| panic!("{table}"))..];
+    // The diff's own table: its totals, the sync function first.
+    assert!(
+        section.contains(&format!(
+            "total: {} -> {} instructions",
+            build.diff.total_before, build.diff.total_after
+        )),
+        "{section}"
+    );
+    let first_row = section
+        .lines()
+        .skip_while(|l| !l.contains("self before"))
+        .nth(1)
+        .unwrap();
+    assert!(first_row.ends_with(SYNC_FUNCTION), "{first_row}");
+    assert!(
+        section.contains(
+            "reproduce: perfwarden compare aaaaaaaaaa bbbbbbbbbb --benchmark medium/sync --profile --quick\n"
+        ),
+        "{section}"
+    );
+    assert!(table.ends_with("verdict: REGRESSION\n"), "{table}");
+    // In JSON, as `compare --json` prints it.
+    let json = serde_json::to_value(&comparison).unwrap();
+    assert_eq!(json["profile_diffs"][0]["benchmark"], "medium/sync");
+    assert_eq!(
+        json["profile_diffs"][0]["diff"]["functions"][0]["function"],
+        SYNC_FUNCTION
+    );
+    assert_eq!(
+        json["profile_diffs"][0]["diff"]["change"],
+        build.diff.change
+    );
+}
+
+#[test]
+fn the_comment_shows_where_the_time_went_in_its_head_versus_base_section() {
+    let comparison = build_comparison();
+    let build = comparison.profile_diffs[0].clone();
+    let data = ReportData {
+        run: run_info(9),
+        noise: Default::default(),
+        decomposition: Vec::new(),
+        judgement: Judgement {
+            verdicts: Vec::new(),
+            checklist: Vec::new(),
+            comparisons: Vec::new(),
+            build_comparison: Some(comparison),
+        },
+        base_run: None,
+        distributions: Vec::new(),
+        where_time_went: Vec::new(),
+        artifact_url: None,
+        dashboard_url: None,
+        warnings: Vec::new(),
+    };
+    let summary = summary_markdown(&data);
+    let head_versus_base = &summary[summary
+        .find("### Head versus base (base `aaaaaaaaaa`")
+        .expect("the section")..];
+    let section = &head_versus_base[head_versus_base
+        .find("#### Where the time went, head against base")
+        .unwrap_or_else(|| panic!("{head_versus_base}"))..];
+    assert!(
+        section.contains(&format!(
+            "**{}**: `medium/sync` of the base `aaaaaaaaaa` → of the head `bbbbbbbbbb`",
+            perfwarden::render::escape::text(&build.reason)
+        )),
+        "{section}"
+    );
+    // The report's table of a diff: the sync function first, with its share.
+    let top = &build.diff.functions[0];
+    let row = section
+        .lines()
+        .find(|l| l.starts_with("| ") && !l.starts_with("| function"))
+        .unwrap();
+    assert!(
+        row.starts_with(&format!(
+            "| {} |",
+            perfwarden::render::escape::text(SYNC_FUNCTION)
+        )),
+        "{row}"
+    );
+    assert!(
+        row.ends_with(&format!("| {:.1}% |", top.share.unwrap() * 100.0)),
+        "{row}"
+    );
+    assert!(
+        section.contains(
+            "Reproduce: perfwarden compare aaaaaaaaaa bbbbbbbbbb --benchmark medium/sync --profile --quick (builds both commits"
+        ),
+        "{section}"
+    );
+    // Not the stored-history section: no stored runs are diffed.
+    assert!(!summary.contains("\n### Where the time went"), "{summary}");
+    let json = verdict_json(&data);
+    assert_eq!(
+        json["build_comparison"]["profile_diffs"][0]["diff"]["functions"][0]["function"],
+        SYNC_FUNCTION
+    );
+    // One line for the terminal.
+    let line = perfwarden::render::report::build_diff_text(&build);
+    assert!(
+        line.starts_with(&format!("where the time went ({}): +", build.reason)),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("most in {SYNC_FUNCTION} (")),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(
+            "; `perfwarden compare aaaaaaaaaa bbbbbbbbbb --benchmark medium/sync --profile --quick`"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn bisect_prints_the_first_bad_commits_diff_with_its_evidence() {
+    use perfwarden::compare::{BisectStep, Bisection, EvidenceRow, StepOutcome};
+    let comparison = build_comparison();
+    let step = BisectStep {
+        commit: "b".repeat(40),
+        subject: "the sync function checksums its tokens".into(),
+        outcome: StepOutcome::Bad,
+        reason: "regression against aaaaaaaaaa".into(),
+        evidence: comparison.changes.iter().map(EvidenceRow::from).collect(),
+        profile_diffs: comparison.profile_diffs.clone(),
+    };
+    let bisection = Bisection {
+        good: "a".repeat(40),
+        bad: "b".repeat(40),
+        first_bad: Some(step.clone()),
+        bad_step: step.clone(),
+        steps: vec![step],
+        undecided: None,
+    };
+    let text = perfwarden::render::compare::bisection_text(&bisection);
+    let line = format!(
+        "  {}\n",
+        perfwarden::render::report::build_diff_text(&comparison.profile_diffs[0])
+    );
+    let at = text.find(&line).unwrap_or_else(|| panic!("{text}"));
+    assert!(at < text.find("tested:").unwrap(), "{text}");
+    // A step's evidence file, as `bisect-step` writes it, reads back whole.
+    let written = serde_json::to_string(&bisection.bad_step).unwrap();
+    let read: BisectStep = serde_json::from_str(&written).unwrap();
+    assert_eq!(read.profile_diffs.len(), 1);
+    let changes = |diff: &perfwarden::diagnose::profile_diff::ProfileDiff| {
+        diff.functions
+            .iter()
+            .map(|f| (f.function.clone(), f.change))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        changes(&read.profile_diffs[0].diff),
+        changes(&comparison.profile_diffs[0].diff)
     );
 }

@@ -510,6 +510,17 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
             ],
             notes: vec!["a note".into()],
             verdict: perfwarden::judge::builds::BuildVerdict::Regression,
+            profile_diffs: vec![perfwarden::diagnose::profile_diff::BuildDiff {
+                benchmark: "large/sync".into(),
+                reason: "large/sync regressed against the base".into(),
+                base_commit: "b".repeat(40),
+                head_commit: "h".repeat(40),
+                diff: perfwarden::diagnose::profile_diff::diff(
+                    &captured_profiles()[1].profile,
+                    &captured_profiles()[0].profile,
+                    10,
+                ),
+            }],
         };
         let first = Judgement {
             verdicts: vec![verdict("hash-a", Status::Pass, 0.05), throughput_verdict()],
@@ -592,10 +603,65 @@ fn judgements_are_kept_per_contract_content_and_never_replaced(engine: Engine) {
         );
         assert_eq!(stored.checklist, first.checklist);
         assert_eq!(stored.comparisons, first.comparisons);
+        // serde_json reads a float back to within an ulp or so: the profile
+        // diffs' shares are compared to that, everything else exactly.
+        let (stored_built, first_built) = (
+            stored.build_comparison.clone().unwrap(),
+            first.build_comparison.clone().unwrap(),
+        );
+        let without_diffs = |c: &perfwarden::judge::builds::BuildComparison| {
+            perfwarden::judge::builds::BuildComparison {
+                profile_diffs: Vec::new(),
+                ..c.clone()
+            }
+        };
         assert_eq!(
-            stored.build_comparison, first.build_comparison,
+            without_diffs(&stored_built),
+            without_diffs(&first_built),
             "the run's first build comparison, every field"
         );
+        assert_eq!(stored_built.profile_diffs.len(), 1);
+        let (kept, saved) = (
+            &stored_built.profile_diffs[0],
+            &first_built.profile_diffs[0],
+        );
+        assert_eq!(
+            (
+                &kept.benchmark,
+                &kept.reason,
+                &kept.base_commit,
+                &kept.head_commit
+            ),
+            (
+                &saved.benchmark,
+                &saved.reason,
+                &saved.base_commit,
+                &saved.head_commit
+            )
+        );
+        assert_eq!(
+            (
+                kept.diff.total_before,
+                kept.diff.total_after,
+                kept.diff.change,
+                kept.diff.rest
+            ),
+            (
+                saved.diff.total_before,
+                saved.diff.total_after,
+                saved.diff.change,
+                saved.diff.rest
+            )
+        );
+        assert_eq!(kept.diff.functions.len(), saved.diff.functions.len());
+        assert!(!saved.diff.functions.is_empty());
+        for (k, s) in kept.diff.functions.iter().zip(&saved.diff.functions) {
+            assert_eq!(
+                (&k.function, k.before, k.after, k.change),
+                (&s.function, s.before, s.after, s.change)
+            );
+            assert!((k.share.unwrap() - s.share.unwrap()).abs() < 1e-12, "{k:?}");
+        }
         // The extra samples are appended in order, numbered on.
         let samples = store
             .samples(id, Tool::Paired, "small/async")

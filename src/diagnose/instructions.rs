@@ -12,6 +12,7 @@ use std::process::Command;
 use super::DiagnoseError;
 use crate::chat::{ChatRequest, MistralTokenizer, apply_mistral_chat_template};
 use crate::measure::payload::{Payload, Variant};
+use crate::measure::profile::Profile;
 
 /// The functions callgrind collects in.
 pub const COLLECTED_FUNCTIONS: [&str; 3] = [
@@ -69,6 +70,20 @@ pub fn count_instructions(
     payload: Payload,
     variant: Variant,
 ) -> Result<u64, DiagnoseError> {
+    profile_call(exe, valgrind, tokenizer_path, wrapper, payload, variant)
+        .map(|profile| profile.total_ir)
+}
+
+/// Runs `exe probe-call ...` under callgrind and returns its profile: the
+/// instruction count (its total) and where they went, from one run.
+pub fn profile_call(
+    exe: &Path,
+    valgrind: &str,
+    tokenizer_path: &Path,
+    wrapper: &str,
+    payload: Payload,
+    variant: Variant,
+) -> Result<Profile, DiagnoseError> {
     let dir = tempfile::tempdir().map_err(|e| DiagnoseError::Probe(e.to_string()))?;
     let out = dir.path().join("callgrind.out");
     let mut command = Command::new(valgrind);
@@ -107,7 +122,5 @@ pub fn count_instructions(
     }
     let text = std::fs::read_to_string(&out)
         .map_err(|e| DiagnoseError::Probe(format!("{}: {e}", out.display())))?;
-    crate::measure::profile::parse_profile(&text)
-        .map(|profile| profile.total_ir)
-        .map_err(|e| DiagnoseError::Probe(e.to_string()))
+    crate::measure::profile::parse_profile(&text).map_err(|e| DiagnoseError::Probe(e.to_string()))
 }

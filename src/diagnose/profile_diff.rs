@@ -1,13 +1,15 @@
 //! Where the time went: two callgrind profiles (async against sync in one
-//! run, or one benchmark in two runs) compared function by function.
+//! run, one benchmark in two runs, or one benchmark in two builds measured
+//! side by side) compared function by function.
 //!
 //! The change is in self instructions, so the functions' changes add up to
 //! the change of the total: each function's share of it is meaningful. What
 //! stored profiles left out (they keep the top functions only) is one
 //! remainder row.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::judge::builds::{BenchmarkChange, BuildMetric, BuildVerdict};
 use crate::judge::change_points::SeriesChangePoint;
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::verdict::{ContractVerdict, Status};
@@ -19,7 +21,7 @@ use crate::store::{Store, StoreError, Tool};
 pub const REPORT_TOP: usize = 10;
 
 /// One function's counts on both sides.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunctionChange {
     pub function: String,
     /// Self instructions before and after (0: absent on that side).
@@ -35,7 +37,7 @@ pub struct FunctionChange {
 }
 
 /// Two profiles compared.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProfileDiff {
     pub total_before: u64,
     pub total_after: u64,
@@ -111,6 +113,75 @@ impl ProfileDiff {
     pub fn rest_share(&self) -> Option<f64> {
         (self.change != 0).then(|| self.rest as f64 / self.change as f64)
     }
+}
+
+/// One benchmark of two builds measured side by side (`perfwarden compare`,
+/// and `report` on a pull request): the base's profile against the head's,
+/// both from the callgrind runs that counted the builds' instructions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildDiff {
+    /// `<payload>/<variant>`, e.g. `large/sync`.
+    pub benchmark: String,
+    /// Why it was diffed: the regression's figures, or that it was asked for.
+    pub reason: String,
+    pub base_commit: String,
+    pub head_commit: String,
+    pub diff: ProfileDiff,
+}
+
+impl BuildDiff {
+    /// The command that measures and prints the same diff again: the
+    /// profiles do not depend on `--quick`, which only samples the wall
+    /// clock for less long.
+    pub fn command(&self) -> String {
+        format!(
+            "perfwarden compare {} {} --benchmark {} --profile --quick",
+            crate::render::short_commit(&self.base_commit),
+            crate::render::short_commit(&self.head_commit),
+            self.benchmark
+        )
+    }
+}
+
+/// Why a benchmark of a side-by-side comparison gets its profiles diffed:
+/// it regressed in any metric, or `every` benchmark is asked for; `None`
+/// otherwise. `changes` are the comparison's, all benchmarks. Pure.
+pub fn build_reason(benchmark: &str, changes: &[BenchmarkChange], every: bool) -> Option<String> {
+    let own: Vec<&BenchmarkChange> = changes
+        .iter()
+        .filter(|c| c.benchmark == benchmark)
+        .collect();
+    let regressed = own.iter().any(|c| c.verdict == BuildVerdict::Regression);
+    if !regressed && !every {
+        return None;
+    }
+    let figures: Vec<String> = own
+        .iter()
+        .filter_map(|c| {
+            let change = c.change?;
+            let what = c.metric.label();
+            Some(match (c.metric, c.low, c.high) {
+                (BuildMetric::WallClock, Some(low), Some(high)) => format!(
+                    "{what} {:+.2}% [{:+.2}%, {:+.2}%] {}",
+                    change * 100.0,
+                    low * 100.0,
+                    high * 100.0,
+                    c.verdict.label()
+                ),
+                _ => format!("{what} {:+.2}% {}", change * 100.0, c.verdict.label()),
+            })
+        })
+        .collect();
+    Some(format!(
+        "{benchmark} {}{}{}",
+        if regressed {
+            "regressed against the base"
+        } else {
+            "against the base (asked for with --profile)"
+        },
+        if figures.is_empty() { "" } else { ": " },
+        figures.join(", ")
+    ))
 }
 
 /// One side of a diff of stored profiles: a run and one of its benchmarks.

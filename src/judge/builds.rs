@@ -66,6 +66,14 @@ impl BuildMetric {
             BuildMetric::Instructions => "instructions",
         }
     }
+
+    /// As a reader calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            BuildMetric::WallClock => "wall clock",
+            BuildMetric::Instructions => "instructions",
+        }
+    }
 }
 
 /// One benchmark's change from base to head in one metric.
@@ -196,6 +204,11 @@ pub struct BuildComparison {
     /// What was not measured, and why.
     pub notes: Vec<String>,
     pub verdict: BuildVerdict,
+    /// Where the instructions went: per benchmark that regressed (or every
+    /// one asked for), the base's callgrind profile against the head's.
+    /// Empty in comparisons stored before profiles were diffed.
+    #[serde(default)]
+    pub profile_diffs: Vec<crate::diagnose::profile_diff::BuildDiff>,
 }
 
 impl BuildComparison {

@@ -89,6 +89,14 @@ pub fn comparison_table(comparison: &BuildComparison) -> String {
     if let Some(host) = &comparison.host {
         out.push_str(&format!("host: {host}\n"));
     }
+    for build in &comparison.profile_diffs {
+        out.push_str(&format!(
+            "\nwhere the time went ({}): {} of the base against the head\n",
+            build.reason, build.benchmark
+        ));
+        out.push_str(&super::profile_diff_table(&build.diff));
+        out.push_str(&format!("reproduce: {}\n\n", build.command()));
+    }
     out.push_str(&format!(
         "verdict: {}\n",
         comparison.verdict.label().to_uppercase()
@@ -124,10 +132,7 @@ pub fn comparison_markdown(comparison: &BuildComparison) -> String {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {mark} |\n",
             escape::text(&c.benchmark),
-            match c.metric {
-                BuildMetric::WallClock => "wall clock",
-                BuildMetric::Instructions => "instructions",
-            },
+            c.metric.label(),
             figure(c.metric, c.base),
             figure(c.metric, c.head),
             interval(c)
@@ -142,6 +147,9 @@ pub fn comparison_markdown(comparison: &BuildComparison) -> String {
     {
         md.push_str(&format!("> {}\n\n", escape::text(&note)));
     }
+    md.push_str(&super::report::build_diffs_markdown(
+        &comparison.profile_diffs,
+    ));
     md
 }
 
@@ -187,6 +195,9 @@ pub fn bisection_text(bisection: &Bisection) -> String {
                         .unwrap_or_default()
                 ));
             }
+            for build in &first.profile_diffs {
+                out.push_str(&format!("  {}\n", super::report::build_diff_text(build)));
+            }
         }
         (None, Some(why)) => out.push_str(&format!("no first bad commit: {why}\n")),
         (None, None) => out.push_str("no first bad commit\n"),
@@ -223,6 +234,7 @@ mod tests {
             verdict: crate::judge::builds::overall(&changes),
             changes,
             notes: vec!["valgrind <b>missing</b>".into()],
+            profile_diffs: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use super::charts;
 use super::escape;
 use super::{count_text, duration_text, format_timestamp, grouped_count, percent, short_commit};
 use crate::diagnose::probes::{ProbeResult, ProbeStatus};
-use crate::diagnose::profile_diff::{self, ProfileDiff, WhereTimeWent};
+use crate::diagnose::profile_diff::{self, BuildDiff, ProfileDiff, WhereTimeWent};
 use crate::judge::builds::{BenchmarkChange, BuildVerdict};
 use crate::judge::compare::{Change, Comparison};
 use crate::judge::contract::Bound;
@@ -502,29 +502,78 @@ pub fn profile_diff_markdown(diff: &ProfileDiff) -> String {
     md
 }
 
+/// A diff in a few words: the change and the function that changed most,
+/// with its share.
+fn most_changed_text(diff: &ProfileDiff) -> String {
+    match diff.functions.first() {
+        Some(top) => format!(
+            "{} instructions, most in {} ({}{})",
+            grouped_count(diff.change, true),
+            top.function,
+            grouped_count(top.change, true),
+            top.share
+                .map(|s| format!(", {:.1}% of the change", s * 100.0))
+                .unwrap_or_default()
+        ),
+        None => "no function's count changed".to_owned(),
+    }
+}
+
 /// One section in a terminal line: the change, the function that changed
 /// most with its share, and the command that prints the whole diff.
 pub fn where_time_went_text(section: &WhereTimeWent) -> String {
     let command = profile_diff::command(&section.request.before, &section.request.after);
     let found = match &section.diff {
         None => "no stored profile on one side".to_owned(),
-        Some(diff) => match diff.functions.first() {
-            Some(top) => format!(
-                "{} instructions, most in {} ({}{})",
-                grouped_count(diff.change, true),
-                top.function,
-                grouped_count(top.change, true),
-                top.share
-                    .map(|s| format!(", {:.1}% of the change", s * 100.0))
-                    .unwrap_or_default()
-            ),
-            None => "no function's count changed".to_owned(),
-        },
+        Some(diff) => most_changed_text(diff),
     };
     format!(
         "where the time went ({}): {found}; `{command}`",
         section.request.reason
     )
+}
+
+/// A head-against-base diff of two builds in one terminal line, as
+/// [`where_time_went_text`].
+pub fn build_diff_text(build: &BuildDiff) -> String {
+    format!(
+        "where the time went ({}): {}; `{}`",
+        build.reason,
+        most_changed_text(&build.diff),
+        build.command()
+    )
+}
+
+/// The head-versus-base section's diffs of the two builds' profiles, each
+/// with the command that measures it again.
+pub fn build_diffs_markdown(diffs: &[BuildDiff]) -> String {
+    if diffs.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "#### Where the time went, head against base
+
+Callgrind's instructions per function of one call in each build (the runs that counted the instructions above), in the function's own code: the functions whose count changed most, each with its share of the total change (a share over 100% is offset by functions that got cheaper).
+
+",
+    );
+    for build in diffs {
+        md.push_str(&format!(
+            "**{}**: {} of the base {} → of the head {}
+
+",
+            escape::text(&build.reason),
+            escape::code(&build.benchmark),
+            escape::code(short_commit(&build.base_commit)),
+            escape::code(short_commit(&build.head_commit))
+        ));
+        md.push_str(&profile_diff_markdown(&build.diff));
+        md.push_str(&format!(
+            "Reproduce: {} (builds both commits, cached by commit, and runs both under callgrind).\n\n",
+            escape::code(&build.command())
+        ));
+    }
+    md
 }
 
 /// The profiles diffed for each FAIL and regression, with the command that
