@@ -136,11 +136,20 @@ fn live_threads() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |e| e.count())
 }
 
-/// A request that goes to the worker: the large payload, predicted far
-/// over the inline budget (the medium one runs on its caller).
+/// A request that goes to the worker whatever the wrapper predicts: the
+/// medium payload (which alone runs on its caller) after one word longer
+/// than an inline run may encode, so an inline start hands over at once.
+/// Medium-sized, so that a fixture's per-byte work before the hand-off
+/// stays its own probe's finding.
 pub fn worker_bound_request() -> &'static ChatRequest {
     static REQUEST: std::sync::OnceLock<ChatRequest> = std::sync::OnceLock::new();
-    REQUEST.get_or_init(|| Payload::Large.request())
+    REQUEST.get_or_init(|| {
+        ChatRequest::single_user_message(format!(
+            "{} {}",
+            "x".repeat(crate::chat::tokenizer::LONG_WORD_BYTES + 1),
+            Payload::Medium.content()
+        ))
+    })
 }
 
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
