@@ -317,19 +317,8 @@ mod tests {
 
     /// Two looks of speed probes in which CPU 1 ran `slower` than CPU 0.
     fn noise(slower: f64) -> RunNoise {
-        use crate::measure::batch_noise::{BatchLog, SpeedProbe};
-        let look = BatchLog {
-            batches: Vec::new(),
-            probes: (0..10)
-                .flat_map(|pair| {
-                    [(0, 40.0), (1, 40.0 * (1.0 + slower))].map(|(cpu, micros)| SpeedProbe {
-                        pair,
-                        cpu,
-                        micros,
-                    })
-                })
-                .collect(),
-        };
+        use crate::measure::batch_noise::BatchLog;
+        let look = BatchLog::with_slower_cpu(slower);
         RunNoise::over_looks(None, [&look, &look])
     }
 

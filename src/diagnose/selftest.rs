@@ -357,7 +357,6 @@ pub fn evaluate(reports: &[WrapperReport]) -> Result<(), Vec<String>> {
 mod tests {
     use super::*;
     use crate::judge::contract::Bound;
-    use crate::measure::batch_noise::SpeedProbe;
     use crate::metric::Metric;
 
     fn report(status: Status, probe: ProbeStatus, noise: RunNoise) -> WrapperReport {
@@ -399,18 +398,7 @@ mod tests {
             load_per_cpu: 1.0,
             involuntary_switches_per_second: 0.0,
         };
-        let look = BatchLog {
-            batches: Vec::new(),
-            probes: (0..10)
-                .flat_map(|pair| {
-                    [(0, 40.0), (1, 40.0 * (1.0 + slower))].map(|(cpu, micros)| SpeedProbe {
-                        pair,
-                        cpu,
-                        micros,
-                    })
-                })
-                .collect(),
-        };
+        let look = BatchLog::with_slower_cpu(slower);
         RunNoise::over_looks(Some(host), [&look, &look])
     }
 

@@ -217,6 +217,24 @@ pub struct BatchLog {
 }
 
 impl BatchLog {
+    /// Ten pairs' speed probes in which CPU 1 ran `slower` (a fraction) than
+    /// CPU 0, and no batches: synthetic evidence for tests of the noise rule.
+    #[cfg(test)]
+    pub fn with_slower_cpu(slower: f64) -> Self {
+        BatchLog {
+            batches: Vec::new(),
+            probes: (0..10)
+                .flat_map(|pair| {
+                    [(0, 40.0), (1, 40.0 * (1.0 + slower))].map(|(cpu, micros)| SpeedProbe {
+                        pair,
+                        cpu,
+                        micros,
+                    })
+                })
+                .collect(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.batches.is_empty() && self.probes.is_empty()
     }
