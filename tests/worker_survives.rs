@@ -19,8 +19,15 @@ use perfwarden::chat::{
 /// The tests here share the worker and assert on it: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// A request that goes to the worker whatever the wrapper has timed so far:
+/// an inline start stops at once, before its first word, which is longer
+/// than an inline run may encode.
 fn large_request() -> ChatRequest {
-    ChatRequest::single_user_message("Large test content ".repeat(2000))
+    ChatRequest::single_user_message(format!(
+        "{} {}",
+        "x".repeat(perfwarden::chat::tokenizer::LONG_WORD_BYTES + 1),
+        "Large test content ".repeat(2000)
+    ))
 }
 
 /// A request whose `Drop` panics.
@@ -110,7 +117,7 @@ fn a_panicking_drop_on_a_cancelled_job_leaves_nothing_held() {
         ))
         .await;
         // The worker dropped both jobs, caught both panics and goes on; the
-        // run token is free again, so small requests run inline once more.
+        // queue is empty again, and small requests run inline.
         let expected = apply_mistral_chat_template(tokenizer, &large_request());
         let queued = async_apply_mistral_chat_template(tokenizer, large_request()).await;
         assert_eq!(queued, expected);

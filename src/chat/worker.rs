@@ -586,15 +586,15 @@ where
         // slowest text per byte it stays far under the budget, and two
         // reads of the clock would be a few percent of its cost.
         let tiny = work <= INLINE_MAX_BYTES;
-        let started = (!tiny || tracing == Tracing::On).then(Instant::now);
-        let cpu = (tracing == Tracing::On).then(current_cpu).flatten();
+        let started = (!tiny).then(Instant::now);
+        let traced = trace_start(tracing);
         let scope = JobScope::enter();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             apply_until(
                 tokenizer.borrow(),
                 request.borrow(),
                 PartialEncoding::default(),
-                started.filter(|_| !tiny).map(|started| started + budget),
+                started.map(|started| started + budget),
             )
         }));
         drop(scope);
@@ -604,19 +604,10 @@ where
         match outcome.map_err(|panic| panicked(panic.as_ref()))? {
             Ok(Applied::Done(tokens)) => {
                 COUNTERS.jobs_inline.fetch_add(1, Ordering::Relaxed);
-                let trace = started.and_then(|started| {
-                    if !tiny {
-                        learn_duration(work, spent_inline);
-                    }
-                    (tracing == Tracing::On).then(|| JobTrace {
-                        thread: thread_tag(),
-                        inline: true,
-                        span: (started, started + spent_inline),
-                        os_thread: os_thread_id(),
-                        cpu,
-                    })
-                });
-                return Ok((tokens, trace));
+                if !tiny {
+                    learn_duration(work, spent_inline);
+                }
+                return Ok((tokens, trace_end(traced, true)));
             }
             Ok(Applied::Stopped(partial)) => {
                 COUNTERS.jobs_continued.fetch_add(1, Ordering::Relaxed);
@@ -631,7 +622,11 @@ where
     let (result, trace) = answer(executor.submit(tracing, move || {
         let started = Instant::now();
         let result = apply_until(tokenizer.borrow(), request.borrow(), from, None);
-        learn_duration(work, spent_inline + started.elapsed());
+        // A refused request stops early: its time says nothing of the cost
+        // per byte.
+        if result.is_ok() {
+            learn_duration(work, spent_inline + started.elapsed());
+        }
         result
     })?)
     .await?;
