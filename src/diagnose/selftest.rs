@@ -285,9 +285,21 @@ pub fn run(
     reports
 }
 
-/// The self-test's rule; every broken expectation is listed.
-pub fn evaluate(reports: &[WrapperReport]) -> Result<(), Vec<String>> {
+/// What the self-test concluded.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// Every expectation held.
+    Pass,
+    /// None broke, but the host was measured as too noisy to show these.
+    Undecided(Vec<String>),
+    /// Every broken expectation.
+    Fail(Vec<String>),
+}
+
+/// The self-test's rule; every broken or undecided expectation is listed.
+pub fn evaluate(reports: &[WrapperReport]) -> Outcome {
     let mut problems = Vec::new();
+    let mut undecided = Vec::new();
     for report in reports {
         let name = report.wrapper.as_str();
         match (name, expected_flag(name)) {
@@ -342,19 +354,27 @@ pub fn evaluate(reports: &[WrapperReport]) -> Result<(), Vec<String>> {
                     }
                 }
             }
-            (SLOWDOWN_FIXTURE, None) if report.verdict.status != Status::Fail => {
-                problems.push(format!(
-                    "{SLOWDOWN_FIXTURE} did not break the contract (verdict {})",
-                    report.verdict.status.label()
-                ));
+            (SLOWDOWN_FIXTURE, None) => {
+                let verdict = &report.verdict;
+                let noisy = report.noise.too_noisy_for(verdict.metric, verdict.bound);
+                match (verdict.status, noisy) {
+                    (Status::Fail, _) => {}
+                    (Status::Inconclusive, Some(reason)) => undecided.push(format!(
+                        "{SLOWDOWN_FIXTURE}'s verdict was INCONCLUSIVE, too noisy to decide: {reason}; the host could not show that the verdict sees a 10% slowdown"
+                    )),
+                    (status, _) => problems.push(format!(
+                        "{SLOWDOWN_FIXTURE} did not break the contract (verdict {})",
+                        status.label()
+                    )),
+                }
             }
             _ => {}
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
+    match (problems.is_empty(), undecided.is_empty()) {
+        (true, true) => Outcome::Pass,
+        (true, false) => Outcome::Undecided(undecided),
+        (false, _) => Outcome::Fail(problems),
     }
 }
 
@@ -407,22 +427,51 @@ mod tests {
         RunNoise::over_looks(Some(host), [&look, &look])
     }
 
+    /// The problems of a failed self-test.
+    fn failures(outcome: Outcome) -> Vec<String> {
+        match outcome {
+            Outcome::Fail(problems) => problems,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
     #[test]
     fn the_real_wrapper_may_be_undecided_only_on_measured_noise() {
         let quiet = noise(0.02, 0.0);
         let busy_host = noise(0.6, 0.0);
         let slow_cpu = noise(0.02, 0.08);
-        assert!(evaluate(&[report(Status::Pass, ProbeStatus::Pass, quiet)]).is_ok());
-        assert!(evaluate(&[report(Status::Inconclusive, ProbeStatus::Pass, busy_host)]).is_ok());
+        assert_eq!(
+            evaluate(&[report(Status::Pass, ProbeStatus::Pass, quiet)]),
+            Outcome::Pass
+        );
+        assert_eq!(
+            evaluate(&[report(Status::Inconclusive, ProbeStatus::Pass, busy_host)]),
+            Outcome::Pass
+        );
         // A CPU that ran slower by the contract's limit, in its batches alone.
-        assert!(evaluate(&[report(Status::Inconclusive, ProbeStatus::Pass, slow_cpu)]).is_ok());
-        assert!(evaluate(&[report(Status::Pass, ProbeStatus::Warn, busy_host)]).is_ok());
-        let problems =
-            evaluate(&[report(Status::Inconclusive, ProbeStatus::Pass, quiet)]).unwrap_err();
+        assert_eq!(
+            evaluate(&[report(Status::Inconclusive, ProbeStatus::Pass, slow_cpu)]),
+            Outcome::Pass
+        );
+        assert_eq!(
+            evaluate(&[report(Status::Pass, ProbeStatus::Warn, busy_host)]),
+            Outcome::Pass
+        );
+        let problems = failures(evaluate(&[report(
+            Status::Inconclusive,
+            ProbeStatus::Pass,
+            quiet,
+        )]));
         assert!(problems[0].contains("measured as quiet"), "{problems:?}");
         // A failing verdict fails, noisy host or not.
-        assert!(evaluate(&[report(Status::Fail, ProbeStatus::Pass, busy_host)]).is_err());
-        assert!(evaluate(&[report(Status::Pass, ProbeStatus::Fail, busy_host)]).is_err());
+        assert!(matches!(
+            evaluate(&[report(Status::Fail, ProbeStatus::Pass, busy_host)]),
+            Outcome::Fail(_)
+        ));
+        assert!(matches!(
+            evaluate(&[report(Status::Pass, ProbeStatus::Fail, busy_host)]),
+            Outcome::Fail(_)
+        ));
     }
 
     /// A fixture's report whose probes have `statuses`; the warm-up series
@@ -448,32 +497,75 @@ mod tests {
         use ProbeStatus::{Fail, Pass};
         // Check::ALL's order: executor, async overhead, single worker, warm-up.
         let both = [Fail, Pass, Pass, Fail];
-        assert!(evaluate(&[fixture("per-request-executor", both, 100.0)]).is_ok());
+        assert_eq!(
+            evaluate(&[fixture("per-request-executor", both, 100.0)]),
+            Outcome::Pass
+        );
         // Some warm calls reused a thread: the miss is not only thread starts.
-        let problems = evaluate(&[fixture("per-request-executor", both, 99.0)]).unwrap_err();
+        let problems = failures(evaluate(&[fixture("per-request-executor", both, 99.0)]));
         assert_eq!(
             problems,
             ["per-request-executor was also flagged by 'dispatch to the warmed worker under 1 ms'"]
         );
         // Another fixture's warm-up miss is not excused by new threads.
         let pool = [Pass, Pass, Fail, Fail];
-        let problems = evaluate(&[fixture("worker-pool", pool, 100.0)]).unwrap_err();
+        let problems = failures(evaluate(&[fixture("worker-pool", pool, 100.0)]));
         assert_eq!(
             problems,
             ["worker-pool was also flagged by 'dispatch to the warmed worker under 1 ms'"]
         );
         // Its own probe must still catch it.
-        let problems = evaluate(&[fixture(
+        let problems = failures(evaluate(&[fixture(
             "per-request-executor",
             [Pass, Pass, Pass, Fail],
             100.0,
-        )])
-        .unwrap_err();
+        )]));
         assert_eq!(
             problems,
             [
                 "per-request-executor was not flagged by its own probe 'executor created once, not per request' (PASS)"
             ]
+        );
+    }
+
+    #[test]
+    fn an_undecided_slowdown_fixture_is_inconclusive_only_on_measured_noise() {
+        let slowdown = |status, noise| WrapperReport {
+            wrapper: SLOWDOWN_FIXTURE.into(),
+            ..report(status, ProbeStatus::Pass, noise)
+        };
+        assert_eq!(
+            evaluate(&[slowdown(Status::Fail, noise(0.02, 0.0))]),
+            Outcome::Pass
+        );
+        let Outcome::Undecided(reasons) =
+            evaluate(&[slowdown(Status::Inconclusive, noise(0.9, 0.0))])
+        else {
+            panic!("a slowdown undecided on a busy host is not a failure");
+        };
+        assert!(
+            reasons[0].starts_with("slowdown-10's verdict was INCONCLUSIVE, too noisy to decide: other processes used 90%"),
+            "{reasons:?}"
+        );
+        assert_eq!(
+            failures(evaluate(&[slowdown(
+                Status::Inconclusive,
+                noise(0.02, 0.0)
+            )])),
+            ["slowdown-10 did not break the contract (verdict INCONCLUSIVE)"]
+        );
+        assert_eq!(
+            failures(evaluate(&[slowdown(Status::Pass, noise(0.9, 0.0))])),
+            ["slowdown-10 did not break the contract (verdict PASS)"]
+        );
+        // A broken expectation elsewhere outweighs an undecided one.
+        let both = [
+            slowdown(Status::Inconclusive, noise(0.9, 0.0)),
+            report(Status::Fail, ProbeStatus::Pass, noise(0.02, 0.0)),
+        ];
+        assert_eq!(
+            failures(evaluate(&both)),
+            ["the real wrapper's verdict is FAIL, not PASS"]
         );
     }
 
@@ -503,7 +595,7 @@ mod tests {
             r.verdict = r.verdict.under_noise(&noise);
             r
         };
-        let problems = evaluate(&[slowed(noise(0.02, 0.01))]).unwrap_err();
+        let problems = failures(evaluate(&[slowed(noise(0.02, 0.01))]));
         assert_eq!(
             problems,
             ["the real wrapper's verdict is FAIL, not PASS"],
@@ -516,6 +608,6 @@ mod tests {
             withheld.verdict.cases[0].note.as_deref(),
             Some("too noisy to decide: CPU 1 ran 8% slower during sampling")
         );
-        assert!(evaluate(&[withheld]).is_ok());
+        assert_eq!(evaluate(&[withheld]), Outcome::Pass);
     }
 }
