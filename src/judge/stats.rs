@@ -101,6 +101,16 @@ fn binomial_half_cdf(k: usize, n: usize) -> f64 {
     incomplete_beta((n - k) as f64, (k + 1) as f64, 0.5)
 }
 
+/// The one-sided sign test: P(B ≥ `wins`) for B ~ Binomial(`wins` +
+/// `losses`, 1/2), how often chance alone gives one side this many of the
+/// pairs the two sides split.
+pub fn sign_test_p(wins: usize, losses: usize) -> f64 {
+    match wins {
+        0 => 1.0,
+        _ => 1.0 - binomial_half_cdf(wins - 1, wins + losses),
+    }
+}
+
 /// An estimate of the overhead (candidate / baseline − 1) and its interval.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct OverheadInterval {
@@ -208,6 +218,15 @@ mod tests {
         }
         assert_eq!(binomial_half_cdf(7, 7), 1.0);
         assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_one_sided_sign_test_matches_exact_sums() {
+        assert_eq!(sign_test_p(0, 4), 1.0);
+        assert!((sign_test_p(2, 0) - 0.25).abs() < 1e-12);
+        assert!((sign_test_p(5, 0) - 1.0 / 32.0).abs() < 1e-12);
+        // 6 of 8: (C(8,6) + C(8,7) + C(8,8)) / 256 = 37 / 256.
+        assert!((sign_test_p(6, 2) - 37.0 / 256.0).abs() < 1e-12);
     }
 
     #[test]
