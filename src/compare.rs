@@ -382,13 +382,19 @@ impl StepOutcome {
         }
     }
 
-    /// Bad when a benchmark regressed, skip when one stayed undecided and
-    /// none regressed, good otherwise (unchanged or improved).
+    /// Bad when a benchmark regressed; skip when one stayed undecided
+    /// whether it regressed and none did; good otherwise (unchanged,
+    /// improved, or undecided only by how much faster it is).
     pub fn of(comparison: &BuildComparison) -> Self {
+        let undecided = |c: &builds::BenchmarkChange| {
+            c.verdict == BuildVerdict::Inconclusive && !c.rules_out_a_regression()
+        };
         match builds::overall(&comparison.changes) {
             BuildVerdict::Regression => StepOutcome::Bad,
-            BuildVerdict::Inconclusive => StepOutcome::Skip,
-            BuildVerdict::Unchanged | BuildVerdict::Improvement => StepOutcome::Good,
+            BuildVerdict::Inconclusive if comparison.changes.iter().any(undecided) => {
+                StepOutcome::Skip
+            }
+            _ => StepOutcome::Good,
         }
     }
 }
@@ -680,4 +686,50 @@ fn read_steps(evidence_dir: &Path) -> Vec<BisectStep> {
         .collect();
     steps.sort_by_key(|(modified, _)| *modified);
     steps.into_iter().map(|(_, step)| step).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A comparison of wall-clock changes with these intervals, threshold 5%.
+    fn comparison(intervals: &[(f64, f64)]) -> BuildComparison {
+        let changes: Vec<BenchmarkChange> = intervals
+            .iter()
+            .map(|&(low, high)| BenchmarkChange {
+                low: Some(low),
+                high: Some(high),
+                change: Some((low + high) / 2.0),
+                verdict: builds::classify(low, high, 0.05),
+                ..wall_clock_change("large/sync", &[1.0; 12], &[1.0; 12], 0.05, 0.95)
+            })
+            .collect();
+        BuildComparison {
+            base_commit: "a".repeat(40),
+            head_commit: "b".repeat(40),
+            quick: true,
+            threshold: 0.05,
+            confidence: 0.95,
+            looks: Looks { taken: 4, max: 4 },
+            host: None,
+            verdict: builds::overall(&changes),
+            changes,
+            notes: Vec::new(),
+            profile_diffs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_is_skipped_only_while_a_regression_is_still_possible() {
+        let step = |intervals: &[(f64, f64)]| StepOutcome::of(&comparison(intervals));
+        assert_eq!(step(&[(-0.01, 0.01)]), StepOutcome::Good);
+        assert_eq!(step(&[(0.06, 0.09)]), StepOutcome::Bad);
+        // Undecided only by how much faster: no regression.
+        assert_eq!(step(&[(-0.0571, 0.0019), (-0.01, 0.01)]), StepOutcome::Good);
+        // A regression is still possible in one benchmark.
+        assert_eq!(step(&[(-0.0571, 0.0019), (0.03, 0.08)]), StepOutcome::Skip);
+        assert_eq!(step(&[(-0.10, 0.10)]), StepOutcome::Skip);
+        // A regression anywhere decides.
+        assert_eq!(step(&[(-0.10, 0.10), (0.06, 0.09)]), StepOutcome::Bad);
+    }
 }

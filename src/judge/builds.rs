@@ -97,6 +97,19 @@ pub struct BenchmarkChange {
     pub note: Option<String>,
 }
 
+impl BenchmarkChange {
+    /// Whether an undecided change still rules out a regression: its
+    /// interval straddles only the improvement bound (−threshold) and ends
+    /// within the threshold, so only how much faster the head is stays
+    /// open. A bisection asks only whether a commit regressed.
+    pub fn rules_out_a_regression(&self) -> bool {
+        let band = -self.threshold..=self.threshold;
+        self.verdict == BuildVerdict::Inconclusive
+            && matches!((self.low, self.high),
+                (Some(low), Some(high)) if low < -self.threshold && band.contains(&high))
+    }
+}
+
 /// The wall-clock change from paired per-call times (`base_ns[i]` and
 /// `head_ns[i]` are pair `i`), at `confidence`.
 pub fn wall_clock_change(
@@ -235,6 +248,33 @@ mod tests {
         assert_eq!(classify(-0.10, 0.10, t), BuildVerdict::Inconclusive);
         // On the bound is not over it.
         assert_eq!(classify(0.05, 0.07, t), BuildVerdict::Inconclusive);
+    }
+
+    #[test]
+    fn only_an_interval_open_on_the_faster_side_rules_out_a_regression() {
+        let change = |low: f64, high: f64| BenchmarkChange {
+            benchmark: "large/sync".into(),
+            metric: BuildMetric::WallClock,
+            base: Some(1.0),
+            head: Some(1.0),
+            change: Some((low + high) / 2.0),
+            low: Some(low),
+            high: Some(high),
+            threshold: 0.05,
+            verdict: classify(low, high, 0.05),
+            pairs: 40,
+            note: None,
+        };
+        // A comment-only commit after a disturbed first look.
+        assert!(change(-0.0571, 0.0019).rules_out_a_regression());
+        assert!(!change(-0.10, 0.10).rules_out_a_regression());
+        assert!(!change(0.03, 0.08).rules_out_a_regression());
+        // Decided intervals answer for themselves.
+        assert!(!change(-0.01, 0.02).rules_out_a_regression());
+        // Wholly faster, but withheld on a noisy host: stays undecided.
+        let mut withheld = change(-0.20, -0.06);
+        withheld.verdict = BuildVerdict::Inconclusive;
+        assert!(!withheld.rules_out_a_regression());
     }
 
     #[test]
