@@ -4,9 +4,9 @@
 //! behind, which the next run removes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::MeasureError;
@@ -48,23 +48,19 @@ impl MachineLock {
             .open(&path)
             .map_err(failed)?;
         if !flock(&file, libc::LOCK_EX | libc::LOCK_NB).map_err(failed)? {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            let holder = if holder.is_empty() {
-                String::new()
-            } else {
-                format!(" (pid {holder})")
-            };
+            let holder = holder_pid(&mut file).map_or(String::new(), |pid| format!(" (pid {pid})"));
             let message = format!(
                 "another perfwarden run{holder} is measuring on this machine; waiting for it to finish, so that the two do not share the CPUs and skew each other's figures"
             );
             progress(Progress::Warning(&message));
             flock(&file, libc::LOCK_EX).map_err(failed)?;
         }
-        file.set_len(0).map_err(failed)?;
-        file.rewind().map_err(failed)?;
-        write!(file, "{}", std::process::id()).map_err(failed)?;
+        // Written over the old pid in one write of a fixed width (a pid has
+        // at most 10 digits), so that a waiter never reads an empty file or
+        // two pids mixed while the lock is held.
+        let pid = format!("{:<10}", std::process::id());
+        file.write_all_at(pid.as_bytes(), 0).map_err(failed)?;
+        file.set_len(pid.len() as u64).map_err(failed)?;
         Ok(Self { _file: file })
     }
 
@@ -78,6 +74,23 @@ impl MachineLock {
             .tempdir()
             .map_err(|e| MeasureError::Io(format!("cannot create a scratch directory: {e}")))
     }
+}
+
+/// The pid the lock's holder wrote. A holder that took the lock a moment
+/// ago may not have written it yet (the file of the first run on a machine
+/// starts empty), so an empty file is read again for up to 100 ms.
+fn holder_pid(file: &mut File) -> Option<String> {
+    for _ in 0..20 {
+        let mut holder = String::new();
+        if file.rewind().is_ok() && file.read_to_string(&mut holder).is_ok() {
+            let holder = holder.trim();
+            if !holder.is_empty() {
+                return Some(holder.to_owned());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    None
 }
 
 /// `flock(2)`; `Ok(false)` when a non-blocking request finds it held.
