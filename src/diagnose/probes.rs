@@ -428,10 +428,9 @@ pub fn warm_up_missed_for_thread_starts(result: &ProbeResult) -> bool {
 
 /// The plainest warm worker: a thread parked on a channel that runs the
 /// sync call and answers. Its dispatch (round trip less the job) is what a
-/// hand-off of this job costs on this host: two wake-ups, the worker's
-/// charged with the job's CPU time. On a host whose CPUs are all busy the
-/// scheduler makes such a thread wait for its turn, milliseconds on a
-/// fair-share kernel, and that is the host's doing, not the wrapper's.
+/// hand-off of this job costs on this host at that moment: two wake-ups,
+/// delayed by whatever else holds the CPUs just as the wrapper's are, and
+/// by nothing the wrapper does.
 struct ReferenceWorker {
     jobs: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Duration>>,
 }
