@@ -368,6 +368,7 @@ pub fn warm_up(
     if let Some(tail) = tail {
         figures.insert("slow_only_wrapper".into(), tail.only_wrapper as f64);
         figures.insert("slow_only_reference".into(), tail.only_reference as f64);
+        figures.insert("slow_wrapper_share".into(), tail.wrapper_share);
     }
     if !was_started {
         figures.extend(first.map(|v| ("cold_us".to_string(), v)));
@@ -402,9 +403,10 @@ pub fn warm_up(
                 (Some(reason), ProbeStatus::Warn) =>
                     format!("; missed while {reason}: too noisy to tell"),
                 (None, ProbeStatus::Warn) => tail.map_or(String::new(), |tail| format!(
-                    "; of the pairs only one side of which took 1 ms or more, that side was the wrapper's {} times and the plainest worker's {}: no more often than chance allows (one-sided sign test p {:.2}), so the slow calls are the host's as much as the wrapper's",
+                    "; of the pairs only one side of which took 1 ms or more, that side was the wrapper's {} times and the plainest worker's {}, where a stall of the host would fall on the wrapper's {:.0}% of the time (its share of both sides' median dispatch): no more often than chance allows (one-sided binomial test p {:.2}), so the slow calls are the host's as much as the wrapper's",
                     tail.only_wrapper,
                     tail.only_reference,
+                    tail.wrapper_share * 100.0,
                     tail.p()
                 )),
                 _ => String::new(),
@@ -463,18 +465,35 @@ impl ReferenceWorker {
 
 /// Item 4's slow calls against the plainest worker's beside them: of the
 /// pairs in which exactly one side took the limit or longer, how many were
-/// the wrapper's and how many the plainest worker's.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// the wrapper's and how many the plainest worker's, and the wrapper's share
+/// of them that a stall of the host alone would give.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SlowerTail {
     pub only_wrapper: usize,
     pub only_reference: usize,
+    /// A stall of the host delays a call when it lands in the call's
+    /// hand-off, so stalls fall on each side in proportion to its median
+    /// dispatch: the wrapper's over both. A wrapper that works on its
+    /// caller before it hands off (re-serializing the request, say) is in
+    /// the way of many more stalls than a bare hand-off.
+    pub wrapper_share: f64,
 }
 
 impl SlowerTail {
     /// From (wrapper, plainest worker) dispatch pairs in µs; `None` without
     /// pairs, when there is nothing to compare.
     pub fn of(pairs: &[(f64, f64)], limit_us: f64) -> Option<Self> {
-        let mut tail = Self::default();
+        let median = |side: fn(&(f64, f64)) -> f64| {
+            let values: Vec<f64> = pairs.iter().map(side).collect();
+            // A floor of 1 µs: no side is out of a stall's way entirely.
+            stats::quantile(&values, 0.5).map(|m| m.max(1.0))
+        };
+        let (wrapper, reference) = (median(|p| p.0)?, median(|p| p.1)?);
+        let mut tail = Self {
+            only_wrapper: 0,
+            only_reference: 0,
+            wrapper_share: wrapper / (wrapper + reference),
+        };
         for &(wrapper, reference) in pairs {
             match (wrapper >= limit_us, reference >= limit_us) {
                 (true, false) => tail.only_wrapper += 1,
@@ -482,16 +501,21 @@ impl SlowerTail {
                 _ => {}
             }
         }
-        (!pairs.is_empty()).then_some(tail)
+        Some(tail)
     }
 
-    /// The one-sided sign test's p-value of the wrapper being slow more often.
+    /// The one-sided binomial test's p-value of the wrapper being slow more
+    /// often than its share of the host's stalls.
     pub fn p(&self) -> f64 {
-        stats::sign_test_p(self.only_wrapper, self.only_reference)
+        stats::binomial_at_least(
+            self.only_wrapper,
+            self.only_wrapper + self.only_reference,
+            self.wrapper_share,
+        )
     }
 
-    /// Whether the wrapper's calls took the limit more often than the
-    /// plainest worker's, beyond chance at 5%.
+    /// Whether the wrapper's calls took the limit more often than the host's
+    /// stalls explain, beyond chance at 5%.
     pub fn worse_than_the_host(&self) -> bool {
         self.p() < 0.05
     }
@@ -511,10 +535,10 @@ pub struct WarmDispatch {
 /// Item 4's status: PASS when the dispatch p50 and p99 are under the limit.
 /// A p99 miss with the median under the limit is a WARN on a host measured
 /// as too noisy (preemption delays some dispatches, not the typical one), or
-/// when the wrapper's calls took the limit no more often than the plainest
-/// worker's beside them, beyond chance (a one-sided sign test at 5% over the
-/// pairs only one side of which was slow): a burst of other work delays
-/// either. A median over the limit is a WARN only on a host measured as too
+/// when the wrapper's calls took the limit no more often than the host's
+/// stalls explain, measured by the plainest worker's beside them (a
+/// one-sided binomial test at 5% over the pairs only one side of which was
+/// slow, [`SlowerTail`]): a burst of other work delays either. A median over the limit is a WARN only on a host measured as too
 /// noisy where the calls exceed the plainest worker's dispatches beside
 /// them by less than the limit (the host made that worker wait as long).
 /// Any other miss is a FAIL: a worker parked behind a timer misses the
@@ -687,10 +711,12 @@ mod tests {
                     p99,
                     excess_p50,
                     // The wrapper slow in 5 pairs, the plainest worker in
-                    // none: more often than chance allows.
+                    // none, with hand-offs as long: more often than chance
+                    // allows.
                     tail: Some(SlowerTail {
                         only_wrapper: 5,
                         only_reference: 0,
+                        wrapper_share: 0.5,
                     }),
                 },
                 limit,
@@ -733,8 +759,8 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_tail_is_the_wrappers_only_when_it_is_slow_more_often_than_the_plainest_worker() {
-        let status = |p50, only_wrapper, only_reference| {
+    fn a_slow_tail_is_the_wrappers_only_when_it_is_slow_more_often_than_the_host_explains() {
+        let status = |p50, only_wrapper, only_reference, wrapper_share| {
             warm_up_status(
                 WarmDispatch {
                     p50: Some(p50),
@@ -743,6 +769,7 @@ mod tests {
                     tail: Some(SlowerTail {
                         only_wrapper,
                         only_reference,
+                        wrapper_share,
                     }),
                 },
                 1000.0,
@@ -750,10 +777,18 @@ mod tests {
             )
         };
         // A burst of other work on a quiet host: as many slow on each side.
-        assert_eq!(status(40.0, 2, 2), ProbeStatus::Warn);
-        // Two slow calls alone are within chance (p 0.25), five are not.
-        assert_eq!(status(40.0, 2, 0), ProbeStatus::Warn);
-        assert_eq!(status(40.0, 5, 0), ProbeStatus::Fail);
+        assert_eq!(status(40.0, 2, 2, 0.5), ProbeStatus::Warn);
+        // With hand-offs as long, two slow calls alone are within chance
+        // (p 0.25), five are not.
+        assert_eq!(status(40.0, 2, 0, 0.5), ProbeStatus::Warn);
+        assert_eq!(status(40.0, 5, 0, 0.5), ProbeStatus::Fail);
+        // A hand-off of 169 µs beside one of 12 µs is in the way of 93% of
+        // the host's stalls: five of them are chance (p 0.71) ...
+        assert_eq!(status(169.0, 5, 0, 169.0 / 181.0), ProbeStatus::Warn);
+        // ... and so are ten beside one of 10 µs at 50 µs (p 0.16), but not
+        // twenty (p 0.026).
+        assert_eq!(status(50.0, 10, 0, 50.0 / 60.0), ProbeStatus::Warn);
+        assert_eq!(status(50.0, 20, 0, 50.0 / 60.0), ProbeStatus::Fail);
         // Nothing to compare with: a miss is a FAIL.
         let alone = WarmDispatch {
             p50: Some(40.0),
@@ -763,7 +798,7 @@ mod tests {
         };
         assert_eq!(warm_up_status(alone, 1000.0, false), ProbeStatus::Fail);
         // The plainest worker never excuses a slow median on a quiet host.
-        assert_eq!(status(1500.0, 0, 0), ProbeStatus::Fail);
+        assert_eq!(status(1500.0, 0, 0, 0.5), ProbeStatus::Fail);
     }
 
     #[test]
@@ -775,14 +810,17 @@ mod tests {
             (40.0, 1100.0),
             (40.0, 20.0),
         ];
-        assert_eq!(
-            SlowerTail::of(&pairs, 1000.0),
-            Some(SlowerTail {
-                only_wrapper: 2,
-                only_reference: 1
-            })
-        );
+        let tail = SlowerTail::of(&pairs, 1000.0).unwrap();
+        assert_eq!((tail.only_wrapper, tail.only_reference), (2, 1));
+        // Medians 1000 µs and 30 µs.
+        assert!((tail.wrapper_share - 1000.0 / 1030.0).abs() < 1e-12);
         assert_eq!(SlowerTail::of(&[], 1000.0), None);
+    }
+
+    #[test]
+    fn a_side_that_takes_no_measurable_time_still_shares_the_stalls() {
+        let tail = SlowerTail::of(&[(0.0, 30.0), (0.0, 30.0)], 1000.0).unwrap();
+        assert!((tail.wrapper_share - 1.0 / 31.0).abs() < 1e-12);
     }
 
     #[test]

@@ -101,13 +101,15 @@ fn binomial_half_cdf(k: usize, n: usize) -> f64 {
     incomplete_beta((n - k) as f64, (k + 1) as f64, 0.5)
 }
 
-/// The one-sided sign test: P(B ≥ `wins`) for B ~ Binomial(`wins` +
-/// `losses`, 1/2), how often chance alone gives one side this many of the
-/// pairs the two sides split.
-pub fn sign_test_p(wins: usize, losses: usize) -> f64 {
-    match wins {
+/// P(B ≥ `k`) for B ~ Binomial(`n`, `p`): how often chance alone gives one
+/// side at least `k` of `n` events when each falls to it with chance `p`
+/// (the one-sided sign test when `p` is 1/2).
+pub fn binomial_at_least(k: usize, n: usize, p: f64) -> f64 {
+    match k {
         0 => 1.0,
-        _ => 1.0 - binomial_half_cdf(wins - 1, wins + losses),
+        k if k > n => 0.0,
+        // P(B ≥ k) = I_p(k, n − k + 1).
+        k => incomplete_beta(k as f64, (n - k + 1) as f64, p.clamp(0.0, 1.0)),
     }
 }
 
@@ -221,12 +223,18 @@ mod tests {
     }
 
     #[test]
-    fn the_one_sided_sign_test_matches_exact_sums() {
-        assert_eq!(sign_test_p(0, 4), 1.0);
-        assert!((sign_test_p(2, 0) - 0.25).abs() < 1e-12);
-        assert!((sign_test_p(5, 0) - 1.0 / 32.0).abs() < 1e-12);
+    fn binomial_upper_tails_match_exact_sums() {
+        assert_eq!(binomial_at_least(0, 4, 0.5), 1.0);
+        assert_eq!(binomial_at_least(5, 4, 0.5), 0.0);
+        assert!((binomial_at_least(2, 2, 0.5) - 0.25).abs() < 1e-12);
+        assert!((binomial_at_least(5, 5, 0.5) - 1.0 / 32.0).abs() < 1e-12);
         // 6 of 8: (C(8,6) + C(8,7) + C(8,8)) / 256 = 37 / 256.
-        assert!((sign_test_p(6, 2) - 37.0 / 256.0).abs() < 1e-12);
+        assert!((binomial_at_least(6, 8, 0.5) - 37.0 / 256.0).abs() < 1e-12);
+        // 5 of 5 at 0.9: 0.9^5; 2 of 3 at 0.8: 3 · 0.8² · 0.2 + 0.8³.
+        assert!((binomial_at_least(5, 5, 0.9) - 0.9f64.powi(5)).abs() < 1e-12);
+        assert!((binomial_at_least(2, 3, 0.8) - (3.0 * 0.64 * 0.2 + 0.512)).abs() < 1e-12);
+        assert_eq!(binomial_at_least(1, 3, 0.0), 0.0);
+        assert_eq!(binomial_at_least(3, 3, 1.0), 1.0);
     }
 
     #[test]
