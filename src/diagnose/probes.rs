@@ -538,9 +538,10 @@ pub struct WarmDispatch {
 /// when the wrapper's calls took the limit no more often than the host's
 /// stalls explain, measured by the plainest worker's beside them (a
 /// one-sided binomial test at 5% over the pairs only one side of which was
-/// slow, [`SlowerTail`]): a burst of other work delays either. A median over the limit is a WARN only on a host measured as too
-/// noisy where the calls exceed the plainest worker's dispatches beside
-/// them by less than the limit (the host made that worker wait as long).
+/// slow, [`SlowerTail`]): a burst of other work delays either. A median
+/// over the limit is a WARN only on a host measured as too noisy where the
+/// calls exceed the plainest worker's dispatches beside them by less than
+/// the limit (the host made that worker wait as long).
 /// Any other miss is a FAIL: a worker parked behind a timer misses the
 /// median by the timer.
 pub fn warm_up_status(series: WarmDispatch, limit_us: f64, noisy: bool) -> ProbeStatus {
