@@ -102,6 +102,19 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
+    /// The other checklist item whose defect this miss measured again, if
+    /// any. A warm-up miss in which every warm call ran on a thread started
+    /// for it is item 1's executor per request: each "warm" dispatch was a
+    /// thread start, which takes over 1 ms on a loaded host.
+    pub fn remeasures(&self) -> Option<Check> {
+        let figure = |name: &str| self.figures.get(name).copied();
+        (self.check == Check::WarmUp
+            && self.status != ProbeStatus::Pass
+            && figure("dispatches").is_some_and(|n| n > 0.0)
+            && figure("calls_on_new_threads") == figure("dispatches"))
+        .then_some(Check::ExecutorPerRequest)
+    }
+
     pub fn skipped(check: Check, why: &str) -> Self {
         Self {
             check,
@@ -329,9 +342,12 @@ pub fn warm_up(
     let excess_us: Vec<f64> = pairs.iter().map(|(us, reference)| us - reference).collect();
     let p50 = stats::quantile(&warm, 0.5);
     let p99 = stats::quantile(&warm, 0.99);
-    let tail = SlowerTail::of(&pairs, limit_us);
     let reference_p50 = stats::quantile(&reference_us, 0.5);
     let excess_p50 = stats::quantile(&excess_us, 0.5);
+    // No plainest worker's figures (no pairs): nothing to compare with.
+    let tail = p50
+        .zip(reference_p50)
+        .map(|medians| SlowerTail::of(&pairs, limit_us, medians));
     let excuse = noise.and_then(|n| {
         n.too_noisy().or_else(|| {
             (n.steal >= PREEMPTED_STEAL).then(|| {
@@ -416,18 +432,6 @@ pub fn warm_up(
     }
 }
 
-/// Whether `result`, a miss of item 4, is item 1's defect measured again:
-/// every call of its warm series ran on a thread started for it, so each
-/// "warm" dispatch was a thread start. An executor per request misses item 4
-/// whenever starting a thread takes over 1 ms, as it does on a loaded host.
-pub fn warm_up_missed_for_thread_starts(result: &ProbeResult) -> bool {
-    let figure = |name: &str| result.figures.get(name).copied();
-    result.check == Check::WarmUp
-        && result.status != ProbeStatus::Pass
-        && figure("dispatches").is_some_and(|n| n > 0.0)
-        && figure("calls_on_new_threads") == figure("dispatches")
-}
-
 /// The plainest warm worker: a thread parked on a channel that runs the
 /// sync call and answers. Its dispatch (round trip less the job) is what a
 /// hand-off of this job costs on this host at that moment: two wake-ups,
@@ -480,15 +484,15 @@ pub struct SlowerTail {
 }
 
 impl SlowerTail {
-    /// From (wrapper, plainest worker) dispatch pairs in µs; `None` without
-    /// pairs, when there is nothing to compare.
-    pub fn of(pairs: &[(f64, f64)], limit_us: f64) -> Option<Self> {
-        let median = |side: fn(&(f64, f64)) -> f64| {
-            let values: Vec<f64> = pairs.iter().map(side).collect();
-            // A floor of 1 µs: no side is out of a stall's way entirely.
-            stats::quantile(&values, 0.5).map(|m| m.max(1.0))
-        };
-        let (wrapper, reference) = (median(|p| p.0)?, median(|p| p.1)?);
+    /// From (wrapper, plainest worker) dispatch pairs in µs and the two
+    /// sides' median dispatches.
+    pub fn of(
+        pairs: &[(f64, f64)],
+        limit_us: f64,
+        (wrapper_p50, reference_p50): (f64, f64),
+    ) -> Self {
+        // A floor of 1 µs: no side is out of a stall's way entirely.
+        let (wrapper, reference) = (wrapper_p50.max(1.0), reference_p50.max(1.0));
         let mut tail = Self {
             only_wrapper: 0,
             only_reference: 0,
@@ -501,7 +505,7 @@ impl SlowerTail {
                 _ => {}
             }
         }
-        Some(tail)
+        tail
     }
 
     /// The one-sided binomial test's p-value of the wrapper being slow more
@@ -811,16 +815,14 @@ mod tests {
             (40.0, 1100.0),
             (40.0, 20.0),
         ];
-        let tail = SlowerTail::of(&pairs, 1000.0).unwrap();
+        let tail = SlowerTail::of(&pairs, 1000.0, (1000.0, 30.0));
         assert_eq!((tail.only_wrapper, tail.only_reference), (2, 1));
-        // Medians 1000 µs and 30 µs.
         assert!((tail.wrapper_share - 1000.0 / 1030.0).abs() < 1e-12);
-        assert_eq!(SlowerTail::of(&[], 1000.0), None);
     }
 
     #[test]
     fn a_side_that_takes_no_measurable_time_still_shares_the_stalls() {
-        let tail = SlowerTail::of(&[(0.0, 30.0), (0.0, 30.0)], 1000.0).unwrap();
+        let tail = SlowerTail::of(&[(0.0, 30.0), (0.0, 30.0)], 1000.0, (0.0, 30.0));
         assert!((tail.wrapper_share - 1.0 / 31.0).abs() < 1e-12);
     }
 

@@ -339,10 +339,11 @@ pub fn evaluate(reports: &[WrapperReport]) -> Outcome {
                             status.label()
                         ));
                     }
-                    let consequence = own == Check::ExecutorPerRequest
-                        && report.probes.iter().any(|p| {
-                            p.check == check && probes::warm_up_missed_for_thread_starts(p)
-                        });
+                    // Another probe measuring this fixture's own defect again.
+                    let consequence = report
+                        .probes
+                        .iter()
+                        .any(|p| p.check == check && p.remeasures() == Some(own));
                     if check != own && status == ProbeStatus::Fail && !consequence {
                         problems.push(format!("{name} was also flagged by '{}'", check.title()));
                     }
