@@ -704,19 +704,7 @@ mod tests {
                 ..wall_clock_change("large/sync", &[1.0; 12], &[1.0; 12], 0.05, 0.95)
             })
             .collect();
-        BuildComparison {
-            base_commit: "a".repeat(40),
-            head_commit: "b".repeat(40),
-            quick: true,
-            threshold: 0.05,
-            confidence: 0.95,
-            looks: Looks { taken: 4, max: 4 },
-            host: None,
-            verdict: builds::overall(&changes),
-            changes,
-            notes: Vec::new(),
-            profile_diffs: Vec::new(),
-        }
+        BuildComparison::of_changes(changes, Looks { taken: 4, max: 4 })
     }
 
     #[test]

@@ -224,6 +224,27 @@ pub struct BuildComparison {
     pub profile_diffs: Vec<crate::diagnose::profile_diff::BuildDiff>,
 }
 
+#[cfg(test)]
+impl BuildComparison {
+    /// A quick comparison of commit a…a with b…b at 5% and 95% made of
+    /// `changes` after `looks`: a fixture for tests of what reads one.
+    pub fn of_changes(changes: Vec<BenchmarkChange>, looks: super::verdict::Looks) -> Self {
+        Self {
+            base_commit: "a".repeat(40),
+            head_commit: "b".repeat(40),
+            quick: true,
+            threshold: 0.05,
+            confidence: 0.95,
+            looks,
+            host: None,
+            verdict: overall(&changes),
+            changes,
+            notes: Vec::new(),
+            profile_diffs: Vec::new(),
+        }
+    }
+}
+
 impl BuildComparison {
     /// The changes of one metric.
     pub fn of(&self, metric: BuildMetric) -> impl Iterator<Item = &BenchmarkChange> {

@@ -224,17 +224,8 @@ mod tests {
             instruction_change("large/sync", 1_000_000, 1_900_000, 0.01),
         ];
         BuildComparison {
-            base_commit: "a".repeat(40),
-            head_commit: "b".repeat(40),
-            quick: true,
-            threshold: 0.05,
-            confidence: 0.95,
-            looks: Looks { taken: 1, max: 4 },
-            host: None,
-            verdict: crate::judge::builds::overall(&changes),
-            changes,
             notes: vec!["valgrind <b>missing</b>".into()],
-            profile_diffs: Vec::new(),
+            ..BuildComparison::of_changes(changes, Looks { taken: 1, max: 4 })
         }
     }
 
