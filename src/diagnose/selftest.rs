@@ -441,23 +441,19 @@ mod tests {
         let quiet = noise(0.02, 0.0);
         let busy_host = noise(0.6, 0.0);
         let slow_cpu = noise(0.02, 0.08);
-        assert_eq!(
-            evaluate(&[report(Status::Pass, ProbeStatus::Pass, quiet)]),
-            Outcome::Pass
-        );
-        assert_eq!(
-            evaluate(&[report(Status::Inconclusive, ProbeStatus::Pass, busy_host)]),
-            Outcome::Pass
-        );
-        // A CPU that ran slower by the contract's limit, in its batches alone.
-        assert_eq!(
-            evaluate(&[report(Status::Inconclusive, ProbeStatus::Pass, slow_cpu)]),
-            Outcome::Pass
-        );
-        assert_eq!(
-            evaluate(&[report(Status::Pass, ProbeStatus::Warn, busy_host)]),
-            Outcome::Pass
-        );
+        for (verdict, probe, noise) in [
+            (Status::Pass, ProbeStatus::Pass, quiet),
+            (Status::Inconclusive, ProbeStatus::Pass, busy_host),
+            // A CPU that ran slower by the contract's limit, in its batches alone.
+            (Status::Inconclusive, ProbeStatus::Pass, slow_cpu),
+            (Status::Pass, ProbeStatus::Warn, busy_host),
+        ] {
+            assert_eq!(
+                evaluate(&[report(verdict, probe, noise)]),
+                Outcome::Pass,
+                "{verdict:?} {probe:?}"
+            );
+        }
         let problems = failures(evaluate(&[report(
             Status::Inconclusive,
             ProbeStatus::Pass,
