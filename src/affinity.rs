@@ -1,5 +1,6 @@
 //! The calling thread's CPUs: which it may run on, which it runs on, and
-//! narrowing the first. Linux only; elsewhere nothing is known or pinned.
+//! narrowing the first (another thread's too). Linux only; elsewhere
+//! nothing is known or pinned.
 
 /// The CPUs the calling thread may run on, in ascending order; empty when
 /// the OS does not say.
@@ -20,6 +21,12 @@ pub fn allowed_cpus() -> Vec<usize> {
 /// Lets the calling thread run on `cpus` only (moving it now if it runs
 /// elsewhere); false when the OS refuses or cannot pin.
 pub fn restrict_to(cpus: &[usize]) -> bool {
+    restrict_thread_to(0, cpus)
+}
+
+/// As [`restrict_to`], for the thread with kernel id `tid` (0: the calling
+/// thread; a process's id names its main thread).
+pub fn restrict_thread_to(tid: u32, cpus: &[usize]) -> bool {
     #[cfg(target_os = "linux")]
     // SAFETY: as in `allowed_cpus`.
     unsafe {
@@ -27,11 +34,14 @@ pub fn restrict_to(cpus: &[usize]) -> bool {
         for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
             libc::CPU_SET(cpu, &mut set);
         }
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) == 0
+        let Ok(tid) = libc::pid_t::try_from(tid) else {
+            return false;
+        };
+        libc::sched_setaffinity(tid, size_of::<libc::cpu_set_t>(), &set) == 0
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = cpus;
+        let _ = (tid, cpus);
         false
     }
 }
@@ -74,5 +84,28 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn another_thread_is_restricted_by_its_kernel_id() {
+        let allowed = allowed_cpus();
+        if cfg!(not(target_os = "linux")) {
+            assert!(!restrict_thread_to(1, &[0]));
+            return;
+        }
+        let cpu = *allowed.last().unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (pinned_tx, pinned_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            // SAFETY: gettid takes no arguments and only reads.
+            tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            pinned_rx.recv().unwrap();
+            (allowed_cpus(), current_cpu())
+        });
+        assert!(restrict_thread_to(tid_rx.recv().unwrap(), &[cpu]));
+        pinned_tx.send(()).unwrap();
+        assert_eq!(other.join().unwrap(), (vec![cpu], Some(cpu as u32)));
+        // The calling thread kept its own CPUs.
+        assert_eq!(allowed_cpus(), allowed);
     }
 }

@@ -247,14 +247,21 @@ fn wall_clock(
         for &i in &open {
             let benchmark = &benchmarks[i];
             let failure = RefCell::new(None);
-            let run = |server: &RefCell<BatchServer>, iterations: usize| match server
-                .borrow_mut()
-                .batch(benchmark, iterations)
-            {
-                Ok(took) => took,
-                Err(error) => {
-                    failure.borrow_mut().get_or_insert(error);
-                    Duration::ZERO
+            let run = |server: &RefCell<BatchServer>, iterations: usize| {
+                // Each batch on the CPU the sampler placed this pair on, as an
+                // in-process batch runs: left free, the two servers of one
+                // pair could run on different CPUs, and a CPU that ran slower
+                // for a while (a comment-only commit once read +40%
+                // [+12%, +44%]) no longer cancels out of the pair's ratio.
+                if let Some(cpu) = crate::affinity::current_cpu() {
+                    server.borrow().run_on(cpu as usize);
+                }
+                match server.borrow_mut().batch(benchmark, iterations) {
+                    Ok(took) => took,
+                    Err(error) => {
+                        failure.borrow_mut().get_or_insert(error);
+                        Duration::ZERO
+                    }
                 }
             };
             let mut base_batch = |n| run(&base, n);

@@ -192,6 +192,13 @@ impl BatchServer {
         })
     }
 
+    /// Lets the server's main thread, which runs its batches, run on `cpu`
+    /// only; false when the OS cannot pin it. Set from outside, so a build
+    /// of any version is pinned the same way.
+    pub fn run_on(&self, cpu: usize) -> bool {
+        crate::affinity::restrict_thread_to(self.child.id(), &[cpu])
+    }
+
     /// Runs one batch of `benchmark` in the server and returns its time.
     pub fn batch(&mut self, benchmark: &str, iterations: usize) -> Result<Duration, ServerError> {
         let failed = |reason: String| ServerError::Batch {
