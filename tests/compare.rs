@@ -334,6 +334,8 @@ fn a_slowdown_of_the_sync_function_is_a_regression_and_a_comment_is_not() {
         );
         (output.status.code(), json(&output))
     };
+    // The wall-clock verdicts are judged over the measuring below.
+    let measuring = noise::Snapshot::take();
     let (_, comment) = compare(&commits[0], &commits[1], &["--profile"]);
     let (code, slowdown) = compare(&commits[1], &commits[2], &[]);
     eprintln!(
@@ -375,7 +377,8 @@ fn a_slowdown_of_the_sync_function_is_a_regression_and_a_comment_is_not() {
         assert_eq!(d["head_commit"], commits[2].as_str());
         assert!(d["reason"].as_str().unwrap().contains("regressed"), "{d}");
     }
-    noise::judged(
+    noise::judged_since(
+        measuring,
         "compare::a_slowdown_of_the_sync_function_is_a_regression_and_a_comment_is_not",
         || {
             for (benchmark, verdict) in verdicts(&comment, "wall_clock") {
@@ -438,9 +441,12 @@ fn bisect_finds_the_commit_that_slowed_the_sync_function() {
         .map(|s| s["commit"].as_str().unwrap())
         .collect();
     assert!(tested.contains(&commits[1].as_str()), "{by_instructions}");
-    let (code, by_time) = bisect("wall-clock");
+    // Judged over the measuring, not only over the assertions after it.
     noise::judged(
         "compare::bisect_finds_the_commit_that_slowed_the_sync_function",
-        || found(code, &by_time),
+        || {
+            let (code, by_time) = bisect("wall-clock");
+            found(code, &by_time);
+        },
     );
 }

@@ -21,13 +21,19 @@
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 
-pub use perfwarden::measure::noise::{FOREIGN_CPU_MAX, HostNoise, STEAL_MAX};
-use perfwarden::measure::noise::{Snapshot, own_tree_ticks};
+use perfwarden::measure::noise::own_tree_ticks;
+pub use perfwarden::measure::noise::{FOREIGN_CPU_MAX, HostNoise, STEAL_MAX, Snapshot};
 
 /// Runs a tier-2 timing test's body and judges a failure against the noise
 /// measured over it (module documentation).
 pub fn judged(test: &str, body: impl FnOnce()) {
-    let before = Snapshot::take();
+    judged_since(Snapshot::take(), test, body);
+}
+
+/// As [`judged`], with the host measured from `before`: for a body that
+/// asserts on what was measured before it (taken, then, before that
+/// measuring began), so that the noise judged is the measuring's.
+pub fn judged_since(before: Snapshot, test: &str, body: impl FnOnce()) {
     let Err(failure) = std::panic::catch_unwind(AssertUnwindSafe(body)) else {
         return;
     };
