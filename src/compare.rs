@@ -250,9 +250,9 @@ fn wall_clock(
             let run = |server: &RefCell<BatchServer>, iterations: usize| {
                 // Each batch on the CPU the sampler placed this pair on, as an
                 // in-process batch runs: left free, the two servers of one
-                // pair could run on different CPUs, and a CPU that ran slower
-                // for a while (a comment-only commit once read +40%
-                // [+12%, +44%]) no longer cancels out of the pair's ratio.
+                // pair could run on different CPUs, and one CPU running
+                // slower for a while would not cancel out of the pair's
+                // ratio (docs/methodology.md, Pairing).
                 if let Some(cpu) = crate::affinity::current_cpu() {
                     server.borrow().run_on(cpu as usize);
                 }
